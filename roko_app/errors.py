@@ -1,0 +1,129 @@
+"""The JSON error shape and the app-level error handlers.
+
+Every JSON error is ``{"error": <title>, "message": <sentence>, "code": <CODE>}`` plus
+``"details": [{"field", "problem"}]`` for field errors. Paths under ``/api/`` (and the
+health probes) always answer JSON; everything else renders ``templates/errors/<code>.html``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from roko_app.extensions import db
+
+log = logging.getLogger(__name__)
+
+# HTTP status → default error code for errors raised by Werkzeug itself.
+_DEFAULT_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    429: "RATE_LIMITED",
+    500: "INTERNAL_ERROR",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldProblem:
+    field: str
+    problem: str
+
+
+@dataclass
+class ApiError(Exception):
+    """An error answered as JSON in the documented shape."""
+
+    status: int
+    code: str
+    message: str
+    details: list[FieldProblem] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def error_body(status: int, code: str, message: str, details: list[FieldProblem] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": HTTPStatus(status).phrase, "message": message, "code": code}
+    if details:
+        body["details"] = [{"field": d.field, "problem": d.problem} for d in details]
+    return body
+
+
+def json_error(status: int, code: str, message: str, details: list[FieldProblem] | None = None,
+               headers: dict[str, str] | None = None) -> Response:
+    response = jsonify(error_body(status, code, message, details))
+    response.status_code = status
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def wants_json() -> bool:
+    path = request.path
+    return path.startswith("/api/") or path in ("/healthz", "/readyz")
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # the session may be unusable when the database is gone
+        log.debug("rollback failed", exc_info=True)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError) -> Response:
+        _rollback()
+        return json_error(error.status, error.code, error.message, error.details, error.headers)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException) -> Any:
+        status = error.code or 500
+        if wants_json():
+            code = _DEFAULT_CODES.get(status, "HTTP_ERROR")
+            response = json_error(status, code, error.description or HTTPStatus(status).phrase)
+            for name, value in error.get_headers():
+                if name.lower() not in ("content-type", "content-length"):
+                    response.headers[name] = value
+            return response
+        return _html_error(status)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def handle_database_error(error: DBAPIError) -> Any:
+        _rollback()
+        if isinstance(error, OperationalError) or error.connection_invalidated:
+            log.error("database unavailable: %s", error.orig.__class__.__name__ if error.orig else error)
+            message = "The database is unavailable; retry later."
+            if wants_json():
+                return json_error(503, "DATABASE_UNAVAILABLE", message, headers={"Retry-After": "5"})
+            return _html_error(503)
+        return handle_unexpected(error)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> Any:
+        _rollback()
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500, "INTERNAL_ERROR", "An unexpected error occurred.")
+        return _html_error(500)
+
+
+def _html_error(status: int) -> tuple[str, int]:
+    template = f"errors/{status}.html" if status in (404, 405, 500, 503) else "errors/generic.html"
+    return render_template(template, status=status, phrase=HTTPStatus(status).phrase), status

@@ -1,0 +1,96 @@
+"""Loading and checking the configuration (defaults → ``ROKO_*`` → test mapping)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+ENVIRONMENTS = ("dev", "test", "stage", "prod")
+# Secrets that must be set explicitly outside dev and test, with their env var names.
+REQUIRED_SECRETS = {
+    "SECRET_KEY": "ROKO_SECRET_KEY",
+    "WEBHOOK_INBOUND_TOKEN": "ROKO_WEBHOOK_INBOUND_TOKEN",
+}
+# Config keys that are secrets and must be strings even when the environment
+# variable looks like a number (from_prefixed_env parses values as JSON).
+_STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS")
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says what to set."""
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` in the documented order and check it."""
+    app.config.from_object("config")
+    app.config.from_prefixed_env("ROKO")
+    if overrides:
+        app.config.update(overrides)
+    for key in _STRING_KEYS:
+        value = app.config.get(key)
+        if value is not None and not isinstance(value, str):
+            app.config[key] = str(value)
+    _check_environment(app)
+    _apply_secrets(app)
+    app.config["INBOUND_PORTS"] = parse_ports(app.config.get("INBOUND_PORTS", ""))
+    _apply_database(app)
+
+
+def _check_environment(app: Flask) -> None:
+    env = app.config["ENV"].strip().lower()
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"ROKO_ENV must be one of {', '.join(ENVIRONMENTS)}; got {env!r}.")
+    app.config["ENV"] = env
+    app.config["TESTING"] = app.config.get("TESTING") or env == "test"
+
+
+def _apply_secrets(app: Flask) -> None:
+    env = app.config["ENV"]
+    missing = [var for key, var in REQUIRED_SECRETS.items() if not app.config.get(key)]
+    if missing and env in ("stage", "prod"):
+        raise ConfigError(
+            f"Refusing to start with ROKO_ENV={env}: missing secret(s) "
+            f"{', '.join(missing)}. Set them in the environment; there are no "
+            "fallback secrets outside dev and test."
+        )
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = app.config["DEV_SECRET_KEY"]
+    if not app.config.get("WEBHOOK_INBOUND_TOKEN"):
+        app.config["WEBHOOK_INBOUND_TOKEN"] = app.config["DEV_WEBHOOK_INBOUND_TOKEN"]
+
+
+def parse_ports(value: Any) -> frozenset[int]:
+    """``"1, 17"`` → ``{1, 17}``; empty → every port 0..31."""
+    if isinstance(value, (set, frozenset, list, tuple)):
+        items = [str(v) for v in value]
+    else:
+        items = [part for part in str(value or "").split(",")]
+    ports: set[int] = set()
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if not item.isdigit() or not 0 <= int(item) <= 31:
+            raise ConfigError(f"ROKO_INBOUND_PORTS: {item!r} is not a SIM port 0..31.")
+        ports.add(int(item))
+    return frozenset(ports) if ports else frozenset(range(32))
+
+
+def _apply_database(app: Flask) -> None:
+    url = app.config.get("DATABASE_URL") or ""
+    if not url:
+        os.makedirs(app.instance_path, exist_ok=True)
+        url = "sqlite:///" + os.path.join(app.instance_path, "roko.db")
+    elif url.startswith("postgresql://"):
+        # Plain postgresql:// would pick psycopg2, which we do not ship.
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    options: dict[str, Any] = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if url.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": float(app.config["SQLITE_BUSY_TIMEOUT"])})
+    elif url.startswith("postgresql"):
+        options.setdefault("connect_args", {"connect_timeout": int(app.config["DATABASE_CONNECT_TIMEOUT"])})
+        options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

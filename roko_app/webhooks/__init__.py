@@ -1,0 +1,5 @@
+"""JSON webhooks called by partners (CSRF-exempt; authenticated by token or signature)."""
+
+from roko_app.webhooks.routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,61 @@
+"""The same SMS arriving on many connections at once, through a real gunicorn server.
+
+Runs on the suite's backend: SQLite in the SQLite run, PostgreSQL in the PostgreSQL run.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from roko_app.extensions import db
+from roko_app.models import InboundDiscrepancy, InboundSms
+from tests.conftest import WEBHOOK_TOKEN
+from tests.webhooks.test_topaz_inbound import SEED_EXAMPLE, URL
+
+CONNECTIONS = 24
+ROUNDS = 5
+
+
+def fire_at_once(url: str, bodies: list[dict[str, Any]]) -> list[requests.Response]:
+    barrier = threading.Barrier(len(bodies))
+
+    def one(body: dict[str, Any]) -> requests.Response:
+        with requests.Session() as session:
+            session.get(url + "/healthz", timeout=10)  # open the connection before the barrier
+            barrier.wait(timeout=30)
+            return session.post(url + URL, json=body, headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN}, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+        return list(pool.map(one, bodies))
+
+
+def test_concurrent_identical_deliveries_store_one_row(live_server: Any, app: Any) -> None:
+    url = live_server(workers=3, threads=8)
+    for round_ in range(ROUNDS):
+        body = {**SEED_EXAMPLE, "gateway_sms_id": 5000 + round_}
+        responses = fire_at_once(url, [body] * CONNECTIONS)
+        assert [r.status_code for r in responses] == [200] * CONNECTIONS, [r.text for r in responses if r.status_code != 200]
+        ids = {r.json()["sms_id"] for r in responses}
+        assert len(ids) == 1, ids
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(InboundSms)) == ROUNDS
+        assert db.session.scalar(select(func.count()).select_from(InboundDiscrepancy)) == 0
+
+
+def test_concurrent_differing_deliveries_keep_one_row_and_record_discrepancies(live_server: Any, app: Any) -> None:
+    url = live_server(workers=3, threads=8)
+    bodies = [{**SEED_EXAMPLE, "gateway_sms_id": 7000, "text": f"ROKO U1234567{i % 3}"} for i in range(CONNECTIONS)]
+    responses = fire_at_once(url, bodies)
+    assert [r.status_code for r in responses] == [200] * CONNECTIONS, [r.text for r in responses if r.status_code != 200]
+    assert len({r.json()["sms_id"] for r in responses}) == 1
+    with app.app_context():
+        (row,) = db.session.scalars(select(InboundSms))
+        stored_text = row.text
+        noted = {d.payload["text"] for d in db.session.scalars(select(InboundDiscrepancy))}
+    # The first writer's text is kept; each of the two other texts is recorded exactly once.
+    assert noted == {f"ROKO U1234567{i}" for i in range(3)} - {stored_text}
