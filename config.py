@@ -25,8 +25,8 @@ SECRET_KEY = ""
 WEBHOOK_INBOUND_TOKEN = ""
 
 # Fallbacks used only in dev and test, never in stage or prod.
-DEV_SECRET_KEY = "dev-secret-key-not-for-production"
-DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (dev and test only)
+DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"  # noqa: S105 (dev and test only)
 
 # Comma-separated SIM ports (0..31) this environment accepts inbound SMS from;
 # empty means all of them.
@@ -43,3 +43,29 @@ DATABASE_CONNECT_TIMEOUT = 5
 
 # Logging level of the application's loggers.
 LOG_LEVEL = "INFO"
+
+# --- outbound: the Topaz gateway (docs/topaz-gateway.md) ----------------------------
+# Required in stage and prod; dev and test fall back to the simulator on loopback.
+TOPAZ_URL = ""
+DEV_TOPAZ_URL = "http://127.0.0.1:8025"
+TOPAZ_TOKEN = ""
+# The SIM port this environment sends from.
+TOPAZ_SEND_PORT = 17
+TOPAZ_CONNECT_TIMEOUT = 3.05
+TOPAZ_READ_TIMEOUT = 10.0
+
+# Delivery attempts and retry backoff (seconds; doubled after each transient failure).
+SEND_MAX_ATTEMPTS = 5
+SEND_BACKOFF_SECONDS = 30
+SEND_BACKOFF_MAX_SECONDS = 1800
+# How long a claimed (SENDING) message stays claimed if its sender dies; must exceed
+# the gateway's connect + read timeouts.
+SEND_LEASE_SECONDS = 60
+
+# --- rate limits (Flask-Limiter) -----------------------------------------------------
+# memory:// per process; in production redis://host:6379/0 so every process shares counters.
+RATELIMIT_STORAGE_URI = "memory://"
+RATELIMIT_HEADERS_ENABLED = True
+RATELIMIT_KEY_PREFIX = "roko"
+# Per API key, on POST /api/v1/sms/send.
+SEND_RATE_LIMIT = "60/minute"

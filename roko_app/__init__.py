@@ -10,7 +10,7 @@ from flask import Flask
 
 from roko_app.database import init_database_events
 from roko_app.errors import register_error_handlers
-from roko_app.extensions import db, migrate
+from roko_app.extensions import db, limiter, migrate
 from roko_app.logging_setup import configure_logging, register_request_logging
 from roko_app.settings import ConfigError, load_config
 
@@ -42,13 +42,23 @@ def _init_extensions(app: Flask) -> None:
     init_database_events()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    limiter.init_app(app)
+    _init_gateway(app)
+
+
+def _init_gateway(app: Flask) -> None:
+    from roko_app.gateway.topaz import TopazClient
+
+    # One client (one pooled HTTP session) per app; nothing is contacted until a send.
+    app.extensions["topaz"] = TopazClient.from_config(app.config)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from roko_app import health, webhooks
+    from roko_app import api, health, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(api.bp)
 
 
 def _register_cli(app: Flask) -> None:

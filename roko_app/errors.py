@@ -52,6 +52,7 @@ class ApiError(Exception):
     message: str
     details: list[FieldProblem] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # more top-level fields of the body
 
     def __str__(self) -> str:
         return f"{self.status} {self.code}: {self.message}"
@@ -65,8 +66,8 @@ def error_body(status: int, code: str, message: str, details: list[FieldProblem]
 
 
 def json_error(status: int, code: str, message: str, details: list[FieldProblem] | None = None,
-               headers: dict[str, str] | None = None) -> Response:
-    response = jsonify(error_body(status, code, message, details))
+               headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> Response:
+    response = jsonify({**(extra or {}), **error_body(status, code, message, details)})
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -89,7 +90,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         _rollback()
-        return json_error(error.status, error.code, error.message, error.details, error.headers)
+        return json_error(error.status, error.code, error.message, error.details, error.headers, error.extra)
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -23,3 +25,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
+# No default limits: each API declares its own (per API key, not per address).
+# Flask-Limiter keeps its storage on this one object, so it serves one app per process
+# (as under gunicorn); tests that build several apps get a fresh storage per app.
+limiter = Limiter(key_func=get_remote_address, default_limits=[])

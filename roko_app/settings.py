@@ -9,14 +9,18 @@ from typing import Any
 from flask import Flask
 
 ENVIRONMENTS = ("dev", "test", "stage", "prod")
-# Secrets that must be set explicitly outside dev and test, with their env var names.
+# Secrets (and the gateway's address) that must be set explicitly outside dev and test,
+# with their env var names.
 REQUIRED_SECRETS = {
     "SECRET_KEY": "ROKO_SECRET_KEY",
     "WEBHOOK_INBOUND_TOKEN": "ROKO_WEBHOOK_INBOUND_TOKEN",
+    "TOPAZ_URL": "ROKO_TOPAZ_URL",
+    "TOPAZ_TOKEN": "ROKO_TOPAZ_TOKEN",
 }
 # Config keys that are secrets and must be strings even when the environment
 # variable looks like a number (from_prefixed_env parses values as JSON).
-_STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS")
+_STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS", "TOPAZ_URL",
+                "TOPAZ_TOKEN", "SEND_RATE_LIMIT", "RATELIMIT_STORAGE_URI")
 
 
 class ConfigError(RuntimeError):
@@ -60,6 +64,8 @@ def _apply_secrets(app: Flask) -> None:
         app.config["SECRET_KEY"] = app.config["DEV_SECRET_KEY"]
     if not app.config.get("WEBHOOK_INBOUND_TOKEN"):
         app.config["WEBHOOK_INBOUND_TOKEN"] = app.config["DEV_WEBHOOK_INBOUND_TOKEN"]
+    if not app.config.get("TOPAZ_URL"):
+        app.config["TOPAZ_URL"] = app.config["DEV_TOPAZ_URL"]
 
 
 def parse_ports(value: Any) -> frozenset[int]:

@@ -25,6 +25,8 @@ from sqlalchemy.engine import make_url
 
 from roko_app import create_app
 from roko_app.extensions import db
+from roko_app.gateway.simulator import RunningSimulator, start_in_thread
+from roko_app.services import api_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 WEBHOOK_TOKEN = "test-inbound-token"
@@ -179,3 +181,32 @@ def live_server(_migrated: str, make_app: Callable[..., Any]) -> Iterator[Callab
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- the gateway simulator and API keys ----------------------------------------------
+
+SIM_TOKEN = "sim-token"
+
+
+@pytest.fixture
+def simulator() -> Iterator[RunningSimulator]:
+    with start_in_thread(token=SIM_TOKEN, seed=1) as sim:
+        yield sim
+
+
+@pytest.fixture
+def send_app(make_app: Callable[..., Any], simulator: RunningSimulator) -> Any:
+    return make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_SEND_PORT=17,
+                    TOPAZ_CONNECT_TIMEOUT=0.5, TOPAZ_READ_TIMEOUT=0.5)
+
+
+def issue_key(app: Any, name: str = "ops-dashboard") -> str:
+    with app.app_context():
+        _, key = api_keys.create(name)
+        db.session.commit()
+    return key
+
+
+@pytest.fixture
+def api_key(send_app: Any) -> str:
+    return issue_key(send_app)

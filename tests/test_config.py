@@ -11,13 +11,16 @@ from roko_app import ConfigError, create_app
 from roko_app.extensions import db
 from roko_app.settings import parse_ports
 
+PROD_SECRETS = {"SECRET_KEY": "s3cret", "WEBHOOK_INBOUND_TOKEN": "t0ken", "TOPAZ_URL": "http://gw.internal:8080",
+                "TOPAZ_TOKEN": "gw-token"}
+
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "WEBHOOK_INBOUND_TOKEN"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "TOPAZ_URL", "TOPAZ_TOKEN"])
 def test_stage_and_prod_refuse_to_start_without_a_secret(env: str, missing: str, monkeypatch: Any) -> None:
-    for var in ("ROKO_SECRET_KEY", "ROKO_WEBHOOK_INBOUND_TOKEN"):
+    for var in ("ROKO_SECRET_KEY", "ROKO_WEBHOOK_INBOUND_TOKEN", "ROKO_TOPAZ_URL", "ROKO_TOPAZ_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    config = {"ENV": env, "SECRET_KEY": "s3cret", "WEBHOOK_INBOUND_TOKEN": "t0ken", "DATABASE_URL": "sqlite://"}
+    config = {"ENV": env, "DATABASE_URL": "sqlite://", **PROD_SECRETS}
     config[missing] = ""
     with pytest.raises(ConfigError, match=f"ROKO_{missing}") as info:
         create_app(config)
@@ -25,8 +28,7 @@ def test_stage_and_prod_refuse_to_start_without_a_secret(env: str, missing: str,
 
 
 def test_prod_starts_with_its_secrets_and_uses_them() -> None:
-    app = create_app({"ENV": "prod", "SECRET_KEY": "s3cret", "WEBHOOK_INBOUND_TOKEN": "t0ken",
-                      "DATABASE_URL": "sqlite://"})
+    app = create_app({"ENV": "prod", "DATABASE_URL": "sqlite://", **PROD_SECRETS})
     assert app.config["WEBHOOK_INBOUND_TOKEN"] == "t0ken"
     assert app.config["SECRET_KEY"] == "s3cret"
 
@@ -41,6 +43,8 @@ def test_environment_variables_are_read_with_the_roko_prefix(monkeypatch: Any) -
     monkeypatch.setenv("ROKO_ENV", "prod")
     monkeypatch.setenv("ROKO_SECRET_KEY", "12345")  # JSON-looking values stay strings
     monkeypatch.setenv("ROKO_WEBHOOK_INBOUND_TOKEN", "from-env")
+    monkeypatch.setenv("ROKO_TOPAZ_URL", "http://10.0.0.5:8080")
+    monkeypatch.setenv("ROKO_TOPAZ_TOKEN", "4242")
     monkeypatch.setenv("ROKO_INBOUND_PORTS", "17")
     monkeypatch.setenv("ROKO_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/roko")
     app = create_app()
@@ -48,6 +52,7 @@ def test_environment_variables_are_read_with_the_roko_prefix(monkeypatch: Any) -
     assert app.config["SECRET_KEY"] == "12345"
     assert app.config["WEBHOOK_INBOUND_TOKEN"] == "from-env"
     assert app.config["INBOUND_PORTS"] == frozenset({17})
+    assert app.config["TOPAZ_TOKEN"] == "4242"
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
 
 

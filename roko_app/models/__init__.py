@@ -1,6 +1,8 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers
 every model on ``db.metadata`` (Alembic's autogenerate relies on it)."""
 
+from roko_app.models.api_key import ApiKey
 from roko_app.models.inbound import InboundDiscrepancy, InboundSms
+from roko_app.models.outbound import OutboundSms, OutboundStatus, Priority
 
-__all__ = ["InboundDiscrepancy", "InboundSms"]
+__all__ = ["ApiKey", "InboundDiscrepancy", "InboundSms", "OutboundSms", "OutboundStatus", "Priority"]

@@ -15,3 +15,21 @@ class DomainError(Exception):
 
 class PortNotAllowed(DomainError):
     code = "PORT_NOT_ALLOWED"
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+
+
+class AlreadyExists(DomainError):
+    code = "ALREADY_EXISTS"
+
+
+class InvalidInput(DomainError):
+    """A value a person typed is not acceptable; ``field`` names it."""
+
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

@@ -1,0 +1,39 @@
+# The two commands: `make run` (the app on its embedded defaults) and `make test`.
+# Both create .venv on first use with Python 3.11 and install the pinned requirements.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test lint bench-inbound clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## run: upgrade the dev database and serve the app, the Topaz simulator and the worker
+run: $(VENV)/.runtime
+	ROKO_ENV=dev $(BIN)/flask --app wsgi db upgrade
+	ROKO_ENV=dev $(BIN)/python scripts/run_dev.py
+
+## test: the whole suite (SQLite, or PostgreSQL when ROKO_TEST_DATABASE_URL is set)
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+
+bench-inbound: $(VENV)/.dev
+	$(BIN)/python bench/inbound.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
