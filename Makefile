@@ -23,6 +23,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 ## run: upgrade the dev database and serve the app, the Topaz simulator and the worker
 run: $(VENV)/.runtime
 	ROKO_ENV=dev $(BIN)/flask --app wsgi db upgrade
+	ROKO_ENV=dev $(BIN)/flask --app wsgi roko dev-seed
 	ROKO_ENV=dev $(BIN)/python scripts/run_dev.py
 
 ## test: the whole suite (SQLite, or PostgreSQL when ROKO_TEST_DATABASE_URL is set)

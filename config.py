@@ -27,6 +27,8 @@ WEBHOOK_INBOUND_TOKEN = ""
 # Fallbacks used only in dev and test, never in stage or prod.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (dev and test only)
 DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"  # noqa: S105 (dev and test only)
+# The API key `flask roko dev-seed` registers for the demo (dev only; refused elsewhere).
+DEV_DEMO_API_KEY = "roko_dev-demo-key-not-for-production"
 
 # Comma-separated SIM ports (0..31) this environment accepts inbound SMS from;
 # empty means all of them.

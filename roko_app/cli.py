@@ -77,3 +77,14 @@ def api_key_revoke(name: str) -> None:
 
 def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"  # type: ignore[attr-defined]
+
+
+@roko.command("dev-seed")
+def dev_seed() -> None:
+    """Load the demo data `make run` uses (dev only): the demo API key."""
+    if current_app.config["ENV"] != "dev":
+        raise click.ClickException("dev-seed only runs with ROKO_ENV=dev.")
+    key = current_app.config["DEV_DEMO_API_KEY"]
+    api_keys.ensure("demo", key)
+    db.session.commit()
+    click.echo("Demo data ready: API key 'demo'.")

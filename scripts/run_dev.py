@@ -20,6 +20,7 @@ WEB_PORT = int(os.environ.get("ROKO_DEV_WEB_PORT", "5000"))
 SIM_PORT = int(os.environ.get("ROKO_DEV_SIMULATOR_PORT", "8025"))
 WEBHOOK_TOKEN = os.environ.get("ROKO_WEBHOOK_INBOUND_TOKEN", "dev-inbound-token")
 TOPAZ_TOKEN = os.environ.get("ROKO_TOPAZ_TOKEN", "dev-topaz-token")
+DEMO_API_KEY = "roko_dev-demo-key-not-for-production"  # registered by `flask roko dev-seed`
 SEED_SMS = {
     "gateway_sms_id": 101,
     "port": 17,
@@ -60,6 +61,12 @@ def banner() -> str:
         f"  -H 'Content-Type: application/json' -H 'X-Roko-Webhook-Token: {WEBHOOK_TOKEN}' \\\n"
         f"  -d '{json.dumps(SEED_SMS)}'"
     )
+    curl_send = (
+        f"curl -sS -X POST {web}/api/v1/sms/send \\\n"
+        f"  -H 'Content-Type: application/json' -H 'x-api-key: {DEMO_API_KEY}' \\\n"
+        "  -d '{\"phone_number\": \"612345678\", \"text\": \"Merci pour votre participation ROKO.\", "
+        "\"template_key\": \"VALID_FIRST\"}'"
+    )
     curl_inject = (
         f"curl -sS -X POST {sim}/inject -H 'Content-Type: application/json' \\\n"
         "  -d '{\"sender\": \"612345678\", \"text\": \"ROKO U12345678\"}'"
@@ -70,9 +77,14 @@ def banner() -> str:
         f"  web app         {web}   (health: {web}/healthz)",
         f"  Topaz simulator {sim}   (sent SMS: {sim}/sent)",
         f"  dev webhook token (X-Roko-Webhook-Token): {WEBHOOK_TOKEN}",
+        f"  demo API key (x-api-key):                 {DEMO_API_KEY}",
         "",
         "Post the seed's example SMS to the inbound webhook:",
         curl_inbound,
+        "",
+        "Send the seed's example SMS through the gateway (then see it at "
+        f"{sim}/sent):",
+        curl_send,
         "",
         "Or let the simulator play a farmer texting a code:",
         curl_inject,

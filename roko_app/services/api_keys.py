@@ -42,6 +42,16 @@ def create(name: str) -> tuple[ApiKey, str]:
     return row, key
 
 
+def ensure(name: str, key: str) -> ApiKey:
+    """Register a known key for ``name`` unless that name exists (dev demo data only)."""
+    row = db.session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if row is None:
+        row = ApiKey(name=name, key_hash=hash_key(key), key_prefix=key[: len(KEY_PREFIX) + 6], created_at=utcnow())
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
 def list_keys() -> list[ApiKey]:
     return list(db.session.scalars(select(ApiKey).order_by(ApiKey.name)))
 
