@@ -71,3 +71,25 @@ RATELIMIT_HEADERS_ENABLED = True
 RATELIMIT_KEY_PREFIX = "roko"
 # Per API key, on POST /api/v1/sms/send.
 SEND_RATE_LIMIT = "60/minute"
+
+# --- the lucky draw -------------------------------------------------------------------
+# Server-side key of the code registry's keyed hashes (HMAC-SHA256). Required in stage
+# and prod; changing it makes every imported code unknown.
+CODE_KEY = ""
+DEV_CODE_KEY = "dev-code-key-not-for-production"  # noqa: S105 (dev and test only)
+# Campaign window, ISO date-times in Africa/Conakry time; empty = open on that side.
+CAMPAIGN_START = ""
+CAMPAIGN_END = ""
+CAMPAIGN_KEYWORD = "ROKO"
+# A number with BLOCK_AFTER_FAILURES invalid (or someone else's) codes within
+# BLOCK_WINDOW_HOURS is blocked for BLOCK_HOURS: one reply says so, then silence.
+BLOCK_AFTER_FAILURES = 5
+BLOCK_WINDOW_HOURS = 24
+BLOCK_HOURS = 24
+
+# --- the outbox worker (flask roko worker) ----------------------------------------------
+# Messages per second per SIM port (0 = no throttle).
+TOPAZ_RATE_PER_PORT = 1.0
+# Rows claimed per round, and seconds to sleep when nothing is due.
+WORKER_BATCH_SIZE = 20
+WORKER_POLL_SECONDS = 1.0

@@ -75,6 +75,11 @@ def api_key_revoke(name: str) -> None:
     click.echo(f"Revoked API key {name!r}.")
 
 
+# --- commands defined in their own modules -----------------------------------------
+# (codes commands are registered here)
+# (worker command is registered here)
+
+
 def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"  # type: ignore[attr-defined]
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roko_app.extensions import db
@@ -55,6 +55,8 @@ class OutboundSms(db.Model):
     # While SENDING: when the claim lapses if its sender died.
     lease_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     gateway_sms_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    # For an auto-reply, the inbound SMS it answers: unique, so an SMS is answered once.
+    reply_to_sms_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inbound_sms.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
