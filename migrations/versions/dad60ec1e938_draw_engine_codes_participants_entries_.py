@@ -86,7 +86,7 @@ def upgrade():
     # The seeded French replies, one per outcome (GSM-7 wording, so the limit is 160).
     # Frozen here as data; operators edit them in the console afterwards.
     op.bulk_insert(reply_template, [
-        {"key": key, "text": text, "updated_at": datetime.now(UTC).replace(tzinfo=None), "updated_by": "seed"}
+        {"key": key, "text": text, "updated_at": datetime.now(UTC), "updated_by": "seed"}
         for key, text in DEFAULT_REPLIES.items()
     ])
 
