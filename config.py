@@ -93,3 +93,9 @@ TOPAZ_RATE_PER_PORT = 1.0
 # Rows claimed per round, and seconds to sleep when nothing is due.
 WORKER_BATCH_SIZE = 20
 WORKER_POLL_SECONDS = 1.0
+
+# --- the console ------------------------------------------------------------------------
+# Failed log-ins allowed per account and per address within the window, before refusing.
+LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+LOGIN_WINDOW_MINUTES = 15

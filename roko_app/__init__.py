@@ -10,8 +10,10 @@ from flask import Flask
 
 from roko_app.database import init_database_events
 from roko_app.errors import register_error_handlers
-from roko_app.extensions import db, limiter, migrate
+from roko_app.extensions import csrf, db, limiter, login_manager, migrate
+from roko_app.i18n import init_i18n
 from roko_app.logging_setup import configure_logging, register_request_logging
+from roko_app.security import configure_cookies, register_security_headers
 from roko_app.settings import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,11 +29,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     load_config(app, config)
+    configure_cookies(app)
     configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
     register_error_handlers(app)
     register_request_logging(app)
+    register_security_headers(app)
     _register_cli(app)
     return app
 
@@ -43,7 +47,25 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
+    csrf.init_app(app)
+    _init_login(app)
+    init_i18n(app)
     _init_gateway(app)
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext
+
+    from roko_app.console.nav import console_nav
+    from roko_app.services.accounts import load_user
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = lazy_gettext("Please log in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(load_user)
+    app.jinja_env.globals["console_nav"] = console_nav
 
 
 def _init_gateway(app: Flask) -> None:
@@ -54,11 +76,17 @@ def _init_gateway(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from roko_app import api, health, webhooks
+    from roko_app import api, auth, console, health, i18n, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
+    # The JSON APIs authenticate by token, key or signature, never by cookie: no CSRF.
+    csrf.exempt(webhooks.bp)
+    csrf.exempt(api.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(i18n.bp)
 
 
 def _register_cli(app: Flask) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -75,21 +77,58 @@ def api_key_revoke(name: str) -> None:
     click.echo(f"Revoked API key {name!r}.")
 
 
+@roko.group("user")
+def user_group() -> None:
+    """Console accounts."""
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer", show_default=True)
+@click.option("--password", "ask_password", is_flag=True,
+              help="Prompt for the password instead of generating one (printed once).")
+def user_create(email: str, role: str, ask_password: bool) -> None:
+    """Create a console account; without --password a generated one is printed once."""
+    from roko_app.services import accounts
+
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if ask_password else None
+    try:
+        user, password = accounts.create_user(email, role, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    accounts.audit("cli", "user.create", target=user.email, details={"role": role})
+    db.session.commit()
+    click.echo(f"Created {role} {user.email}.")
+    if not ask_password:
+        click.echo("Password (shown once):")
+        click.echo(password)
+
+
 # --- commands defined in their own modules -----------------------------------------
-# (codes commands are registered here)
-# (worker command is registered here)
+from roko_app.cli_codes import codes  # noqa: E402
+
+roko.add_command(codes)
+from roko_app.worker import worker_command  # noqa: E402
+
+roko.add_command(worker_command)
 
 
 def _when(value: object) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"  # type: ignore[attr-defined]
 
 
+DEMO_CODES = ("U12345678", "U11111111", "U22222222", "U33333333", "U44444444", "U55555555")
+
+
 @roko.command("dev-seed")
 def dev_seed() -> None:
-    """Load the demo data `make run` uses (dev only): the demo API key."""
+    """Load the demo data `make run` uses (dev only): the demo API key and demo codes."""
+    from roko_app.services import codes
+
     if current_app.config["ENV"] != "dev":
         raise click.ClickException("dev-seed only runs with ROKO_ENV=dev.")
-    key = current_app.config["DEV_DEMO_API_KEY"]
-    api_keys.ensure("demo", key)
+    api_keys.ensure("demo", current_app.config["DEV_DEMO_API_KEY"])
+    stream = io.StringIO("code\n" + "\n".join(DEMO_CODES) + "\n")
+    codes.import_codes(stream, "DEMO", current_app.config["CODE_KEY"])
     db.session.commit()
-    click.echo("Demo data ready: API key 'demo'.")
+    click.echo(f"Demo data ready: API key 'demo'; codes {', '.join(DEMO_CODES)} (batch DEMO).")

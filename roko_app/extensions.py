@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -29,3 +32,6 @@ migrate = Migrate()
 # Flask-Limiter keeps its storage on this one object, so it serves one app per process
 # (as under gunicorn); tests that build several apps get a fresh storage per app.
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()

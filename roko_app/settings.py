@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 ENVIRONMENTS = ("dev", "test", "stage", "prod")
+# Campaign times are given, and shown, in Guinea's time (UTC+0, no daylight saving).
+CAMPAIGN_TZ = ZoneInfo("Africa/Conakry")
 # Secrets (and the gateway's address) that must be set explicitly outside dev and test,
 # with their env var names.
 REQUIRED_SECRETS = {
@@ -42,6 +46,11 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     _check_environment(app)
     _apply_secrets(app)
     app.config["INBOUND_PORTS"] = parse_ports(app.config.get("INBOUND_PORTS", ""))
+    for key in ("CAMPAIGN_START", "CAMPAIGN_END"):
+        app.config[f"{key}_AT"] = parse_campaign_time(app.config.get(key), f"ROKO_{key}")
+    start, end = app.config["CAMPAIGN_START_AT"], app.config["CAMPAIGN_END_AT"]
+    if start and end and end <= start:
+        raise ConfigError("ROKO_CAMPAIGN_END must be after ROKO_CAMPAIGN_START.")
     _apply_database(app)
 
 
@@ -86,6 +95,19 @@ def parse_ports(value: Any) -> frozenset[int]:
             raise ConfigError(f"ROKO_INBOUND_PORTS: {item!r} is not a SIM port 0..31.")
         ports.add(int(item))
     return frozenset(ports) if ports else frozenset(range(32))
+
+
+def parse_campaign_time(value: Any, name: str) -> datetime | None:
+    """An ISO date-time in Africa/Conakry time (unless it carries an offset), as UTC."""
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{name} must be an ISO date-time such as 2026-06-01T00:00, got {value!r}.") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=CAMPAIGN_TZ)
+    return parsed.astimezone(UTC)
 
 
 def _apply_database(app: Flask) -> None:

@@ -1,4 +1,4 @@
-"""`make run`: the web app, the Topaz simulator and (when present) the outbox worker,
+"""`make run`: the web app, the Topaz simulator and the outbox worker,
 on their embedded development defaults, stopped together with Ctrl-C.
 
 Run it through `make run`, which first creates .venv and upgrades the dev database.
@@ -86,7 +86,8 @@ def banner() -> str:
         f"{sim}/sent):",
         curl_send,
         "",
-        "Or let the simulator play a farmer texting a code:",
+        "Let the simulator play a farmer texting a demo code (U12345678, U11111111, ...); the",
+        f"French reply reaches {sim}/sent a moment later, sent by the worker:",
         curl_inject,
         "",
     ])
@@ -106,6 +107,7 @@ def main() -> int:
                "--webhook-url", f"http://127.0.0.1:{WEB_PORT}/api/v1/webhooks/topaz/inbound",
                "--webhook-token", env["ROKO_WEBHOOK_INBOUND_TOKEN"]])
         start([python, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(WEB_PORT)])
+        start([python, "-m", "flask", "--app", "wsgi", "roko", "worker"])
         wait_for(f"http://127.0.0.1:{SIM_PORT}/health")
         wait_for(f"http://127.0.0.1:{WEB_PORT}/healthz")
         print(banner(), flush=True)

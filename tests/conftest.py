@@ -117,10 +117,20 @@ def make_app(_migrated: str) -> Iterator[Callable[..., Any]]:
 
 
 def _wipe(app: Any) -> None:
+    """Delete every row, then restore the data the migrations seed (reply templates)."""
+    from datetime import UTC, datetime
+
+    from roko_app.models import ReplyTemplate
+    from roko_app.services.replies import DEFAULT_REPLIES
+
     with app.app_context():
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
+            conn.execute(ReplyTemplate.__table__.insert(), [
+                {"key": str(key), "text": text, "updated_at": datetime.now(UTC), "updated_by": "seed"}
+                for key, text in DEFAULT_REPLIES.items()
+            ])
         db.engine.dispose()
 
 

@@ -22,6 +22,8 @@ from roko_app.database import insert_for
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.models.types import utcnow
+from roko_app.services import entries
+from roko_app.services.entries import DrawSettings
 from roko_app.services.errors import PortNotAllowed
 from roko_app.sms.msisdn import guinea_msisdn_or_none
 
@@ -47,6 +49,15 @@ class RecordResult:
     sms: InboundSms
     created: bool  # True only for the first delivery of this SMS
     discrepancy: InboundDiscrepancy | None = None  # set when a replay's content differed
+
+
+def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSettings) -> RecordResult:
+    """The inbound use case: store the SMS once and, on its first delivery only,
+    classify it into a draw entry and queue the reply, all in the caller's transaction."""
+    result = record(incoming, allowed_ports)
+    if result.created:
+        entries.classify(result.sms, draw)
+    return result
 
 
 def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:

@@ -12,19 +12,33 @@ gateway with the row's ``client_ref``, and records the outcome:
 Because the claim is committed before the gateway is called, a crash mid-call leaves a
 SENDING row whose lease lapses; the retry carries the same ``client_ref`` so the gateway
 drops it if the first call had gone through.
+
+The worker's side (:mod:`roko_app.worker` drives these; none of them commits):
+
+* :func:`claim_due` selects the due rows (QUEUED and ``next_attempt_at <= now``, or
+  SENDING whose lease lapsed), most urgent first, ``FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL and under ``BEGIN IMMEDIATE`` on SQLite, and starts an attempt on each;
+* a claim is identified by ``(id, attempts)``: every claim increments ``attempts``, so a
+  sender whose lease lapsed and was reclaimed by another no longer matches.
+  :func:`renew_claims`, :func:`release_claims` and :func:`is_still_claimed` act only on
+  rows that still match;
+* :func:`requeue_failed` is the operator's way out of the dead letter.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select, tuple_, update
 
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus, Priority
 from roko_app.models.types import utcnow
-from roko_app.services.errors import DomainError
+from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
 
@@ -161,6 +175,142 @@ def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy
         log.info("outbound %s will be retried at %s: %s", message.id, message.next_attempt_at, result.reason)
 
 
+class NotRequeueable(DomainError):
+    """Only a FAILED message (the dead letter) can be re-queued by hand."""
+
+    code = "NOT_FAILED"
+
+
+def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy | None = None) -> list[OutboundSms]:
+    """Claim up to ``batch_size`` due messages for one sender (flushed, not committed).
+
+    Due: QUEUED with ``next_attempt_at <= now``, or SENDING with ``lease_expires_at <
+    now`` (its sender died; the row keeps its id, so its ``client_ref`` and the
+    gateway's dedup protect the farmer from a second SMS). Most urgent first: priority
+    descending, then ``next_attempt_at``, then id. Each claimed row gets
+    :func:`start_attempt` (SENDING, ``attempts + 1``, lease ``now + policy.lease``).
+
+    PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claimers on any
+    number of hosts each get different rows (a row another claimer just committed is
+    re-checked against the WHERE clause and dropped). SQLite has no row locks: the
+    transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock, waited
+    for up to the busy timeout), so even two SQLite workers never claim the same row;
+    they merely take turns. The caller commits before calling the gateway.
+    """
+    now = now or utcnow()
+    policy = policy or RetryPolicy()
+    session = db.session
+    if session.get_bind().dialect.name == "sqlite":
+        _begin_immediate()
+    due = or_(
+        and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.next_attempt_at <= now),
+        and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now),
+    )
+    statement = (
+        select(OutboundSms)
+        .where(due)
+        .order_by(OutboundSms.priority.desc(), OutboundSms.next_attempt_at, OutboundSms.id)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True)  # PostgreSQL; the SQLite compiler leaves it out
+    )
+    messages = list(session.scalars(statement))
+    for message in messages:
+        if message.status == OutboundStatus.SENDING:
+            log.warning("outbound %s: the lease of attempt %s lapsed (its sender died?); reclaimed",
+                        message.id, message.attempts)
+        start_attempt(message, policy, now)
+    session.flush()
+    return messages
+
+
+def renew_claims(claims: Iterable[tuple[int, int]], lease_until: datetime, now: datetime | None = None) -> set[int]:
+    """Extend the lease of claimed ``(id, attempts)`` rows that are still ours.
+
+    Returns the ids renewed; a missing id was reclaimed by another sender (its lease
+    had lapsed) or finished, and must not be sent by this one.
+    """
+    pairs = list(claims)
+    if not pairs:
+        return set()
+    statement = (
+        update(OutboundSms)
+        .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))
+        .values(lease_expires_at=lease_until, updated_at=now or utcnow())
+        .returning(OutboundSms.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(db.session.scalars(statement))
+
+
+def release_claims(claims: Iterable[tuple[int, int]], now: datetime | None = None) -> int:
+    """Give claimed-but-unsent ``(id, attempts)`` rows back: QUEUED, the attempt undone.
+
+    For a sender that stops before it called the gateway for them (SIGTERM), so they
+    need not wait for their lease to lapse. Rows no longer ours are left alone.
+    Returns how many rows were released.
+    """
+    pairs = list(claims)
+    if not pairs:
+        return 0
+    statement = (
+        update(OutboundSms)
+        .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))
+        .values(status=OutboundStatus.QUEUED, attempts=OutboundSms.attempts - 1, lease_expires_at=None,
+                updated_at=now or utcnow())
+        .returning(OutboundSms.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(list(db.session.scalars(statement)))
+
+
+def is_still_claimed(message_id: int, attempt: int) -> bool:
+    """Whether row ``message_id`` is still SENDING under claim ``attempt``.
+
+    On PostgreSQL the row is locked (``FOR UPDATE``) until the caller's commit, so the
+    outcome the caller then writes cannot overwrite another sender's. Pending changes
+    of the session are not flushed by this check.
+    """
+    statement = (
+        select(OutboundSms.status, OutboundSms.attempts).where(OutboundSms.id == message_id).with_for_update()
+    )
+    with db.session.no_autoflush:
+        row = db.session.execute(statement).one_or_none()
+    return row is not None and row.status == OutboundStatus.SENDING and row.attempts == attempt
+
+
+def requeue_failed(message_id: int, now: datetime | None = None) -> OutboundSms:
+    """Put a FAILED message (the dead letter) back in the queue with a fresh attempt budget.
+
+    ``attempts`` restarts at 0; ``last_error`` keeps the reason it failed until the next
+    attempt replaces it; the ``client_ref`` is the same, so if an earlier attempt did
+    reach the farmer the gateway answers "duplicate" instead of sending again; a
+    ``not_before`` still in the future is respected. Raises ``NotFound`` or
+    ``NotRequeueable`` (the message is not FAILED). Not committed.
+    """
+    now = now or utcnow()
+    message = db.session.get(OutboundSms, message_id, with_for_update=True)
+    if message is None:
+        raise NotFound(f"There is no outbound message {message_id}.")
+    if message.status != OutboundStatus.FAILED:
+        raise NotRequeueable(f"Outbound message {message_id} is {message.status}; only FAILED messages can be re-queued.")
+    message.status = OutboundStatus.QUEUED
+    message.attempts = 0
+    message.lease_expires_at = None
+    message.next_attempt_at = max(message.not_before, now) if message.not_before else now
+    message.updated_at = now
+    db.session.flush()
+    log.info("outbound %s re-queued from the dead letter", message.id)
+    return message
+
+
+def _begin_immediate() -> None:
+    """Open this session's SQLite transaction with the write lock (pysqlite would only
+    begin at the first write, letting two claimers read the same due rows)."""
+    connection = db.session.connection()
+    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _clip(text: str) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
@@ -168,11 +318,17 @@ def _clip(text: str) -> str:
 __all__ = [
     "EmptyText",
     "InvalidMsisdn",
+    "NotRequeueable",
     "RetryPolicy",
     "TextDoesNotFit",
     "check_text",
+    "claim_due",
     "deliver",
+    "is_still_claimed",
     "queue_message",
     "record_outcome",
+    "release_claims",
+    "renew_claims",
+    "requeue_failed",
     "start_attempt",
 ]

@@ -26,7 +26,8 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     _require_webhook_token()
     incoming = _parse_inbound(read_json_object(request, current_app.config["INBOUND_MAX_BODY"]))
     try:
-        result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])
+        result = inbound.receive(incoming, current_app.config["INBOUND_PORTS"],
+                                 inbound.DrawSettings.from_config(current_app.config))
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
     db.session.commit()

@@ -59,3 +59,60 @@ def test_concurrent_differing_deliveries_keep_one_row_and_record_discrepancies(l
         noted = {d.payload["text"] for d in db.session.scalars(select(InboundDiscrepancy))}
     # The first writer's text is kept; each of the two other texts is recorded exactly once.
     assert noted == {f"ROKO U1234567{i}" for i in range(3)} - {stored_text}
+
+
+def test_concurrent_deliveries_create_one_entry_and_one_reply(live_server: Any, app: Any) -> None:
+    from roko_app.models import Code, Entry, OutboundSms
+    from roko_app.services.codes import hash_code
+
+    with app.app_context():
+        db.session.add(Code(code_hash=hash_code("U10000001", app.config["CODE_KEY"]), batch="T"))
+        db.session.commit()
+    url = live_server(workers=3, threads=8)
+    body = {**SEED_EXAMPLE, "gateway_sms_id": 9000, "text": "ROKO U10000001"}
+    responses = fire_at_once(url, [body] * CONNECTIONS)
+    assert {r.status_code for r in responses} == {200}
+    with app.app_context():
+        (entry,) = db.session.scalars(select(Entry))
+        (reply,) = db.session.scalars(select(OutboundSms))
+        assert entry.outcome == "VALID_FIRST" and reply.reply_to_sms_id == entry.sms_id
+
+
+def test_one_number_sending_many_codes_at_once_gets_exact_chances(live_server: Any, app: Any) -> None:
+    from roko_app.models import Code, Entry, Participant
+    from roko_app.services.codes import hash_code
+
+    codes = [f"U2000{i:04d}" for i in range(CONNECTIONS)]
+    with app.app_context():
+        for code in codes:
+            db.session.add(Code(code_hash=hash_code(code, app.config["CODE_KEY"]), batch="T"))
+        db.session.commit()
+    url = live_server(workers=3, threads=8)
+    bodies = [{**SEED_EXAMPLE, "gateway_sms_id": 9100 + i, "text": f"ROKO {code}"} for i, code in enumerate(codes)]
+    assert {r.status_code for r in fire_at_once(url, bodies)} == {200}
+    with app.app_context():
+        outcomes = sorted(e.outcome for e in db.session.scalars(select(Entry)))
+        chances = sorted(e.chances for e in db.session.scalars(select(Entry)))
+        (farmer,) = db.session.scalars(select(Participant))
+    assert outcomes == ["VALID_AGAIN"] * (CONNECTIONS - 1) + ["VALID_FIRST"]
+    assert chances == list(range(1, CONNECTIONS + 1))
+    assert farmer.valid_entries == CONNECTIONS
+
+
+def test_many_numbers_racing_for_one_code_only_one_wins(live_server: Any, app: Any) -> None:
+    from roko_app.models import Code, Entry
+    from roko_app.services.codes import hash_code
+
+    with app.app_context():
+        db.session.add(Code(code_hash=hash_code("U30000001", app.config["CODE_KEY"]), batch="T"))
+        db.session.commit()
+    url = live_server(workers=3, threads=8)
+    bodies = [{**SEED_EXAMPLE, "gateway_sms_id": 9300 + i, "sender": f"6{i:08d}", "text": "ROKO U30000001"}
+              for i in range(CONNECTIONS)]
+    assert {r.status_code for r in fire_at_once(url, bodies)} == {200}
+    with app.app_context():
+        outcomes = sorted(e.outcome for e in db.session.scalars(select(Entry)))
+        (code,) = db.session.scalars(select(Code))
+        winner = db.session.scalars(select(Entry).where(Entry.outcome == "VALID_FIRST")).one()
+    assert outcomes == ["ALREADY_USED"] * (CONNECTIONS - 1) + ["VALID_FIRST"]
+    assert code.used_by == winner.msisdn

@@ -1,0 +1,61 @@
+"""``/login`` and ``/logout``."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+
+from roko_app.auth.forms import LoginForm
+from roko_app.extensions import db
+from roko_app.security import safe_next
+from roko_app.services import accounts
+
+bp = Blueprint("auth", __name__)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    destination = safe_next(request.values.get("next"), url_for("console.dashboard"))
+    if current_user.is_authenticated:
+        return redirect(destination)
+    form = LoginForm()
+    if form.validate_on_submit():
+        address = request.remote_addr or "-"
+        try:
+            user = accounts.authenticate(form.email.data, form.password.data, address,
+                                         accounts.LoginPolicy.from_config(current_app.config))
+        except accounts.LoginThrottled:
+            db.session.commit()
+            flash(_("Too many failed attempts. Wait a few minutes before trying again."), "error")
+            return render_template("auth/login.html", form=form, next=destination), 429
+        if user is None:
+            db.session.commit()  # keep the failure: it counts towards throttling
+            flash(_("Wrong e-mail or password."), "error")
+            return render_template("auth/login.html", form=form, next=destination), 200
+        session.clear()  # a fresh session at log-in (no fixation)
+        session["sid"] = secrets.token_hex(16)
+        login_user(user)
+        accounts.audit(user.email, "login", address=address)
+        db.session.commit()
+        return redirect(destination)
+    return render_template("auth/login.html", form=form, next=destination)
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    if current_user.is_authenticated:
+        accounts.audit(current_user.email, "logout", address=request.remote_addr)
+        db.session.commit()
+    logout_user()
+    session.clear()
+    flash(_("You are logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.get("/")
+def index() -> Any:
+    return redirect(url_for("console.dashboard"))

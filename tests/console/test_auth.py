@@ -1,0 +1,149 @@
+"""Log in and out, throttling, sessions, CSRF, redirects and security headers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from roko_app.extensions import db
+from roko_app.models import AuditEvent
+from tests.console.conftest import PASSWORD, csrf_from
+
+
+def post_login(client: Any, email: str, password: str, **extra: str) -> Any:
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token, **extra})
+
+
+def test_anonymous_is_redirected_to_login(console_app: Any) -> None:
+    response = console_app.test_client().get("/console/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_login_page_is_french_by_default_and_english_on_request(console_app: Any) -> None:
+    client = console_app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "Se connecter" in page and 'lang="fr"' in page
+    client.get("/lang/en?next=/login")
+    assert "Log in" in client.get("/login").get_data(as_text=True)
+
+
+def test_successful_login_rotates_the_session_and_is_audited(console_app: Any) -> None:
+    client = console_app.test_client()
+    client.get("/login")
+    before = client.get_cookie("session")
+    response = post_login(client, "Operator@Roko.test ", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/console/"
+    after = client.get_cookie("session")
+    assert after is not None and (before is None or before.value != after.value)
+    with console_app.app_context():
+        (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "login"))
+        assert event.actor == "operator@roko.test"
+    assert client.get("/console/").status_code == 200
+
+
+@pytest.mark.parametrize("email", ["operator@roko.test", "nobody@roko.test"])
+def test_wrong_password_gives_the_same_answer_for_known_and_unknown_accounts(console_app: Any, email: str) -> None:
+    response = post_login(console_app.test_client(), email, "wrong password!")
+    assert response.status_code == 200
+    assert "Adresse e-mail ou mot de passe incorrect" in response.get_data(as_text=True)
+
+
+def test_login_is_throttled_per_account(console_app: Any) -> None:
+    with freeze_time("2026-06-01 10:00:00") as frozen:
+        for i in range(5):
+            client = console_app.test_client()
+            client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i}"  # different addresses
+            assert post_login(client, "admin@roko.test", "wrong password!").status_code == 200
+        client = console_app.test_client()
+        response = post_login(client, "admin@roko.test", PASSWORD)  # even the right password
+        assert response.status_code == 429
+        assert "Trop de tentatives" in response.get_data(as_text=True)
+        frozen.tick(16 * 60)
+        assert post_login(console_app.test_client(), "admin@roko.test", PASSWORD).status_code == 302
+
+
+def test_login_is_throttled_per_address(make_app: Any) -> None:
+    app = make_app(LOGIN_MAX_FAILURES_PER_ADDRESS=3)
+    from tests.console.conftest import make_user
+
+    make_user(app, "victim@roko.test", "viewer")
+    client = app.test_client()
+    for i in range(3):
+        post_login(client, f"guess{i}@roko.test", "wrong password!")
+    assert post_login(client, "victim@roko.test", PASSWORD).status_code == 429
+
+
+def test_logout_requires_post_with_csrf(login: Any) -> None:
+    client = login("viewer")
+    assert client.get("/logout").status_code == 405
+    assert client.post("/logout").status_code == 400  # no CSRF token
+    token = csrf_from(client.get("/console/").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/console/").status_code == 302
+
+
+def test_login_form_without_csrf_is_refused(console_app: Any) -> None:
+    response = console_app.test_client().post("/login", data={"email": "admin@roko.test", "password": PASSWORD})
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/console/", "/console/"),
+    ("/console/?page=2", "/console/?page=2"),
+    ("https://evil.example/x", "/console/"),
+    ("//evil.example/x", "/console/"),
+    ("/\\evil.example", "/console/"),
+    ("javascript:alert(1)", "/console/"),
+])
+def test_next_only_goes_to_our_own_paths(console_app: Any, target: str, expected: str) -> None:
+    response = post_login(console_app.test_client(), "viewer@roko.test", PASSWORD, next=target)
+    assert response.headers["Location"] == expected
+
+
+def test_security_headers_on_every_page(console_app: Any) -> None:
+    for path in ("/login", "/console/", "/healthz", "/no-such-page"):
+        headers = console_app.test_client().get(path).headers
+        csp = headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert headers["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Referrer-Policy"]
+
+
+def test_session_cookie_flags(console_app: Any, make_app: Any) -> None:
+    client = console_app.test_client()
+    post_login(client, "viewer@roko.test", PASSWORD)
+    cookie = client.get_cookie("session")
+    assert cookie.http_only and cookie.same_site == "Lax"
+    from roko_app import create_app
+
+    prod = create_app({"ENV": "prod", "DATABASE_URL": "sqlite://", "SECRET_KEY": "s", "WEBHOOK_INBOUND_TOKEN": "t",
+                       "TOPAZ_URL": "http://gw", "TOPAZ_TOKEN": "g", "CODE_KEY": "c"})
+    assert prod.config["SESSION_COOKIE_SECURE"] is True
+    assert console_app.config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_password_change_ends_other_sessions(console_app: Any, login: Any) -> None:
+    client = login("viewer")
+    from roko_app.models import User
+    from roko_app.services import accounts
+
+    with console_app.app_context():
+        user = db.session.scalars(select(User).where(User.email == "viewer@roko.test")).one()
+        accounts.set_password(user, "another long password")
+        db.session.commit()
+    assert client.get("/console/").status_code == 302
+
+
+def test_user_create_cli_prints_a_password_once(console_app: Any) -> None:
+    result = console_app.test_cli_runner().invoke(args=["roko", "user", "create", "new@roko.test", "--role", "admin"])
+    assert result.exit_code == 0, result.output
+    password = result.output.strip().splitlines()[-1]
+    assert post_login(console_app.test_client(), "new@roko.test", password).status_code == 302
+    again = console_app.test_cli_runner().invoke(args=["roko", "user", "create", "new@roko.test"])
+    assert again.exit_code != 0 and "exists already" in again.output
