@@ -1,15 +1,14 @@
-"""Console pages. Views are thin: they call one service and render."""
+"""The dashboard."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import render_template
 
 from roko_app.auth.decorators import role_required
+from roko_app.console.blueprint import bp
 from roko_app.models.accounts import Role
-
-bp = Blueprint("console", __name__, url_prefix="/console")
 
 
 @bp.get("/")
