@@ -99,3 +99,16 @@ WORKER_POLL_SECONDS = 1.0
 LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
 LOGIN_WINDOW_MINUTES = 15
+
+# --- Optimove campaign transmission (POST /api/v1/webhooks/optimove/campaigns) -----------
+# The key Optimove presents in X-API-Key and the HMAC secret of x-hub-signature.
+# Required in stage and prod.
+OPTIMOVE_API_KEY = ""
+OPTIMOVE_HMAC_SECRET = ""
+DEV_OPTIMOVE_API_KEY = "dev-optimove-key"  # noqa: S105 (dev and test only)
+DEV_OPTIMOVE_HMAC_SECRET = "dev-optimove-secret"  # noqa: S105 (dev and test only)
+OPTIMOVE_MAX_BODY = 10 * 1024 * 1024
+OPTIMOVE_RATE_LIMIT = "120/minute"
+# How hashed recipients (metadata.isHashed) are resolved: the hex digest of the 9-digit
+# number with this hashlib algorithm, matched against the numbers that texted us.
+OPTIMOVE_HASH_ALGORITHM = "sha256"

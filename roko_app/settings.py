@@ -21,12 +21,14 @@ REQUIRED_SECRETS = {
     "TOPAZ_URL": "ROKO_TOPAZ_URL",
     "TOPAZ_TOKEN": "ROKO_TOPAZ_TOKEN",
     "CODE_KEY": "ROKO_CODE_KEY",
+    "OPTIMOVE_API_KEY": "ROKO_OPTIMOVE_API_KEY",
+    "OPTIMOVE_HMAC_SECRET": "ROKO_OPTIMOVE_HMAC_SECRET",
 }
 # Config keys that are secrets and must be strings even when the environment
 # variable looks like a number (from_prefixed_env parses values as JSON).
 _STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS", "TOPAZ_URL",
                 "TOPAZ_TOKEN", "SEND_RATE_LIMIT", "RATELIMIT_STORAGE_URI", "CODE_KEY", "CAMPAIGN_START",
-                "CAMPAIGN_END", "CAMPAIGN_KEYWORD")
+                "CAMPAIGN_END", "CAMPAIGN_KEYWORD", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET", "OPTIMOVE_RATE_LIMIT")
 
 
 class ConfigError(RuntimeError):
@@ -75,8 +77,9 @@ def _apply_secrets(app: Flask) -> None:
         app.config["SECRET_KEY"] = app.config["DEV_SECRET_KEY"]
     if not app.config.get("WEBHOOK_INBOUND_TOKEN"):
         app.config["WEBHOOK_INBOUND_TOKEN"] = app.config["DEV_WEBHOOK_INBOUND_TOKEN"]
-    if not app.config.get("CODE_KEY"):
-        app.config["CODE_KEY"] = app.config["DEV_CODE_KEY"]
+    for key in ("CODE_KEY", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET"):
+        if not app.config.get(key):
+            app.config[key] = app.config[f"DEV_{key}"]
     if not app.config.get("TOPAZ_URL"):
         app.config["TOPAZ_URL"] = app.config["DEV_TOPAZ_URL"]
 

@@ -12,13 +12,16 @@ from roko_app.extensions import db
 from roko_app.settings import parse_ports
 
 PROD_SECRETS = {"SECRET_KEY": "s3cret", "WEBHOOK_INBOUND_TOKEN": "t0ken", "TOPAZ_URL": "http://gw.internal:8080",
-                "TOPAZ_TOKEN": "gw-token", "CODE_KEY": "k3y"}
+                "TOPAZ_TOKEN": "gw-token", "CODE_KEY": "k3y",
+                "OPTIMOVE_API_KEY": "om-key", "OPTIMOVE_HMAC_SECRET": "om-secret"}
 
 
 @pytest.mark.parametrize("env", ["stage", "prod"])
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "TOPAZ_URL", "TOPAZ_TOKEN", "CODE_KEY"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "TOPAZ_URL", "TOPAZ_TOKEN", "CODE_KEY",
+                                     "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET"])
 def test_stage_and_prod_refuse_to_start_without_a_secret(env: str, missing: str, monkeypatch: Any) -> None:
-    for var in ("ROKO_SECRET_KEY", "ROKO_WEBHOOK_INBOUND_TOKEN", "ROKO_TOPAZ_URL", "ROKO_TOPAZ_TOKEN", "ROKO_CODE_KEY"):
+    for var in ("ROKO_SECRET_KEY", "ROKO_WEBHOOK_INBOUND_TOKEN", "ROKO_TOPAZ_URL", "ROKO_TOPAZ_TOKEN", "ROKO_CODE_KEY",
+                "ROKO_OPTIMOVE_API_KEY", "ROKO_OPTIMOVE_HMAC_SECRET"):
         monkeypatch.delenv(var, raising=False)
     config = {"ENV": env, "DATABASE_URL": "sqlite://", **PROD_SECRETS}
     config[missing] = ""
@@ -46,6 +49,8 @@ def test_environment_variables_are_read_with_the_roko_prefix(monkeypatch: Any) -
     monkeypatch.setenv("ROKO_TOPAZ_URL", "http://10.0.0.5:8080")
     monkeypatch.setenv("ROKO_TOPAZ_TOKEN", "4242")
     monkeypatch.setenv("ROKO_CODE_KEY", "code-key")
+    monkeypatch.setenv("ROKO_OPTIMOVE_API_KEY", "om-key")
+    monkeypatch.setenv("ROKO_OPTIMOVE_HMAC_SECRET", "om-secret")
     monkeypatch.setenv("ROKO_INBOUND_PORTS", "17")
     monkeypatch.setenv("ROKO_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/roko")
     app = create_app()

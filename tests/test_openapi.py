@@ -13,20 +13,25 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from roko_app.signatures import sign
 from tests.conftest import SIM_TOKEN, WEBHOOK_TOKEN, issue_key
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 
-# How each security scheme is satisfied in these tests (apiKey is filled per test).
-AUTH_HEADERS = {"webhookToken": {"X-Roko-Webhook-Token": WEBHOOK_TOKEN}, "apiKey": {}}
+# How each security scheme is satisfied in these tests (apiKey is filled per test;
+# hubSignature is computed over the exact body).
+OPTIMOVE_KEY, OPTIMOVE_SECRET = "openapi-optimove-key", "openapi-optimove-secret"
+AUTH_HEADERS = {"webhookToken": {"X-Roko-Webhook-Token": WEBHOOK_TOKEN}, "apiKey": {},
+                "optimoveKey": {"X-API-Key": OPTIMOVE_KEY}, "hubSignature": {}}
 
 
 @pytest.fixture
 def app(make_app: Any, simulator: Any) -> Any:
     """The app wired to a real gateway simulator, with a valid API key for the send API."""
-    app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN)
+    app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, OPTIMOVE_API_KEY=OPTIMOVE_KEY,
+                   OPTIMOVE_HMAC_SECRET=OPTIMOVE_SECRET)
     AUTH_HEADERS["apiKey"] = {"x-api-key": issue_key(app)}
     return app
 
@@ -53,12 +58,19 @@ def json_operations_with_body() -> list[tuple[str, str, dict[str, Any]]]:
     return [(p, m, op) for p, m, op in operations() if "requestBody" in op]
 
 
-def headers_for(op: dict[str, Any]) -> dict[str, str]:
-    headers: dict[str, str] = {}
+def headers_for(op: dict[str, Any], body: bytes = b"") -> dict[str, str]:
+    headers: dict[str, str] = {"Content-Type": "application/json"}
     for requirement in op.get("security", []):
         for scheme in requirement:
             headers.update(AUTH_HEADERS[scheme])
+            if scheme == "hubSignature":
+                headers["x-hub-signature"] = sign(body, OPTIMOVE_SECRET)
     return headers
+
+
+def send(client: Any, path: str, method: str, op: dict[str, Any], body: Any) -> Any:
+    data = json.dumps(body).encode()
+    return client.open(path, method=method.upper(), data=data, headers=headers_for(op, data))
 
 
 def check_response(op: dict[str, Any], response: Any) -> None:
@@ -89,7 +101,7 @@ def test_documented_examples_are_accepted_as_documented(client: Any, path: str, 
     media = op["requestBody"]["content"]["application/json"]
     for name, example in media["examples"].items():
         jsonschema.validate(example["value"], media["schema"], format_checker=FORMATS)
-        response = client.open(path, method=method.upper(), json=example["value"], headers=headers_for(op))
+        response = send(client, path, method, op, example["value"])
         assert response.status_code == 200, (name, response.get_json())
         check_response(op, response)
 
@@ -154,7 +166,7 @@ def test_each_documented_violation_is_rejected(client: Any, path: str, method: s
                                                schema: dict[str, Any], body: dict[str, Any], field: str) -> None:
     with pytest.raises(jsonschema.ValidationError):  # the document itself forbids it
         jsonschema.validate(body, schema, format_checker=FORMATS)
-    response = client.open(path, method=method.upper(), json=body, headers=headers_for(op))
+    response = send(client, path, method, op, body)
     assert response.status_code == 400, response.get_json()
     check_response(op, response)
     assert field in [d["field"] for d in response.get_json()["details"]]
@@ -165,7 +177,7 @@ def test_send_outcomes_match_the_document(client: Any, simulator: Any, mode: str
     path, op = "/api/v1/sms/send", resolve(SPEC["paths"]["/api/v1/sms/send"]["post"])
     simulator.set(mode=mode)
     example = next(iter(op["requestBody"]["content"]["application/json"]["examples"].values()))["value"]
-    response = client.post(path, json=example, headers=headers_for(op))
+    response = send(client, path, "post", op, example)
     assert response.status_code == status
     check_response(op, response)
 

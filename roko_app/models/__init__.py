@@ -3,8 +3,9 @@ every model on ``db.metadata`` (Alembic's autogenerate relies on it)."""
 
 from roko_app.models.accounts import AuditEvent, LoginFailure, Role, User
 from roko_app.models.api_key import ApiKey
+from roko_app.models.campaign import CampaignBatch, CampaignRejection
 from roko_app.models.draw import Code, Entry, Outcome, Participant, ReplyTemplate
 from roko_app.models.inbound import InboundDiscrepancy, InboundSms
 from roko_app.models.outbound import OutboundSms, OutboundStatus, Priority
 
-__all__ = ["ApiKey", "AuditEvent", "LoginFailure", "Role", "User", "Code", "Entry", "Outcome", "Participant", "ReplyTemplate", "InboundDiscrepancy", "InboundSms", "OutboundSms", "OutboundStatus", "Priority"]
+__all__ = ["ApiKey", "CampaignBatch", "CampaignRejection", "AuditEvent", "LoginFailure", "Role", "User", "Code", "Entry", "Outcome", "Participant", "ReplyTemplate", "InboundDiscrepancy", "InboundSms", "OutboundSms", "OutboundStatus", "Priority"]

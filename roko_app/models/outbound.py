@@ -18,6 +18,7 @@ class OutboundStatus(enum.StrEnum):
     SENDING = "SENDING"  # claimed by a sender until lease_expires_at
     SENT = "SENT"  # the gateway accepted it (gateway_sms_id)
     FAILED = "FAILED"  # rejected, or out of attempts: the dead letter, re-queueable by hand
+    CANCELLED = "CANCELLED"  # withdrawn by an operator before it was sent (campaign batches)
 
 
 class Priority(enum.IntEnum):
@@ -57,6 +58,9 @@ class OutboundSms(db.Model):
     gateway_sms_id: Mapped[Optional[int]] = mapped_column(BigInteger)
     # For an auto-reply, the inbound SMS it answers: unique, so an SMS is answered once.
     reply_to_sms_id: Mapped[Optional[int]] = mapped_column(ForeignKey("inbound_sms.id"), unique=True)
+    # For a campaign message: its batch and the recipient's customer id.
+    campaign_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("campaign_batch.id"), index=True)
+    customer_id: Mapped[Optional[str]] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

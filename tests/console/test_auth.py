@@ -123,7 +123,8 @@ def test_session_cookie_flags(console_app: Any, make_app: Any) -> None:
     from roko_app import create_app
 
     prod = create_app({"ENV": "prod", "DATABASE_URL": "sqlite://", "SECRET_KEY": "s", "WEBHOOK_INBOUND_TOKEN": "t",
-                       "TOPAZ_URL": "http://gw", "TOPAZ_TOKEN": "g", "CODE_KEY": "c"})
+                       "TOPAZ_URL": "http://gw", "TOPAZ_TOKEN": "g", "CODE_KEY": "c",
+                       "OPTIMOVE_API_KEY": "k", "OPTIMOVE_HMAC_SECRET": "h"})
     assert prod.config["SESSION_COOKIE_SECURE"] is True
     assert console_app.config["SESSION_COOKIE_SECURE"] is False
 

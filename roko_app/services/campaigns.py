@@ -1,0 +1,287 @@
+"""Optimove campaign batches: durable intake, idempotent on the batch's identity.
+
+``accept`` stores the batch and all its recipients in the caller's transaction: each
+deliverable recipient becomes a QUEUED outbox row (bulk priority) with ``not_before`` =
+the batch's scheduled time, so the worker delivers it at that time through the per-port
+throttle; each other recipient is recorded as a rejection with its reason
+(``INVALID_NUMBER``, ``MISSING_MESSAGE``, ``EMPTY_MESSAGE``, ``TEXT_TOO_LONG``,
+``UNRESOLVED_HASH``, ``OPTED_OUT``). The batch row is inserted first with ``ON CONFLICT
+DO NOTHING`` on its key, so of concurrent deliveries of one batch exactly one queues
+anything; the others (and later replays) get the stored result, or a conflict when
+the same id arrives with another body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from roko_app.database import insert_for
+from roko_app.extensions import db
+from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, OutboundStatus, Participant, Priority
+from roko_app.models.types import utcnow
+from roko_app.services.errors import DomainError, NotFound
+from roko_app.sms.encoding import SegmentInfo, analyze
+from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
+
+log = logging.getLogger(__name__)
+
+CALLER = "optimove"
+CHUNK = 2000
+
+
+class BatchConflict(DomainError):
+    code = "BATCH_CONFLICT"
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    position: int
+    mobile_number: str | None
+    message: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """A well-formed batch (shape already checked by the webhook)."""
+
+    batch_id: str
+    request_id: str | None
+    engagement_id: str | None
+    campaign_id: str | None
+    sender_id: str | None
+    scheduled_at: datetime
+    is_hashed: bool
+    metadata: dict[str, Any]
+    recipients: list[Recipient]
+    body_hash: str
+
+    @property
+    def key(self) -> str:
+        for kind, value in (("batch", self.batch_id), ("request", self.request_id),
+                            ("engagement", self.engagement_id)):
+            if value:
+                return f"{kind}:{value}"[:255]
+        return f"body:{self.body_hash}"
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptResult:
+    batch: CampaignBatch
+    replay: bool
+
+    @property
+    def deliverable(self) -> bool:
+        """False when there were recipients and not one could be queued."""
+        return self.batch.accepted > 0 or self.batch.rejected == 0
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    port: int
+    hash_algorithm: str = "sha256"
+
+
+def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None = None) -> AcceptResult:
+    now = now or utcnow()
+    session = db.session
+    batch = session.scalars(
+        insert_for(session, CampaignBatch)
+        .values(batch_key=request.key, batch_id=request.batch_id[:200], request_id=_clip(request.request_id),
+                engagement_id=_clip(request.engagement_id), campaign_id=_clip(request.campaign_id),
+                sender_id=_clip(request.sender_id, 64), scheduled_at=request.scheduled_at, meta=request.metadata,
+                body_hash=request.body_hash, accepted=0, rejected=0, received_at=now)
+        .on_conflict_do_nothing(index_elements=["batch_key"])
+        .returning(CampaignBatch)
+    ).one_or_none()
+    if batch is None:
+        existing = session.scalars(select(CampaignBatch).where(CampaignBatch.batch_key == request.key)).one()
+        if existing.body_hash != request.body_hash:
+            raise BatchConflict(f"Batch {request.key!r} was already received with a different body.")
+        log.info("campaign batch %s replayed (%s); nothing queued", existing.id, request.key)
+        return AcceptResult(existing, replay=True)
+
+    not_before = request.scheduled_at if request.scheduled_at > now else None
+    due = max(request.scheduled_at, now)
+    opted_out = _opted_out_numbers()
+    hashes = _known_number_hashes(settings.hash_algorithm) if request.is_hashed else {}
+    accepted = rejected = 0
+    queued_rows: list[dict[str, Any]] = []
+    rejected_rows: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        if queued_rows:
+            session.execute(insert(OutboundSms), queued_rows)
+            queued_rows.clear()
+        if rejected_rows:
+            session.execute(insert(CampaignRejection), rejected_rows)
+            rejected_rows.clear()
+
+    for recipient in request.recipients:
+        outcome = _check(recipient, request.is_hashed, hashes, opted_out)
+        if isinstance(outcome, _Refused):
+            reason, detail = outcome.reason, outcome.detail
+            rejected += 1
+            rejected_rows.append({"batch_id": batch.id, "position": recipient.position,
+                                  "customer_id": _clip(recipient.customer_id),
+                                  "mobile_number": _clip(recipient.mobile_number), "reason": reason,
+                                  "detail": detail[:300] if detail else None})
+        else:
+            msisdn, info = outcome
+            accepted += 1
+            queued_rows.append({
+                "to_msisdn": msisdn, "text": info.text, "encoding": info.encoding, "units": info.units,
+                "status": OutboundStatus.QUEUED.value, "priority": int(Priority.BULK), "port": settings.port,
+                "template_key": None, "caller": CALLER, "attempts": 0, "not_before": not_before,
+                "next_attempt_at": due, "created_at": now, "updated_at": now, "campaign_batch_id": batch.id,
+                "customer_id": _clip(recipient.customer_id),
+            })
+        if len(queued_rows) + len(rejected_rows) >= CHUNK:
+            flush()
+    flush()
+    batch.accepted, batch.rejected = accepted, rejected
+    log.info("campaign batch %s (%s): %s queued for %s, %s rejected", batch.id, request.key, accepted,
+             request.scheduled_at.isoformat(), rejected)
+    return AcceptResult(batch, replay=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Refused:
+    reason: str
+    detail: str | None = None
+
+
+def _check(recipient: Recipient, is_hashed: bool, hashes: dict[str, str],
+           opted_out: set[str]) -> tuple[str, SegmentInfo] | _Refused:
+    """``(msisdn, segment info)`` for a deliverable recipient, else why not."""
+    number = recipient.mobile_number
+    if not number:
+        return _Refused("INVALID_NUMBER", "missing mobileNumber")
+    if is_hashed:
+        msisdn = hashes.get(number.strip().lower())
+        if msisdn is None:
+            return _Refused("UNRESOLVED_HASH")
+    else:
+        try:
+            msisdn = normalize_msisdn(number)
+        except InvalidMsisdn as exc:
+            return _Refused("INVALID_NUMBER", str(exc))
+    if recipient.message is None:
+        return _Refused("MISSING_MESSAGE")
+    if not recipient.message.strip():
+        return _Refused("EMPTY_MESSAGE")
+    info = analyze(recipient.message)
+    if not info.fits:
+        return _Refused("TEXT_TOO_LONG", f"{info.units} units in {info.encoding}; one SMS holds {info.limit}")
+    if msisdn in opted_out:
+        return _Refused("OPTED_OUT")
+    return msisdn, info
+
+
+def _opted_out_numbers() -> set[str]:
+    return set(db.session.scalars(select(Participant.msisdn).where(Participant.opted_out_at.is_not(None))))
+
+
+def _known_number_hashes(algorithm: str) -> dict[str, str]:
+    """Hash of each number that texted us → the number (only when a batch is hashed)."""
+    known: dict[str, str] = {}
+    for msisdn in db.session.scalars(select(Participant.msisdn)).yield_per(10_000):
+        known[hashlib.new(algorithm, msisdn.encode("ascii")).hexdigest()] = msisdn
+    return known
+
+
+def _clip(value: str | None, length: int = 200) -> str | None:
+    return value[:length] if value is not None else None
+
+
+# --- the console's view of batches ------------------------------------------------------
+
+STATUS_COLUMNS = ("QUEUED", "SENDING", "SENT", "FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    batch: CampaignBatch
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return self.batch.accepted + self.batch.rejected
+
+    @property
+    def done(self) -> int:
+        return self.counts.get("SENT", 0) + self.counts.get("FAILED", 0) + self.counts.get("CANCELLED", 0)
+
+    @property
+    def progress(self) -> int:
+        """Per cent of queued messages that reached a final state."""
+        return 100 if not self.batch.accepted else round(100 * self.done / self.batch.accepted)
+
+    @property
+    def cancellable(self) -> bool:
+        return self.batch.cancelled_at is None and self.counts.get("QUEUED", 0) > 0
+
+
+def batch_summaries(limit: int = 50, before_id: int | None = None) -> list[BatchSummary]:
+    query = select(CampaignBatch).order_by(CampaignBatch.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(CampaignBatch.id < before_id)
+    batches = list(db.session.scalars(query))
+    counts = _status_counts([b.id for b in batches])
+    return [BatchSummary(b, counts.get(b.id, {})) for b in batches]
+
+
+def batch_summary(batch_id: int) -> BatchSummary:
+    batch = db.session.get(CampaignBatch, batch_id)
+    if batch is None:
+        raise NotFound("No such batch.")
+    return BatchSummary(batch, _status_counts([batch_id]).get(batch_id, {}))
+
+
+def _status_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
+    ids = list(batch_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(OutboundSms.campaign_batch_id, OutboundSms.status, func.count())
+        .where(OutboundSms.campaign_batch_id.in_(ids)).group_by(OutboundSms.campaign_batch_id, OutboundSms.status)
+    )
+    counts: dict[int, dict[str, int]] = {}
+    for batch_id, status, count in rows:
+        counts.setdefault(batch_id, {})[status] = count
+    return counts
+
+
+def batch_messages(batch_id: int, limit: int = 200, after_id: int | None = None) -> list[OutboundSms]:
+    query = select(OutboundSms).where(OutboundSms.campaign_batch_id == batch_id).order_by(OutboundSms.id).limit(limit)
+    if after_id is not None:
+        query = query.where(OutboundSms.id > after_id)
+    return list(db.session.scalars(query))
+
+
+def batch_rejections(batch_id: int, limit: int = 200) -> list[CampaignRejection]:
+    return list(db.session.scalars(select(CampaignRejection).where(CampaignRejection.batch_id == batch_id)
+                                   .order_by(CampaignRejection.position).limit(limit)))
+
+
+def cancel(batch_id: int, by: str, now: datetime | None = None) -> int:
+    """Withdraw the batch's messages that are still QUEUED; returns how many."""
+    now = now or utcnow()
+    batch = db.session.get(CampaignBatch, batch_id)
+    if batch is None:
+        raise NotFound("No such batch.")
+    cancelled = db.session.execute(
+        update(OutboundSms)
+        .where(OutboundSms.campaign_batch_id == batch_id, OutboundSms.status == OutboundStatus.QUEUED.value)
+        .values(status=OutboundStatus.CANCELLED.value, updated_at=now, last_error=f"cancelled by {by}"[:500])
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    batch.cancelled_at, batch.cancelled_by = now, by
+    return cancelled

@@ -1,0 +1,196 @@
+"""``POST /api/v1/webhooks/optimove/campaigns``: Optimove's signed campaign batches.
+
+Checks, in order: ``X-API-Key`` (401 ``INVALID_API_KEY``), body size (413), the
+``x-hub-signature`` HMAC of the raw body bytes (401 ``INVALID_SIGNATURE``, before any
+parsing), the per-key rate limit (429), then the JSON shape (400). Both the seed's
+documented body and its "Sample Test Request" variant are accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app, request
+
+from roko_app.auth_tokens import token_matches
+from roko_app.errors import ApiError, FieldProblem
+from roko_app.extensions import db, limiter
+from roko_app.services import campaigns
+from roko_app.signatures import signature_problem
+from roko_app.validation import read_json_object
+from roko_app.webhooks.routes import bp
+
+log = logging.getLogger(__name__)
+
+_auth_failures = 0
+_auth_failures_lock = threading.Lock()
+
+
+def auth_failure_count() -> int:
+    """Authentication failures seen by this process (also in each failure's log line)."""
+    return _auth_failures
+
+
+def _refuse(code: str, why: str) -> ApiError:
+    global _auth_failures
+    with _auth_failures_lock:
+        _auth_failures += 1
+        count = _auth_failures
+    log.warning("optimove webhook rejected (%s): %s from %s [auth failures: %s]", code, why, request.remote_addr, count)
+    message = "Missing or invalid X-API-Key." if code == "INVALID_API_KEY" else f"Invalid x-hub-signature: {why}."
+    return ApiError(401, code, message)
+
+
+def _authenticate() -> None:
+    config = current_app.config
+    if not token_matches(request.headers.get("X-API-Key"), config["OPTIMOVE_API_KEY"]):
+        raise _refuse("INVALID_API_KEY", "missing" if not request.headers.get("X-API-Key") else "wrong key")
+    request.max_content_length = int(config["OPTIMOVE_MAX_BODY"])
+    raw = request.get_data(cache=True)  # 413 past the limit
+    problem = signature_problem(request.headers.get("x-hub-signature"), raw, config["OPTIMOVE_HMAC_SECRET"])
+    if problem:
+        raise _refuse("INVALID_SIGNATURE", problem)
+
+
+def _rate_limit() -> str:
+    return current_app.config["OPTIMOVE_RATE_LIMIT"]
+
+
+def _key_identity() -> str:
+    return "optimove:" + hashlib.sha256(request.headers.get("X-API-Key", "").encode()).hexdigest()[:16]
+
+
+def _authenticated(view: Any) -> Any:
+    def wrapper() -> Any:
+        _authenticate()
+        return view()
+
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+@bp.post("/optimove/campaigns")
+@_authenticated
+@limiter.limit(_rate_limit, key_func=_key_identity)
+def optimove_campaigns() -> tuple[dict[str, Any], int]:
+    body = read_json_object(request, int(current_app.config["OPTIMOVE_MAX_BODY"]))
+    batch_request = parse_batch(body)
+    config = current_app.config
+    try:
+        result = campaigns.accept(batch_request, campaigns.IntakeSettings(
+            port=int(config["TOPAZ_SEND_PORT"]), hash_algorithm=config["OPTIMOVE_HASH_ALGORITHM"]))
+    except campaigns.BatchConflict as exc:
+        raise ApiError(409, exc.code, exc.message) from None
+    batch = result.batch
+    db.session.commit()
+    response = {
+        "message": "Batch replayed; nothing more queued" if result.replay else "Batch accepted",
+        "processedAt": batch.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "batchId": batch.batch_id,
+        "accepted": batch.accepted,
+        "rejected": batch.rejected,
+        "scheduledTime": int(batch.scheduled_at.timestamp() * 1000),
+    }
+    if not result.deliverable:
+        return {**response, "error": "Unprocessable Entity", "code": "NO_DELIVERABLE_RECIPIENT",
+                "message": "Not a single recipient of the batch can be sent to; see the console for reasons."}, 422
+    return response, 200
+
+
+# --- the body ---------------------------------------------------------------------------------
+
+_METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
+    "appId": int, "brandId": str, "campaignId": str, "campaignType": int, "channelId": int,
+    "engagementId": str, "isHashed": bool, "tenantId": int,
+}
+
+
+def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
+    problems: list[FieldProblem] = []
+    metadata = body.get("metadata")
+    if not isinstance(metadata, dict):
+        problems.append(FieldProblem("metadata", "is required and must be an object"))
+        metadata = {}
+    for name, kind in _METADATA_TYPES.items():
+        value = metadata.get(name)
+        if value is not None and not _is(value, kind):
+            problems.append(FieldProblem(f"metadata.{name}", f"must be {_kind_name(kind)}"))
+    scheduled_raw = metadata.get("scheduledTime", body.get("scheduledTime"))  # the sample puts it at the top
+    scheduled_at = _epoch_ms(scheduled_raw, problems)
+    strings = {}
+    for name in ("batchId", "requestId", "senderId", "engagementId"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, str):
+            problems.append(FieldProblem(name, "must be a string"))
+        strings[name] = value if isinstance(value, str) else None
+    recipients_raw = body.get("recipients", [])
+    if recipients_raw is None:
+        recipients_raw = []
+    if not isinstance(recipients_raw, list):
+        problems.append(FieldProblem("recipients", "must be an array"))
+        recipients_raw = []
+    recipients = []
+    for position, item in enumerate(recipients_raw):
+        if not isinstance(item, dict):
+            problems.append(FieldProblem(f"recipients[{position}]", "must be an object"))
+            continue
+        recipients.append(_recipient(position, item, problems))
+    if problems:
+        names = ", ".join(dict.fromkeys(p.field for p in problems[:5]))
+        raise ApiError(400, "VALIDATION_ERROR", f"Invalid batch: check {names}.", problems[:50])
+    engagement = metadata.get("engagementId") or strings["engagementId"]
+    return campaigns.BatchRequest(
+        batch_id=strings["batchId"] or "", request_id=strings["requestId"] or None, engagement_id=engagement or None,
+        campaign_id=metadata.get("campaignId") or None, sender_id=strings["senderId"] or None,
+        scheduled_at=scheduled_at, is_hashed=bool(metadata.get("isHashed")),  # type: ignore[arg-type]
+        metadata=metadata, recipients=recipients,
+        body_hash=hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest(),
+    )
+
+
+def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]) -> campaigns.Recipient:
+    message = item.get("message")
+    content = item.get("content")
+    if message is None and isinstance(content, dict):  # the sample's recipients[].content.message
+        message = content.get("message")
+    values = {"mobileNumber": item.get("mobileNumber"), "message": message, "customerId": item.get("customerId")}
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            problems.append(FieldProblem(f"recipients[{position}].{name}", "must be a string"))
+    return campaigns.Recipient(position=position, mobile_number=_str(values["mobileNumber"]),
+                               message=_str(values["message"]), customer_id=_str(values["customerId"]))
+
+
+def _epoch_ms(value: Any, problems: list[FieldProblem]) -> datetime | None:
+    if value is None:
+        problems.append(FieldProblem("metadata.scheduledTime", "is required (Unix time in milliseconds)"))
+        return None
+    if isinstance(value, str) and value.isdigit():  # numbers sent as strings are tolerated
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.append(FieldProblem("metadata.scheduledTime", "must be a non-negative integer (Unix time in ms)"))
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        problems.append(FieldProblem("metadata.scheduledTime", "is out of range"))
+        return None
+
+
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    return {int: "an integer", str: "a string", bool: "a boolean"}.get(kind, "valid")  # type: ignore[call-overload]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
