@@ -1,0 +1,57 @@
+"""Campaigns: the Optimove batches, their progress, recipients and rejections; an
+operator can cancel a batch whose messages have not all gone out yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from roko_app.auth.decorators import role_required
+from roko_app.console.blueprint import bp
+from roko_app.extensions import db
+from roko_app.models.accounts import Role
+from roko_app.services import accounts, campaigns
+from roko_app.services.errors import NotFound
+
+PAGE = 50
+
+
+@bp.get("/campaigns")
+@role_required(Role.VIEWER)
+def campaigns_list() -> Any:
+    before = request.args.get("before", type=int)
+    summaries = campaigns.batch_summaries(limit=PAGE + 1, before_id=before)
+    older = summaries[PAGE].batch.id + 1 if len(summaries) > PAGE else None
+    return render_template("console/campaigns.html", summaries=summaries[:PAGE], older=older,
+                           statuses=campaigns.STATUS_COLUMNS)
+
+
+@bp.get("/campaigns/<int:batch_id>")
+@role_required(Role.VIEWER)
+def campaign(batch_id: int) -> Any:
+    try:
+        summary = campaigns.batch_summary(batch_id)
+    except NotFound:
+        abort(404)
+    after = request.args.get("after", type=int)
+    messages = campaigns.batch_messages(batch_id, limit=PAGE + 1, after_id=after)
+    more = messages[PAGE - 1].id if len(messages) > PAGE else None
+    return render_template("console/campaign.html", summary=summary, messages=messages[:PAGE], more=more,
+                           rejections=campaigns.batch_rejections(batch_id), statuses=campaigns.STATUS_COLUMNS)
+
+
+@bp.post("/campaigns/<int:batch_id>/cancel")
+@role_required(Role.OPERATOR)
+def campaign_cancel(batch_id: int) -> Any:
+    try:
+        cancelled = campaigns.cancel(batch_id, by=current_user.email)
+    except NotFound:
+        abort(404)
+    accounts.audit(current_user.email, "campaign.cancel", target=str(batch_id), details={"cancelled": cancelled},
+                   address=request.remote_addr)
+    db.session.commit()
+    flash(_("%(count)s unsent messages of the batch were cancelled.", count=cancelled), "info")
+    return redirect(url_for("console.campaign", batch_id=batch_id))
