@@ -47,10 +47,19 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     limiter.init_app(app)
+    limiter.request_filter(_not_rate_limited)
     csrf.init_app(app)
     _init_login(app)
     init_i18n(app)
     _init_gateway(app)
+
+
+def _not_rate_limited() -> bool:
+    """The gateway's webhook is authenticated and must never be throttled: skip the
+    limiter's per-request work there (it is on the path of every inbound SMS)."""
+    from flask import request
+
+    return request.endpoint == "webhooks.topaz_inbound"
 
 
 def _init_login(app: Flask) -> None:

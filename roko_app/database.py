@@ -39,3 +39,27 @@ def insert_for(session: Any, model: Any) -> Any:
     else:  # pragma: no cover - only the two supported backends
         raise RuntimeError(f"unsupported database backend {name!r}")
     return insert(model)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def dialect_insert(dialect: str, table: Any) -> Any:
+    """``insert_for`` by dialect name (for statements built once and reused)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover
+        raise RuntimeError(f"unsupported database backend {dialect!r}")
+    return insert(table)
+
+
+def statement(connection: Any, name: str, build: Any) -> Any:
+    """A Core statement built once per backend and reused: on hot paths, building
+    SQLAlchemy statement objects costs more than executing them."""
+    key = (connection.dialect.name, name)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        stmt = _STATEMENTS[key] = build(connection.dialect.name)
+    return stmt

@@ -126,6 +126,8 @@ def _apply_database(app: Flask) -> None:
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": float(app.config["SQLITE_BUSY_TIMEOUT"])})
     elif url.startswith("postgresql"):
+        # No pool_pre_ping (a round trip per request): after a database restart the first
+        # request on a stale connection fails with 503 (the gateway retries), and
+        # SQLAlchemy then replaces every pooled connection at once.
         options.setdefault("connect_args", {"connect_timeout": int(app.config["DATABASE_CONNECT_TIMEOUT"])})
-        options.setdefault("pool_pre_ping", True)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

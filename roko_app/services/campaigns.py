@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, column, func, insert, select, table, update
 
 from roko_app.database import insert_for
 from roko_app.extensions import db
 from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, OutboundStatus, Participant, Priority
 from roko_app.models.types import utcnow
+from roko_app.services import outbound
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
@@ -109,7 +110,6 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
         return AcceptResult(existing, replay=True)
 
     not_before = request.scheduled_at if request.scheduled_at > now else None
-    due = max(request.scheduled_at, now)
     opted_out = _opted_out_numbers()
     hashes = _known_number_hashes(settings.hash_algorithm) if request.is_hashed else {}
     accepted = rejected = 0
@@ -118,7 +118,7 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
 
     def flush() -> None:
         if queued_rows:
-            session.execute(insert(OutboundSms), queued_rows)
+            _insert_rows(session, OutboundSms.__table__, queued_rows)
             queued_rows.clear()
         if rejected_rows:
             session.execute(insert(CampaignRejection), rejected_rows)
@@ -136,13 +136,9 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
         else:
             msisdn, info = outcome
             accepted += 1
-            queued_rows.append({
-                "to_msisdn": msisdn, "text": info.text, "encoding": info.encoding, "units": info.units,
-                "status": OutboundStatus.QUEUED.value, "priority": int(Priority.BULK), "port": settings.port,
-                "template_key": None, "caller": CALLER, "attempts": 0, "not_before": not_before,
-                "next_attempt_at": due, "created_at": now, "updated_at": now, "campaign_batch_id": batch.id,
-                "customer_id": _clip(recipient.customer_id),
-            })
+            queued_rows.append(outbound.message_values(
+                msisdn=msisdn, info=info, port=settings.port, priority=Priority.BULK, caller=CALLER, now=now,
+                not_before=not_before, campaign_batch_id=batch.id, customer_id=_clip(recipient.customer_id)))
         if len(queued_rows) + len(rejected_rows) >= CHUNK:
             flush()
     flush()
@@ -199,6 +195,37 @@ def _known_number_hashes(algorithm: str) -> dict[str, str]:
 
 def _clip(value: str | None, length: int = 200) -> str | None:
     return value[:length] if value is not None else None
+
+
+def _insert_rows(session: Any, target: Table, rows: list[dict[str, Any]]) -> None:
+    """``session.execute(insert(target), rows)``: one executemany, the same values reaching
+    the driver, with less work per row.
+
+    SQLAlchemy runs each column's bind processing (``UTCDateTime``: to UTC, then the
+    dialect's own conversion) for every value of every row; a batch's rows share the same
+    timestamp objects, so here each distinct value object is processed once per column and
+    the processed values are inserted through a plain (untyped) table clause. For a
+    10,000-recipient batch this saves about 40% of the worker's CPU (bench/optimove.py).
+    """
+    dialect = session.get_bind().dialect
+    columns = [target.c[key] for key in rows[0]]
+    processed = [(c.key, process, {}) for c in columns
+                 if (process := c.type.dialect_impl(dialect).bind_processor(dialect)) is not None]
+    renamed = [(c.key, c.name) for c in columns if c.key != c.name]
+    params = []
+    for row in rows:
+        values = dict(row)
+        for key, process, seen in processed:
+            value = values[key]
+            done = seen.get(id(value))  # the rows keep their values alive: no id is reused
+            if done is None or done[0] is not value:
+                done = seen[id(value)] = (value, process(value))
+            values[key] = done[1]
+        for key, name in renamed:
+            values[name] = values.pop(key)
+        params.append(values)
+    plain = table(target.name, *(column(c.name) for c in columns), schema=target.schema)
+    session.execute(insert(plain), params)
 
 
 # --- the console's view of batches ------------------------------------------------------

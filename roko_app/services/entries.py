@@ -31,16 +31,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
-from roko_app.database import insert_for
+from roko_app.database import dialect_insert, statement
 from roko_app.extensions import db
-from roko_app.models import Code, Entry, InboundSms, OutboundSms, Outcome, Participant, Priority
-from roko_app.models.draw import FAILED_OUTCOMES
-from roko_app.models.types import utcnow
+from roko_app.models import Code, Entry, OutboundSms, Outcome, Participant, Priority
+from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
+from roko_app.models.types import UTCDateTime, utcnow
 from roko_app.services import outbound, replies
-from roko_app.services.codes import find_code
+from roko_app.services.codes import hash_code
+from roko_app.services.errors import NotFound
 from roko_app.sms.codes import parse_message
+from roko_app.sms.encoding import analyze
 
 log = logging.getLogger(__name__)
 
@@ -71,29 +73,90 @@ class DrawSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSms:
+    """What classification needs of a newly stored SMS."""
+
+    id: int
+    sender: str
+    sender_msisdn: str | None
+    text: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
 class Classified:
-    entry: Entry
-    reply: OutboundSms | None  # None when silence is the answer
+    outcome: str
+    reply_key: str | None  # the template of the queued reply; None when silence is the answer
 
 
-def classify(sms: InboundSms, settings: DrawSettings, now: datetime | None = None) -> Classified:
-    """Record the entry for a newly stored SMS and queue its reply (flushed, not committed)."""
+# This runs inside the request of every inbound SMS, so it speaks Core with statements
+# built once (the ORM's unit of work would cost several times the database's own time).
+_PARTICIPANT = Participant.__table__
+_CODE = Code.__table__
+_ENTRY = Entry.__table__
+_OUTBOX = OutboundSms.__table__
+
+
+def _upsert_participant(dialect: str) -> Any:
+    # DO UPDATE (a no-op) instead of DO NOTHING so the row comes back, and is locked
+    # until commit, in the same statement: the per-number lock of the rules above.
+    insert = dialect_insert(dialect, _PARTICIPANT)
+    return (insert.on_conflict_do_update(index_elements=["msisdn"], set_={"msisdn": insert.excluded.msisdn})
+            .returning(_PARTICIPANT.c.id, _PARTICIPANT.c.valid_entries, _PARTICIPANT.c.opted_out_at,
+                       _PARTICIPANT.c.blocked_until, _PARTICIPANT.c.block_notified_at))
+
+
+def _update_participant(columns: tuple[str, ...]) -> Any:
+    return (update(_PARTICIPANT).where(_PARTICIPANT.c.id == bindparam("pid"))
+            .values({name: bindparam(name, type_=_PARTICIPANT.c[name].type) for name in columns}))
+
+
+def _claim_code(_: str) -> Any:
+    return (update(_CODE).where(_CODE.c.code_hash == bindparam("h"), _CODE.c.used_by.is_(None))
+            .values(used_by=bindparam("m"), used_at=bindparam("now", type_=UTCDateTime())).returning(_CODE.c.id))
+
+
+def _find_code(_: str) -> Any:
+    return select(_CODE.c.id, _CODE.c.used_by, _CODE.c.batch).where(_CODE.c.code_hash == bindparam("h"))
+
+
+def _count_failures(_: str) -> Any:
+    return (select(func.count()).select_from(_ENTRY)
+            .where(_ENTRY.c.participant_id == bindparam("p"),
+                   _ENTRY.c.outcome.in_([o.value for o in FAILED_OUTCOMES]),
+                   _ENTRY.c.created_at > bindparam("since", type_=UTCDateTime())))
+
+
+def _insert_entry(_: str) -> Any:
+    return insert(_ENTRY)
+
+
+def _insert_reply(_: str) -> Any:
+    return insert(_OUTBOX)
+
+
+def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -> Classified:
+    """Record the entry for a newly stored SMS and queue its reply (not committed)."""
     now = now or utcnow()
+    connection = db.session.connection()
     msisdn = sms.sender_msisdn or sms.sender
-    participant = _locked_participant(msisdn, now)
+    participant = connection.execute(statement(connection, "entries.participant", _upsert_participant),
+                                     {"msisdn": msisdn, "first_seen_at": now, "valid_entries": 0}).one()
     parsed = parse_message(sms.text, settings.keyword)
-    code_row: Code | None = None
+    changes: dict[str, Any] = {}
+    code_id: int | None = None
     reply_key: str | None = None
+    chances = participant.valid_entries
 
     if parsed.kind == "opt_out":
         outcome = Outcome.OPT_OUT
         if participant.opted_out_at is None:
-            participant.opted_out_at = now
+            changes["opted_out_at"] = now
             reply_key = Outcome.OPT_OUT
     elif participant.blocked_until is not None and now < participant.blocked_until:
         outcome = Outcome.BLOCKED
         if participant.block_notified_at is None:
-            participant.block_notified_at = now
+            changes["block_notified_at"] = now
             reply_key = Outcome.BLOCKED
     elif settings.start is not None and now < settings.start:
         outcome = reply_key = Outcome.CAMPAIGN_NOT_STARTED
@@ -102,85 +165,93 @@ def classify(sms: InboundSms, settings: DrawSettings, now: datetime | None = Non
     elif parsed.kind != "code" or parsed.code is None:
         outcome = reply_key = Outcome.BAD_FORMAT
     else:
-        outcome, code_row = _check_code(parsed.code, participant, settings, now)
+        outcome, code_id = _check_code(connection, parsed.code, msisdn, settings, now)
+        if outcome in VALID_OUTCOMES:
+            chances += 1
+            changes["valid_entries"] = chances
+            outcome = Outcome.VALID_FIRST if chances == 1 else Outcome.VALID_AGAIN
         reply_key = outcome
-        if outcome in FAILED_OUTCOMES and _reaches_block(participant, settings, now):
-            participant.blocked_until = now + settings.block_duration
-            participant.block_notified_at = now
+        if outcome in FAILED_OUTCOMES and _reaches_block(connection, participant.id, settings, now):
+            changes["blocked_until"] = now + settings.block_duration
+            changes["block_notified_at"] = now
             reply_key = Outcome.BLOCKED
             log.warning("participant %s blocked until %s after %s failed attempts",
-                        participant.id, participant.blocked_until, settings.block_after_failures)
+                        participant.id, changes["blocked_until"], settings.block_after_failures)
 
-    entry = Entry(sms_id=sms.id, participant_id=participant.id, msisdn=msisdn, outcome=outcome,
-                  code=parsed.code if parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES else None,
-                  code_id=code_row.id if code_row is not None else None,
-                  chances=participant.valid_entries, created_at=now)
-    db.session.add(entry)
-    db.session.flush()
-    reply = _queue_reply(sms, msisdn, reply_key, entry, settings) if reply_key else None
-    return Classified(entry, reply)
+    if changes:
+        columns = tuple(sorted(changes))
+        connection.execute(statement(connection, "entries.participant." + ",".join(columns),
+                                     lambda _: _update_participant(columns)), {"pid": participant.id, **changes})
+    keeps_code = parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES
+    connection.execute(statement(connection, "entries.entry", _insert_entry), {
+        "sms_id": sms.id, "participant_id": participant.id, "msisdn": msisdn, "outcome": outcome.value,
+        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances, "created_at": now})
+    if reply_key is not None:
+        _queue_reply(connection, sms, reply_key, parsed.code if keeps_code else None, chances, settings, now)
+    return Classified(outcome.value, reply_key)
 
 
 # Outcomes decided before the code was looked at: the entry keeps no code.
 _NO_CODE_OUTCOMES = (Outcome.BLOCKED, Outcome.CAMPAIGN_CLOSED, Outcome.CAMPAIGN_NOT_STARTED, Outcome.OPT_OUT)
 
 
-def _locked_participant(msisdn: str, now: datetime) -> Participant:
-    session = db.session
-    session.execute(
-        insert_for(session, Participant)
-        .values(msisdn=msisdn, first_seen_at=now, valid_entries=0)
-        .on_conflict_do_nothing(index_elements=["msisdn"])
-    )
-    return session.scalars(
-        select(Participant).where(Participant.msisdn == msisdn).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-
-
-def _check_code(code: str, participant: Participant, settings: DrawSettings,
-                now: datetime) -> tuple[Outcome, Code | None]:
-    row = find_code(code, settings.code_key)
+def _check_code(connection: Any, code: str, msisdn: str, settings: DrawSettings,
+                now: datetime) -> tuple[Outcome, int | None]:
+    """VALID_FIRST (a claim; the caller tells first from again), DUPLICATE,
+    ALREADY_USED or INVALID_CODE, and the code's id."""
+    digest = hash_code(code, settings.code_key)
+    # Conditional claim: of two numbers sending the same code at once, one wins.
+    claimed = connection.execute(statement(connection, "entries.claim", _claim_code),
+                                 {"h": digest, "m": msisdn, "now": now}).scalar()
+    if claimed is not None:
+        return Outcome.VALID_FIRST, claimed
+    row = connection.execute(statement(connection, "entries.find", _find_code), {"h": digest}).first()
     if row is None:
         return Outcome.INVALID_CODE, None
-    if row.used_by is None:
-        # Conditional claim: of two numbers sending the same code at once, one wins.
-        claimed = db.session.execute(
-            update(Code).where(Code.id == row.id, Code.used_by.is_(None))
-            .values(used_by=participant.msisdn, used_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        db.session.refresh(row)
-        if claimed == 1:
-            participant.valid_entries += 1
-            return (Outcome.VALID_FIRST if participant.valid_entries == 1 else Outcome.VALID_AGAIN), row
-    if row.used_by == participant.msisdn:
-        return Outcome.DUPLICATE, row
-    log.warning("fraud signal: code of batch %s sent by %s was already used by %s",
-                row.batch, participant.msisdn, row.used_by)
-    return Outcome.ALREADY_USED, row
+    if row.used_by == msisdn:
+        return Outcome.DUPLICATE, row.id
+    log.warning("fraud signal: code of batch %s sent by %s was already used by %s", row.batch, msisdn, row.used_by)
+    return Outcome.ALREADY_USED, row.id
 
 
-def _reaches_block(participant: Participant, settings: DrawSettings, now: datetime) -> bool:
+def _reaches_block(connection: Any, participant_id: int, settings: DrawSettings, now: datetime) -> bool:
     if settings.block_after_failures <= 0:
         return False
-    earlier = db.session.scalar(
-        select(func.count()).select_from(Entry).where(
-            Entry.participant_id == participant.id,
-            Entry.outcome.in_([o.value for o in FAILED_OUTCOMES]),
-            Entry.created_at > now - settings.block_window,
-        )
-    )
+    earlier = connection.execute(statement(connection, "entries.failures", _count_failures),
+                                 {"p": participant_id, "since": now - settings.block_window}).scalar()
     return earlier + 1 >= settings.block_after_failures
 
 
-def _queue_reply(sms: InboundSms, msisdn: str, key: str, entry: Entry, settings: DrawSettings) -> OutboundSms | None:
+def _queue_reply(connection: Any, sms: NewSms, key: str, code: str | None, chances: int, settings: DrawSettings,
+                 now: datetime) -> None:
     if sms.sender_msisdn is None:
         log.info("no reply to sms %s: the sender is not a Guinea mobile number", sms.id)
-        return None
+        return
     hours = int(settings.block_duration.total_seconds() // 3600)
-    text = replies.render(key, {"code": entry.code or "", "chances": entry.chances, "hours": hours})
-    message = outbound.queue_message(phone_number=msisdn, text=text, port=sms.port, template_key=key,
-                                     caller=AUTO_REPLY_CALLER, priority=Priority.REPLY)
-    message.reply_to_sms_id = sms.id
-    return message
+    text = replies.render(key, {"code": code or "", "chances": chances, "hours": hours})
+    values = outbound.message_values(msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY,
+                                     caller=AUTO_REPLY_CALLER, now=now, template_key=key, reply_to_sms_id=sms.id)
+    connection.execute(statement(connection, "entries.reply", _insert_reply), values)
+
+
+def unblock(msisdn: str, now: datetime | None = None) -> bool:
+    """Lift the block of the participant ``msisdn`` (an operator's decision).
+
+    Clears ``blocked_until`` and ``block_notified_at``, so the number's next SMS is
+    classified normally (and a later block is announced again). Returns whether the
+    number was blocked at ``now``; raises ``NotFound`` for an unknown number. Not committed.
+    """
+    now = now or utcnow()
+    participant = db.session.scalars(
+        select(Participant).where(Participant.msisdn == msisdn).with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if participant is None:
+        raise NotFound(f"No participant has the number {msisdn}.")
+    was_blocked = participant.blocked_until is not None and participant.blocked_until > now
+    participant.blocked_until = None
+    participant.block_notified_at = None
+    db.session.flush()
+    if was_blocked:
+        log.info("participant %s unblocked", participant.id)
+    return was_blocked

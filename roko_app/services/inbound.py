@@ -15,10 +15,11 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
-from roko_app.database import insert_for
+from roko_app.database import dialect_insert, insert_for, statement
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.models.types import utcnow
@@ -46,9 +47,13 @@ class IncomingSms:
 
 @dataclass(frozen=True, slots=True)
 class RecordResult:
-    sms: InboundSms
+    sms_id: int
     created: bool  # True only for the first delivery of this SMS
     discrepancy: InboundDiscrepancy | None = None  # set when a replay's content differed
+
+    @property
+    def sms(self) -> InboundSms:
+        return db.session.get(InboundSms, self.sms_id)  # type: ignore[return-value]
 
 
 def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSettings) -> RecordResult:
@@ -56,8 +61,15 @@ def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSet
     classify it into a draw entry and queue the reply, all in the caller's transaction."""
     result = record(incoming, allowed_ports)
     if result.created:
-        entries.classify(result.sms, draw)
+        entries.classify(entries.NewSms(result.sms_id, incoming.sender, guinea_msisdn_or_none(incoming.sender),
+                                        incoming.text, incoming.port), draw)
     return result
+
+
+def _insert_statement(dialect: str) -> Any:
+    table = InboundSms.__table__
+    return (dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=["gateway_sms_id", "port"])
+            .returning(table.c.id))
 
 
 def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
@@ -74,23 +86,18 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "received_at": utcnow(),
         "source": incoming.source,
     }
-    session = db.session
-    stmt = (
-        insert_for(session, InboundSms)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["gateway_sms_id", "port"])
-        .returning(InboundSms)
-    )
-    created = session.scalars(stmt).one_or_none()
+    # Core, not the ORM: this is the hot path of every inbound SMS.
+    connection = db.session.connection()
+    created = connection.execute(statement(connection, "inbound.insert", _insert_statement), values).scalar()
     if created is not None:
-        log.info("inbound sms %s stored (gateway %s, port %s)", created.id, incoming.gateway_sms_id, incoming.port)
+        log.info("inbound sms %s stored (gateway %s, port %s)", created, incoming.gateway_sms_id, incoming.port)
         return RecordResult(created, True)
-    existing = session.scalars(
+    existing = db.session.scalars(
         select(InboundSms).where(
             InboundSms.gateway_sms_id == incoming.gateway_sms_id, InboundSms.port == incoming.port
         )
     ).one()
-    return RecordResult(existing, False, _note_discrepancy(existing, values))
+    return RecordResult(existing.id, False, _note_discrepancy(existing, values))
 
 
 def _note_discrepancy(existing: InboundSms, values: dict[str, object]) -> InboundDiscrepancy | None:

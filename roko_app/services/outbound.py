@@ -31,6 +31,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_, update
 
@@ -111,26 +112,26 @@ def queue_message(
     """
     msisdn = normalize_msisdn(phone_number)
     info = check_text(text)
-    now = utcnow()
-    message = OutboundSms(
-        to_msisdn=msisdn,
-        text=info.text,
-        encoding=info.encoding,
-        units=info.units,
-        status=OutboundStatus.QUEUED,
-        priority=priority,
-        port=port,
-        template_key=template_key,
-        caller=caller,
-        attempts=0,
-        not_before=not_before,
-        next_attempt_at=max(not_before, now) if not_before else now,
-        created_at=now,
-        updated_at=now,
-    )
+    message = OutboundSms(**message_values(msisdn=msisdn, info=info, port=port, priority=priority, caller=caller,
+                                           template_key=template_key, not_before=not_before, now=utcnow()))
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def message_values(*, msisdn: str, info: SegmentInfo, port: int, priority: int, caller: str | None,
+                   now: datetime, template_key: str | None = None, not_before: datetime | None = None,
+                   **extra: Any) -> dict[str, Any]:
+    """The column values of a new QUEUED outbox row, for the ORM or a Core (bulk) insert.
+
+    ``msisdn`` is already normalised and ``info`` is the text's analysis (it fits)."""
+    return {
+        "to_msisdn": msisdn, "text": info.text, "encoding": info.encoding, "units": info.units,
+        "status": OutboundStatus.QUEUED.value, "priority": int(priority), "port": port,
+        "template_key": template_key, "caller": caller, "attempts": 0, "not_before": not_before,
+        "next_attempt_at": max(not_before, now) if not_before else now, "created_at": now, "updated_at": now,
+        **extra,
+    }
 
 
 def start_attempt(message: OutboundSms, policy: RetryPolicy, now: datetime | None = None) -> None:

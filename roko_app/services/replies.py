@@ -11,17 +11,38 @@ from __future__ import annotations
 
 import logging
 import string
+import time
 from collections.abc import Mapping
 
+from flask import current_app
 from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import Outcome, ReplyTemplate
 from roko_app.models.types import utcnow
-from roko_app.services.errors import InvalidInput
+from roko_app.services.errors import InvalidInput, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 
 log = logging.getLogger(__name__)
+
+
+class UnknownPlaceholder(InvalidInput):
+    """The template uses ``{names}`` that are not placeholders (``names``, sorted)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("text", f"Unknown placeholder(s): {', '.join('{' + u + '}' for u in names)}; "
+                                 f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
+        self.names = names
+
+
+class TemplateTooLong(InvalidInput):
+    """Filled with the longest values, the template would not fit one SMS (``info``)."""
+
+    def __init__(self, info: SegmentInfo) -> None:
+        super().__init__("text", f"Once filled, the reply can take {info.units} units in {info.encoding}; "
+                                 f"one SMS holds {info.limit}.")
+        self.info = info
+
 
 PLACEHOLDERS = {
     "code": "the code the farmer sent (U + 8 digits)",
@@ -73,13 +94,25 @@ def check_template(key: str, text: str) -> SegmentInfo:
         raise InvalidInput("text", "The reply must not be empty.")
     unknown = placeholders_in(text) - PLACEHOLDERS.keys()
     if unknown:
-        raise InvalidInput("text", f"Unknown placeholder(s): {', '.join('{' + u + '}' for u in sorted(unknown))}; "
-                                   f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
+        raise UnknownPlaceholder(sorted(unknown))
     info = analyze(text.format_map(WORST_CASE))
     if not info.fits:
-        raise InvalidInput("text", f"Once filled, the reply can take {info.units} units in {info.encoding}; "
-                                   f"one SMS holds {info.limit}.")
+        raise TemplateTooLong(info)
     return info
+
+
+def list_templates() -> list[ReplyTemplate]:
+    """One template per outcome, in the order of :data:`DEFAULT_REPLIES`; an outcome
+    without a stored row gets an unsaved row holding its built-in default."""
+    stored = {row.key: row for row in db.session.scalars(select(ReplyTemplate))}
+    return [stored.get(str(key)) or ReplyTemplate(key=str(key), text=text) for key, text in DEFAULT_REPLIES.items()]
+
+
+def get_template(key: str) -> ReplyTemplate:
+    """The template of outcome ``key`` (its built-in default, unsaved, if none is stored)."""
+    if key not in DEFAULT_REPLIES:
+        raise NotFound(f"Unknown reply template {key!r}.")
+    return db.session.get(ReplyTemplate, key) or ReplyTemplate(key=key, text=DEFAULT_REPLIES[key])
 
 
 def save_template(key: str, text: str, *, updated_by: str) -> ReplyTemplate:
@@ -90,6 +123,7 @@ def save_template(key: str, text: str, *, updated_by: str) -> ReplyTemplate:
     row.updated_by = updated_by
     db.session.add(row)
     db.session.flush()
+    _forget_cached_texts()
     return row
 
 
@@ -103,9 +137,22 @@ def render(key: str, values: Mapping[str, object], templates: Mapping[str, str] 
     return filled
 
 
+# Stored texts are read once per app every CACHE_SECONDS (replies are on the hot path of
+# every inbound SMS); an edit in this process is seen at once, in others within that time.
+CACHE_SECONDS = 5.0
+
+
 def _stored_text(key: str) -> str:
-    text = db.session.scalar(select(ReplyTemplate.text).where(ReplyTemplate.key == key))
-    return text or DEFAULT_REPLIES[key]
+    cache = current_app.extensions.setdefault("roko.reply_templates", {})
+    loaded = cache.get("texts")
+    if loaded is None or time.monotonic() - cache["at"] > CACHE_SECONDS:
+        loaded = {key: text for key, text in db.session.execute(select(ReplyTemplate.key, ReplyTemplate.text))}
+        cache.update(texts=loaded, at=time.monotonic())
+    return loaded.get(key) or DEFAULT_REPLIES[key]
+
+
+def _forget_cached_texts() -> None:
+    current_app.extensions.pop("roko.reply_templates", None)
 
 
 def _fill(text: str, values: Mapping[str, object]) -> str | None:

@@ -31,7 +31,7 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
     db.session.commit()
-    return {"status": "accepted", "sms_id": result.sms.id}, 200
+    return {"status": "accepted", "sms_id": result.sms_id}, 200
 
 
 def _require_webhook_token() -> None:
