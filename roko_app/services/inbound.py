@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from roko_app.database import dialect_insert, insert_for, statement
+from roko_app.database import dialect_insert, insert_for, sqlite_write_lock, statement
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.models.types import utcnow
@@ -87,6 +87,7 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "source": incoming.source,
     }
     # Core, not the ORM: this is the hot path of every inbound SMS.
+    sqlite_write_lock(db.session)
     connection = db.session.connection()
     created = connection.execute(statement(connection, "inbound.insert", _insert_statement), values).scalar()
     if created is not None:
