@@ -99,6 +99,13 @@ def median(values: list[float]) -> float:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def loadavg() -> float:
+    """The machine's 1-minute load average (other work on a shared machine shows here)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    return float("nan")
+
+
 def process_cpu(pids: list[int]) -> float:
     """CPU seconds (user + system) used so far by ``pids`` (Linux /proc)."""
     total = 0
@@ -388,8 +395,10 @@ def throughput(ctx: Context, messages: int, rounds: int, concurrencies: list[int
                 result = baseline(ctx, count, messages, f"{ctx.backend}{round_}{count}")
             else:
                 result = drain(ctx, count, concurrency, messages, ctx.worker_env())
+            result["loadavg_1m"] = loadavg()
             raw[name].append(result)
-            log(f"  [{ctx.backend}] round {round_ + 1} {name:<15} {result['rate']:8.1f} msg/s ({result['seconds']:.2f} s)")
+            log(f"  [{ctx.backend}] round {round_ + 1} {name:<15} {result['rate']:8.1f} msg/s ({result['seconds']:.2f} s; "
+                f"load {result['loadavg_1m']:.1f})")
     summary = {name: {"median_rate": median([r["rate"] for r in results]), "rounds": results}
                for name, results in raw.items()}
     for name, count, concurrency in configs:

@@ -81,6 +81,7 @@ TARGET_CONNECTIONS = 8
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WRK_TIMEOUT = "10s"  # a slower response counts as a timeout error (and fails the run)
 CHECK_EVERY = 50  # wrk checks one response body in this many
+EXPECTED_LOG_LINE = "inbound webhook rejected: missing token"  # from sanity_check's 401 probe
 QUIET_CORES = 0.3  # before a round, wait (up to --settle s) for the machine to use fewer cores
 
 
@@ -507,7 +508,8 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
                     f"  p99 {r['p99_ms']:6.2f} ms  max {r['max_ms']:7.2f} ms  ok {r['ok']}"
                     f"  non-2xx {r['non_2xx']}  cpu {r['server_cpu_ms_per_request']:.2f} ms/req"
                     f"  other busy {r['other_busy_cores']:.2f} cores"
-                    f"  (before: {r['busy_cores_before']:.2f} busy, waited {r['settle_wait_s']:.0f} s)")
+                    + (f"  (before: {r['busy_cores_before']:.2f} busy, waited {r['settle_wait_s']:.0f} s)"
+                       if args.settle > 0 else ""))
     finally:
         for server in servers:
             server.stop()
@@ -709,8 +711,9 @@ def main(argv: list[str] | None = None) -> int:
         "failure": failure,
         "all_targets_met": met,
     }, indent=2))
-    for path in logs.glob("*.log"):  # the INFO log is large and of no further use
-        if path.name.endswith("-ours-info.log") or path.stat().st_size == 0:
+    for path in logs.glob("*.log"):  # keep only logs that say something unexpected
+        lines = path.read_text(errors="replace").splitlines()
+        if path.name.endswith("-ours-info.log") or all(EXPECTED_LOG_LINE in line for line in lines):
             path.unlink()
     with contextlib.suppress(OSError):
         logs.rmdir()  # only when empty

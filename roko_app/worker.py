@@ -54,7 +54,7 @@ Throttle (``TOPAZ_RATE_PER_PORT`` messages per second per SIM port; 0 = off)
     A reserved slot that is not used (the worker stops, a row turns out to be someone
     else's) is lost, which only ever makes sending slower, never faster.
 
-Concurrency (``--concurrency N``, default 1)
+Concurrency (``--concurrency N``, default 4)
     N sending threads in one process, each the same claim-and-send loop with its own
     database session and connection and its own Topaz client; they share the stop flag,
     the ``--max-messages`` budget and the pacer (so the per-process rate is the
@@ -74,9 +74,10 @@ Signals
 Errors
     A message the client refuses to send (``ValueError``: a port outside 0..31, an
     unknown encoding) is FAILED as not sendable instead of poisoning the queue. A
-    database error ends ``--once`` with a non-zero status; the long-running worker logs
-    it, rolls back and tries again after ``WORKER_POLL_SECONDS`` (rows it had claimed
-    come back when their lease lapses).
+    database error ends ``--once`` with a non-zero status; the long-running worker rolls
+    back and tries again after 1 s, doubling up to 60 s while the errors go on (the
+    traceback is logged once, then one line per try); rows it had claimed and not
+    released come back when their lease lapses.
 
 Logging: one INFO line per message outcome with ids, port, attempt and the gateway's
 reason; never the phone number or the text.
@@ -118,8 +119,10 @@ LEASE_MARGIN_FRACTION = 0.1
 MIN_LEASE_MARGIN = timedelta(seconds=0.1)
 #: How soon a sleeping worker notices it was asked to stop.
 STOP_CHECK_SECONDS = 0.05
+#: Longest wait between tries while the database keeps failing (doubling from 1 s).
+MAX_ERROR_BACKOFF_SECONDS = 60.0
 #: Sending threads per worker process (``--concurrency``).
-DEFAULT_CONCURRENCY = 1
+DEFAULT_CONCURRENCY = 4
 
 
 # --- throttle -------------------------------------------------------------------------
@@ -361,18 +364,26 @@ class Worker:
         session = db.session()
         # The claimed rows are used after the claim's commit; do not reload them.
         expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+        errors = 0  # consecutive database errors
         try:
             while not self.stopping and not self.control.exhausted:
                 try:
                     batch = self._claim()
                     if batch:
                         self._process(batch)
-                except SQLAlchemyError:
+                    errors = 0
+                except SQLAlchemyError as exc:
                     db.session.rollback()
                     if once:
                         raise
-                    log.exception("worker: database error; trying again in %g s", self.poll_seconds)
-                    self._sleep(self.poll_seconds)
+                    errors += 1
+                    delay = min(max(self.poll_seconds, 1.0) * 2 ** (errors - 1), MAX_ERROR_BACKOFF_SECONDS)
+                    if errors == 1:
+                        log.exception("worker: database error; trying again in %g s", delay)
+                    else:
+                        log.error("worker: database error again (%d in a row; %s); trying again in %g s",
+                                  errors, type(getattr(exc, "orig", None) or exc).__name__, delay)
+                    self._sleep(delay)
                     continue
                 finally:
                     db.session.expunge_all()

@@ -16,7 +16,7 @@ MENU = [
     ("console.compose", _l("Send SMS"), Role.OPERATOR),
     ("console.templates", _l("Replies"), Role.OPERATOR),
     ("console.codes", _l("Codes"), Role.OPERATOR),
-    ("console.campaigns", _l("Campaigns"), Role.VIEWER),
+    ("console.campaigns_list", _l("Campaigns"), Role.VIEWER),
     ("console.users", _l("Users"), Role.ADMIN),
     ("console.api_keys", _l("API keys"), Role.ADMIN),
     ("console.audit", _l("Audit log"), Role.ADMIN),

@@ -30,6 +30,12 @@ class LoginThrottled(DomainError):
     code = "LOGIN_THROTTLED"
 
 
+class CannotChangeSelf(DomainError):
+    """An admin may not change their own role or deactivate themselves (no lock-out)."""
+
+    code = "CANNOT_CHANGE_SELF"
+
+
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
     per_account: int = 5
@@ -122,6 +128,26 @@ def set_role(user: User, role: str) -> None:
 def set_active(user: User, active: bool) -> None:
     user.active = active
     user.session_token = secrets.token_hex(16)
+
+
+def change_role(actor: User, user: User, role: str) -> bool:
+    """``set_role`` on behalf of ``actor``; refuses ``actor``'s own account. True if it changed."""
+    if actor.id == user.id:
+        raise CannotChangeSelf("You cannot change your own role.")
+    if user.role == role:
+        return False
+    set_role(user, role)
+    return True
+
+
+def change_active(actor: User, user: User, active: bool) -> bool:
+    """``set_active`` on behalf of ``actor``; refuses ``actor``'s own account. True if it changed."""
+    if actor.id == user.id:
+        raise CannotChangeSelf("You cannot deactivate your own account.")
+    if user.active == active:
+        return False
+    set_active(user, active)
+    return True
 
 
 def get_user(user_id: int) -> User:

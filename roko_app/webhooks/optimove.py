@@ -158,7 +158,10 @@ def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]
     content = item.get("content")
     if message is None and isinstance(content, dict):  # the sample's recipients[].content.message
         message = content.get("message")
-    values = {"mobileNumber": item.get("mobileNumber"), "message": message, "customerId": item.get("customerId")}
+    number, customer = item.get("mobileNumber"), item.get("customerId")
+    if type(number) is str and type(message) is str and type(customer) is str:  # the usual case, quickly
+        return campaigns.Recipient(position, number, message, customer)
+    values = {"mobileNumber": number, "message": message, "customerId": customer}
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
             problems.append(FieldProblem(f"recipients[{position}].{name}", "must be a string"))

@@ -144,6 +144,17 @@ def test_the_delimiter_is_read_from_the_header(app: Any, delimiter: str) -> None
     assert row.attributes == {"Produit": "NANO", "Région": "Kindia"}
 
 
+def test_a_comma_inside_a_semicolon_header_does_not_mislead(app: Any) -> None:
+    report = run_import(app, "code;produit, type\nU10000001;NANO, 50 kg\n")
+    assert (report.inserted, report.error_count) == (1, 0)
+    assert all_codes(app)[0].attributes == {"produit, type": "NANO, 50 kg"}
+
+
+def test_a_file_with_only_a_header_imports_nothing(app: Any) -> None:
+    report = run_import(app, "code,product\n")
+    assert (report.total_rows, report.inserted, report.error_count) == (0, 0, 0)
+
+
 def test_excel_french_file_with_bom_and_semicolons(app: Any) -> None:
     content = "\ufeffCode;Produit;Région\r\nU10000001;NANO 50 kg;Labé\r\nU10000002;NANO 25 kg;Kindia\r\n;;\r\n"
     report = run_import(app, content)

@@ -293,6 +293,31 @@ def test_sending_threads_share_the_queue_without_duplicates(wapp: Any, simulator
     assert sorted(sent_refs(simulator)) == sorted(refs(ids))
 
 
+def test_a_failing_database_is_retried_with_backoff_and_quiet_logs(wapp: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("SELECT ...", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(outbound, "claim_due", broken)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 8:
+            worker.stop()
+
+    with wapp.app_context():
+        worker = Worker.from_app(wapp, poll_seconds=0.5, sleep=sleep)
+        worker.run()
+        with pytest.raises(OperationalError):
+            Worker.from_app(wapp).run(once=True)  # --once: the error is the exit status
+    assert slept == [1, 2, 4, 8, 16, 32, 60, 60]
+    errors = [r for r in caplog.records if r.name == "roko_app.worker"]
+    assert len(errors) == 8 and [bool(r.exc_info) for r in errors] == [True] + [False] * 7
+
+
 def test_the_lease_must_outlast_a_send(make_app: Any, simulator: Any) -> None:
     app = make_app(**worker_config(simulator, SEND_LEASE_SECONDS=1, TOPAZ_CONNECT_TIMEOUT=0.5,
                                    TOPAZ_READ_TIMEOUT=0.5))

@@ -1,0 +1,50 @@
+"""A farmer's page: every SMS in and out as one conversation, entries, opt-out and block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from roko_app.auth.decorators import role_required
+from roko_app.console.blueprint import bp
+from roko_app.extensions import db
+from roko_app.models.accounts import Role
+from roko_app.models.types import utcnow
+from roko_app.services import accounts, reports
+from roko_app.services import entries as draw
+from roko_app.services.errors import NotFound
+
+
+@bp.get("/farmers/<msisdn>")
+@role_required(Role.VIEWER)
+def farmer(msisdn: str) -> Any:
+    key = reports.msisdn_key(msisdn)
+    if not key:
+        abort(404)
+    if key != msisdn:  # one address per farmer: +224 612 34 56 78 -> 612345678
+        return redirect(url_for("console.farmer", msisdn=key))
+    found = reports.farmer(key)
+    if found is None:
+        abort(404)
+    return render_template("console/farmer.html", farmer=found, now=utcnow(),
+                           limit=reports.CONVERSATION_LIMIT, entries_limit=reports.FARMER_ENTRIES_LIMIT)
+
+
+@bp.post("/farmers/<msisdn>/unblock")
+@role_required(Role.OPERATOR)
+def farmer_unblock(msisdn: str) -> Any:
+    key = reports.msisdn_key(msisdn)
+    try:
+        was_blocked = draw.unblock(key)
+    except NotFound:
+        abort(404)
+    if was_blocked:
+        accounts.audit(current_user.email, "participant.unblock", target=key, address=request.remote_addr)
+        flash(_("The number %(msisdn)s is no longer blocked.", msisdn=key), "success")
+    else:
+        flash(_("The number %(msisdn)s was not blocked.", msisdn=key), "info")
+    db.session.commit()
+    return redirect(url_for("console.farmer", msisdn=key))

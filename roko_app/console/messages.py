@@ -1,0 +1,77 @@
+"""Messages: the inbound and outbound logs with their statuses; FAILED ones re-queued."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from roko_app.auth.decorators import role_required
+from roko_app.console.blueprint import bp
+from roko_app.console.entries import flash_invalid, page_urls, parse_limit
+from roko_app.extensions import db
+from roko_app.models import OutboundStatus
+from roko_app.models.accounts import Role
+from roko_app.security import safe_next
+from roko_app.services import accounts, outbound, reports
+from roko_app.services.errors import NotFound
+
+STATUS_LABELS = {
+    "QUEUED": _l("Queued"),
+    "SENDING": _l("Sending"),
+    "SENT": _l("Sent"),
+    "FAILED": _l("Failed"),
+    "CANCELLED": _l("Cancelled"),
+}
+
+
+@bp.app_template_filter("status_label")
+def status_label(status: str | None) -> str:
+    label = STATUS_LABELS.get(status or "")
+    return str(label) if label is not None else (status or "")
+
+
+@bp.get("/messages")
+@role_required(Role.VIEWER)
+def messages() -> Any:
+    args = request.args
+    direction = "out" if args.get("dir") == "out" else "in"
+    invalid: list[str] = []
+    limit = parse_limit(args, invalid)
+    status = (args.get("status") or "").strip() or None
+    if status is not None and (direction != "out" or status not in OutboundStatus.__members__):
+        invalid.append("status")
+        status = None
+    flash_invalid(invalid)
+    phone = (args.get("phone") or "").strip() or None
+    before, after = reports.Cursor.decode(args.get("before")), reports.Cursor.decode(args.get("after"))
+    if direction == "out":
+        page: reports.Page[Any] = reports.outbound_page(status=status, phone=phone, before=before, after=after,
+                                                        limit=limit)
+    else:
+        page = reports.inbound_page(phone=phone, before=before, after=after, limit=limit)
+    statuses = [(s.value, STATUS_LABELS.get(s.value, s.value)) for s in OutboundStatus]
+    return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
+                           statuses=statuses, urls=page_urls("console.messages", page, dir=direction),
+                           back=request.full_path)
+
+
+@bp.post("/messages/<int:message_id>/requeue")
+@role_required(Role.OPERATOR)
+def message_requeue(message_id: int) -> Any:
+    back = safe_next(request.form.get("next"), url_for("console.messages", dir="out", status="FAILED"))
+    try:
+        outbound.requeue_failed(message_id)
+    except NotFound:
+        abort(404)
+    except outbound.NotRequeueable:
+        db.session.rollback()
+        flash(_("Message %(id)s is not failed: only failed messages can be re-queued.", id=message_id), "error")
+        return redirect(back)
+    accounts.audit(current_user.email, "sms.requeue", target=str(message_id), address=request.remote_addr)
+    db.session.commit()
+    flash(_("Message %(id)s is queued again.", id=message_id), "success")
+    return redirect(back)

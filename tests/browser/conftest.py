@@ -1,0 +1,110 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright for Python.
+
+Nothing is downloaded: the browser is the system one (``/usr/bin/chromium``, apt
+package ``chromium``; ``ROKO_CHROMIUM`` names another). Without it, or without the
+``playwright`` package, these tests are skipped locally and **fail** under ``CI=true``.
+One browser per session; each test gets a fresh context (cookies, storage). The app runs
+under gunicorn on a loopback port (``console_server``, from the ``live_server`` fixture),
+or, for pages that only read, in a werkzeug server thread shared by a module
+(``reading_server``: no process to start per test).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from roko_app import create_app
+from tests.conftest import IN_CI, ROOT, _wipe, base_config
+from tests.console.conftest import PASSWORD, make_user
+
+CHROMIUM = os.environ.get("ROKO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# Screenshots kept as test artefacts (git-ignored).
+ARTIFACTS = ROOT / "test-artifacts"
+PHONE = {"width": 360, "height": 780}
+LAPTOP = {"width": 1280, "height": 800}
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason}; under CI the browser tests must run (.ci/run installs the chromium package)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is missing (pip install -r requirements-dev.txt)")
+    if not Path(CHROMIUM).is_file():
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def console_server(live_server: Callable[..., str], make_app: Callable[..., Any]) -> str:
+    """The app under gunicorn with an operator and a viewer; returns its base URL."""
+    app = make_app()
+    make_user(app, "operator@roko.test", "operator")
+    make_user(app, "viewer@roko.test", "viewer")
+    return live_server(workers=1, threads=4)
+
+
+@pytest.fixture(scope="module")
+def reading_server(_migrated: str) -> Iterator[str]:
+    """The app in a werkzeug server thread, with an operator, for a module of tests that
+    only read (and log in); rows are wiped when the module is done."""
+    app = create_app(base_config(_migrated, LOG_LEVEL="WARNING"))
+    make_user(app, "operator@roko.test", "operator")
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="reading-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        _wipe(app)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh context; fails the test on any script error or console error
+    (a CSP violation, a broken script, a 404 asset)."""
+    context = browser.new_context(viewport=PHONE, locale="fr-FR")
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+           if message.type == "error" else None)
+    yield tab
+    context.close()
+    assert problems == [], problems
+
+
+def log_in(page: Any, base_url: str, email: str = "operator@roko.test") -> None:
+    page.goto(base_url + "/login")
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + "/console/")
+
+
+def screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,361 @@
+"""The entries page: roles, filters, keyset pagination and the streamed CSV export.
+
+The row factories at the top are shared with the other read-page tests
+(dashboard, farmer, messages)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sqlalchemy import and_, event, or_, select, text
+
+from roko_app.extensions import db
+from roko_app.models import AuditEvent, Entry, InboundSms, OutboundSms, Participant
+from roko_app.services import reports
+
+T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+_gateway_ids = itertools.count(1)
+
+
+# --------------------------------------------------------------------------- factories
+
+
+def add_participant(msisdn: str, **values: Any) -> Participant:
+    participant = db.session.scalars(select(Participant).where(Participant.msisdn == msisdn)).one_or_none()
+    if participant is None:
+        participant = Participant(msisdn=msisdn, first_seen_at=values.pop("first_seen_at", T0), valid_entries=0)
+        db.session.add(participant)
+    for name, value in values.items():
+        setattr(participant, name, value)
+    db.session.flush()
+    return participant
+
+
+def add_sms(sender: str, text: str, at: datetime, *, guinea: bool = True) -> InboundSms:
+    sms = InboundSms(gateway_sms_id=next(_gateway_ids), port=17, sender=sender,
+                     sender_msisdn=sender if guinea else None, text=text, gateway_timestamp=at, received_at=at,
+                     source="topaz")
+    db.session.add(sms)
+    db.session.flush()
+    return sms
+
+
+def add_entry(msisdn: str, outcome: str, at: datetime, *, code: str | None = None, chances: int = 0,
+              text: str | None = None, guinea: bool = True) -> Entry:
+    """An inbound SMS and its entry, as classification would have stored them."""
+    participant = add_participant(msisdn)
+    sms = add_sms(msisdn, text if text is not None else f"ROKO {code or 'hello'}", at, guinea=guinea)
+    entry = Entry(sms_id=sms.id, participant_id=participant.id, msisdn=msisdn, outcome=outcome, code=code,
+                  chances=chances, created_at=at)
+    db.session.add(entry)
+    db.session.flush()
+    return entry
+
+
+def add_outbound(to: str, text: str, at: datetime, *, status: str = "SENT", attempts: int = 1,
+                 last_error: str | None = None, reply_to: int | None = None) -> OutboundSms:
+    message = OutboundSms(to_msisdn=to, text=text, encoding="GSM-7", units=len(text), status=status, priority=10,
+                          port=17, caller="auto-reply", attempts=attempts, last_error=last_error,
+                          next_attempt_at=at, reply_to_sms_id=reply_to, created_at=at, updated_at=at,
+                          sent_at=at + timedelta(seconds=2) if status == "SENT" else None)
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
+def page_ids(html: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr id="entry-(\d+)"', html)]
+
+
+def link(html: str, rel: str) -> str | None:
+    match = re.search(rf'<a href="([^"]+)" rel="{rel}"', html)
+    return match.group(1).replace("&amp;", "&") if match else None
+
+
+# --------------------------------------------------------------------------- roles
+
+
+READ_PAGES = ["/console/", "/console/entries", "/console/entries.csv", "/console/messages",
+              "/console/messages?dir=out", "/console/farmers/612345678"]
+
+
+@pytest.mark.parametrize("path", READ_PAGES)
+def test_anonymous_is_sent_to_login(console_app: Any, path: str) -> None:
+    response = console_app.test_client().get(path)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "admin"])
+def test_every_read_page_renders_for_every_role(console_app: Any, login: Any, role: str) -> None:
+    with console_app.app_context():
+        add_entry("612345678", "VALID_FIRST", T0, code="U12345678", chances=1)
+        db.session.commit()
+    client = login(role)
+    for path in READ_PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        csp = response.headers["Content-Security-Policy"]
+        assert "unsafe-inline" not in csp
+        body = response.get_data(as_text=True)
+        assert "<script" not in body and "style=" not in body, path  # CSP: no inline script or style
+
+
+def test_entries_page_lists_newest_first_with_links_to_the_farmer(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        old = add_entry("612345678", "VALID_FIRST", T0, code="U12345678", chances=1)
+        new = add_entry("622334455", "INVALID_CODE", T0 + timedelta(minutes=5), code="U99999999",
+                        text="ROKO U99999999 svp")
+        db.session.commit()
+        ids = [new.id, old.id]
+    html = login("viewer").get("/console/entries").get_data(as_text=True)
+    assert page_ids(html) == ids
+    assert 'href="/console/farmers/622334455"' in html and "ROKO U99999999 svp" in html
+    assert "2026-06-10 12:05:00" in html  # Conakry time (UTC+0)
+    assert 'title="INVALID_CODE"' in html
+
+
+# --------------------------------------------------------------------------- keyset pagination
+
+
+@pytest.fixture
+def many(console_app: Any) -> list[int]:
+    """13 entries: 7 of them at the same instant (the id decides), newest first."""
+    with console_app.app_context():
+        rows = [add_entry(f"6100000{i:02d}", "VALID_FIRST" if i % 2 else "BAD_FORMAT",
+                          T0 + timedelta(seconds=i if i < 3 or i > 9 else 5)) for i in range(13)]
+        db.session.commit()
+        return [e.id for e in sorted(rows, key=lambda e: (e.created_at, e.id), reverse=True)]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 7, 13, 50])
+def test_keyset_pages_cover_every_row_once_forwards_and_backwards(login: Any, many: list[int], limit: int) -> None:
+    client = login("viewer")
+    url: str | None = f"/console/entries?limit={limit}"
+    pages: list[list[int]] = []
+    urls: list[str] = []
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        pages.append(page_ids(html))
+        urls.append(url)
+        url = link(html, "next")
+        assert len(pages) <= 14
+    assert [i for page in pages for i in page] == many
+    assert all(len(page) == limit for page in pages[:-1])
+    # Back from the last page, "newer" gives the same pages again.
+    html = client.get(urls[-1]).get_data(as_text=True)
+    for expected in reversed(pages[:-1]):
+        url = link(html, "prev")
+        assert url is not None
+        html = client.get(url).get_data(as_text=True)
+        assert page_ids(html) == expected
+    assert link(html, "prev") is None
+
+
+def test_service_pages_with_equal_timestamps(console_app: Any, many: list[int]) -> None:
+    with console_app.app_context():
+        seen: list[int] = []
+        before = None
+        while True:
+            page = reports.search_entries(reports.EntryFilters(), before=before, limit=4)
+            seen += [row.id for row in page.rows]
+            if page.older is None:
+                break
+            before = reports.Cursor.decode(page.older)
+        assert seen == many
+        # after=<cursor of the 6th row>: the 4 rows just newer, still newest first.
+        sixth = reports.search_entries(reports.EntryFilters(), limit=13).rows[5]
+        newer = reports.search_entries(reports.EntryFilters(), after=reports.Cursor(sixth.created_at, sixth.id), limit=4)
+        assert [row.id for row in newer.rows] == many[1:5] and not newer.first
+        # fewer than a page is newer: the first page instead
+        first = reports.search_entries(reports.EntryFilters(), after=reports.Cursor(sixth.created_at, sixth.id), limit=5)
+        assert [row.id for row in first.rows] == many[:5] and first.first and first.newer is None
+
+
+@pytest.mark.parametrize("raw", ["garbage", "12_x", "_", "99999999999999999999_1", "", "1_99999999999999999999"])
+def test_a_mangled_cursor_gives_the_first_page(login: Any, many: list[int], raw: str) -> None:
+    html = login("viewer").get(f"/console/entries?limit=3&before={raw}").get_data(as_text=True)
+    assert page_ids(html) == many[:3]
+
+
+def test_cursor_round_trip_keeps_microseconds() -> None:
+    cursor = reports.Cursor(datetime(2026, 6, 10, 12, 0, 0, 999_999, tzinfo=UTC), 42)
+    assert reports.Cursor.decode(cursor.encode()) == cursor
+
+
+def test_limit_is_capped(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        for i in range(205):
+            add_entry(f"61{i:07d}", "BAD_FORMAT", T0 + timedelta(seconds=i))
+        db.session.commit()
+    html = login("viewer").get("/console/entries?limit=5000").get_data(as_text=True)
+    assert len(page_ids(html)) == reports.MAX_PAGE_SIZE
+    assert len(page_ids(login("viewer").get("/console/entries").get_data(as_text=True))) == reports.DEFAULT_PAGE_SIZE
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@pytest.fixture
+def dataset(console_app: Any) -> dict[str, int]:
+    with console_app.app_context():
+        rows = {
+            "before": add_entry("612345678", "VALID_FIRST", datetime(2026, 6, 8, 23, 59, 59, tzinfo=UTC), code="U00000001"),
+            "from": add_entry("612345678", "INVALID_CODE", datetime(2026, 6, 9, 0, 0, 0, tzinfo=UTC), code="U00000002"),
+            "mid": add_entry("622334455", "VALID_FIRST", datetime(2026, 6, 9, 13, 0, tzinfo=UTC), code="U00000003"),
+            "to": add_entry("622334455", "DUPLICATE", datetime(2026, 6, 10, 23, 59, 59, 999999, tzinfo=UTC),
+                            code="U00000003"),
+            "after": add_entry("612345678", "BAD_FORMAT", datetime(2026, 6, 11, 0, 0, 0, tzinfo=UTC)),
+            "foreign": add_entry("33612345678", "INVALID_CODE", datetime(2026, 6, 9, 8, 0, tzinfo=UTC),
+                                 code="U00000009", guinea=False),
+        }
+        db.session.commit()
+        return {name: entry.id for name, entry in rows.items()}
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("outcome=VALID_FIRST", ["mid", "before"]),
+    ("from=2026-06-09&to=2026-06-10", ["to", "mid", "foreign", "from"]),  # Conakry days, "to" inclusive
+    ("from=2026-06-11", ["after"]),
+    ("to=2026-06-08", ["before"]),
+    ("phone=%2B224+612+34+56+78", ["after", "from", "before"]),  # normalised
+    ("phone=00224-622.334.455", ["to", "mid"]),
+    ("phone=33612345678", ["foreign"]),  # not a Guinea number: as typed
+    ("code=u00000003", ["to", "mid"]),
+    ("code=00000003", ["to", "mid"]),
+    ("code=U 0000 0003", ["to", "mid"]),
+    ("code=nonsense", []),
+    ("outcome=INVALID_CODE&from=2026-06-09&to=2026-06-09", ["foreign", "from"]),
+    ("outcome=VALID_FIRST&phone=612345678&code=U00000001", ["before"]),
+    ("from=2026-06-10&to=2026-06-09", []),
+])
+def test_filters(login: Any, dataset: dict[str, int], query: str, expected: list[str]) -> None:
+    html = login("viewer").get(f"/console/entries?{query}").get_data(as_text=True)
+    assert page_ids(html) == [dataset[name] for name in expected]
+
+
+def test_filters_stay_on_the_pager_links(login: Any, dataset: dict[str, int]) -> None:
+    client = login("viewer")
+    html = client.get("/console/entries?outcome=INVALID_CODE&from=2026-06-09&limit=1").get_data(as_text=True)
+    assert page_ids(html) == [dataset["foreign"]]
+    older = link(html, "next")
+    assert older is not None
+    query = parse_qs(urlsplit(older).query)
+    assert query["outcome"] == ["INVALID_CODE"] and query["from"] == ["2026-06-09"] and query["limit"] == ["1"]
+    html = client.get(older).get_data(as_text=True)
+    assert page_ids(html) == [dataset["from"]] and link(html, "next") is None
+
+
+@pytest.mark.parametrize("query", ["outcome=NOPE", "from=2026-13-01", "to=yesterday", "limit=-3", "limit=abc"])
+def test_invalid_filters_are_ignored_with_a_warning(login: Any, dataset: dict[str, int], query: str) -> None:
+    response = login("viewer").get(f"/console/entries?{query}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "flash-warning" in html
+    assert len(page_ids(html)) == len(dataset)
+
+
+def test_filtered_page_links_to_the_farmer(login: Any, dataset: dict[str, int]) -> None:
+    html = login("viewer").get("/console/entries?phone=%2B224612345678").get_data(as_text=True)
+    assert 'href="/console/farmers/612345678">' in html
+
+
+# --------------------------------------------------------------------------- CSV export
+
+
+def read_csv(response: Any) -> list[list[str]]:
+    body = response.get_data(as_text=True)
+    assert body.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(body[1:])))
+
+
+def test_csv_export_streams_every_matching_row(console_app: Any, login: Any, dataset: dict[str, int]) -> None:
+    client = login("viewer")
+    response = client.get("/console/entries.csv")
+    assert response.status_code == 200
+    assert response.is_streamed
+    assert response.mimetype == "text/csv" and response.mimetype_params["charset"] == "utf-8"
+    assert re.fullmatch(r'attachment; filename="roko-entries-\d{8}-\d{6}\.csv"', response.headers["Content-Disposition"])
+    rows = read_csv(response)
+    assert rows[0] == list(reports.CSV_HEADER)
+    assert [int(row[0]) for row in rows[1:]] == [dataset[n] for n in ("after", "to", "mid", "foreign", "from", "before")]
+    by_id = {int(row[0]): row for row in rows[1:]}
+    assert by_id[dataset["to"]][1:6] == ["2026-06-10 23:59:59", "622334455", "DUPLICATE", "U00000003", "0"]
+    assert by_id[dataset["from"]][7] == "ROKO U00000002"
+
+
+def test_csv_export_applies_the_filters_and_is_audited(console_app: Any, login: Any, dataset: dict[str, int]) -> None:
+    rows = read_csv(login("viewer").get("/console/entries.csv?outcome=VALID_FIRST&phone=%2B224612345678"))
+    assert [int(row[0]) for row in rows[1:]] == [dataset["before"]]
+    with console_app.app_context():
+        (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "entries.export"))
+        assert event.actor == "viewer@roko.test"
+        assert event.details == {"outcome": "VALID_FIRST", "phone": "612345678"}
+
+
+def test_csv_export_reads_in_chunks_without_losing_rows(console_app: Any, login: Any, many: list[int],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 2)  # 7 equal timestamps straddle chunks
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "FROM entry" in statement:
+            statements.append(statement)
+
+    with console_app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        rows = read_csv(login("viewer").get("/console/entries.csv"))
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert [int(row[0]) for row in rows[1:]] == many
+    assert len(statements) == 7  # 13 rows in chunks of 2: one fresh query per chunk
+
+
+def test_csv_export_defuses_formulas_in_farmers_texts(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        add_entry("612345678", "BAD_FORMAT", T0, text='=HYPERLINK("http://evil","x")')
+        add_entry("612345678", "BAD_FORMAT", T0 + timedelta(seconds=1), text="ligne 1\nligne 2, \"ok\"")
+        db.session.commit()
+    rows = read_csv(login("viewer").get("/console/entries.csv"))
+    assert rows[1][7] == "ligne 1\nligne 2, \"ok\""
+    assert rows[2][7] == "'=HYPERLINK(\"http://evil\",\"x\")"
+
+
+# --------------------------------------------------------------------------- the plans use the indexes
+
+
+def plan(statement: Any) -> str:
+    compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+    if db.engine.dialect.name == "sqlite":
+        return " | ".join(str(row[-1]) for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))  # empty tables: ask whether an index *can* serve
+    db.session.execute(text("SET LOCAL enable_sort = off"))
+    return " | ".join(row[0] for row in db.session.execute(text(f"EXPLAIN {compiled}")))
+
+
+@pytest.mark.parametrize(("filters", "index"), [
+    ({}, "ix_entry_created"),
+    ({"outcome": "VALID_FIRST"}, "ix_entry_outcome_created"),
+    ({"phone": "612345678"}, "ix_entry_msisdn_created"),
+])
+def test_entry_pages_are_read_from_an_index_in_order(console_app: Any, filters: dict[str, str], index: str) -> None:
+    with console_app.app_context():
+        conditions = reports.EntryFilters(**filters).conditions()  # type: ignore[arg-type]
+        cursor = reports.Cursor(T0, 10**6)
+        keyset = and_(Entry.created_at <= cursor.at, or_(Entry.created_at < cursor.at, Entry.id < cursor.id))
+        for extra in ([], [keyset]):  # first page, deep page
+            statement = (select(Entry.id).where(*conditions, *extra)
+                         .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51))
+            found = plan(statement)
+            assert index in found, found
+            assert "TEMP B-TREE" not in found and "Sort" not in found, found
+        db.session.rollback()
