@@ -8,4 +8,8 @@ from roko_app.models.draw import Code, Entry, Outcome, Participant, ReplyTemplat
 from roko_app.models.inbound import InboundDiscrepancy, InboundSms
 from roko_app.models.outbound import OutboundSms, OutboundStatus, Priority
 
-__all__ = ["ApiKey", "CampaignBatch", "CampaignRejection", "AuditEvent", "LoginFailure", "Role", "User", "Code", "Entry", "Outcome", "Participant", "ReplyTemplate", "InboundDiscrepancy", "InboundSms", "OutboundSms", "OutboundStatus", "Priority"]
+__all__ = [
+    "ApiKey", "AuditEvent", "CampaignBatch", "CampaignRejection", "Code", "Entry", "InboundDiscrepancy", "InboundSms",
+    "LoginFailure", "Outcome", "OutboundSms", "OutboundStatus", "Participant", "Priority", "ReplyTemplate", "Role",
+    "User",
+]
