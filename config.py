@@ -29,6 +29,8 @@ DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (dev and test
 DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"  # noqa: S105 (dev and test only)
 # The API key `flask roko dev-seed` registers for the demo (dev only; refused elsewhere).
 DEV_DEMO_API_KEY = "roko_dev-demo-key-not-for-production"
+# The password of the demo console users `flask roko dev-seed` creates (dev only).
+DEV_DEMO_PASSWORD = "roko-demo-password"  # noqa: S105 (dev only)
 
 # Comma-separated SIM ports (0..31) this environment accepts inbound SMS from;
 # empty means all of them.

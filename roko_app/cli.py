@@ -128,7 +128,15 @@ def dev_seed() -> None:
     if current_app.config["ENV"] != "dev":
         raise click.ClickException("dev-seed only runs with ROKO_ENV=dev.")
     api_keys.ensure("demo", current_app.config["DEV_DEMO_API_KEY"])
+    from roko_app.services import accounts
+
+    for email, role in (("admin@roko.local", "admin"), ("operateur@roko.local", "operator")):
+        try:
+            accounts.create_user(email, role, current_app.config["DEV_DEMO_PASSWORD"])
+        except DomainError:
+            pass  # already there
     stream = io.StringIO("code\n" + "\n".join(DEMO_CODES) + "\n")
     codes.import_codes(stream, "DEMO", current_app.config["CODE_KEY"])
     db.session.commit()
-    click.echo(f"Demo data ready: API key 'demo'; codes {', '.join(DEMO_CODES)} (batch DEMO).")
+    click.echo(f"Demo data ready: API key 'demo'; console users admin@roko.local and operateur@roko.local; "
+               f"codes {', '.join(DEMO_CODES)} (batch DEMO).")

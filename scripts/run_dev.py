@@ -78,6 +78,7 @@ def banner() -> str:
         f"  Topaz simulator {sim}   (sent SMS: {sim}/sent)",
         f"  dev webhook token (X-Roko-Webhook-Token): {WEBHOOK_TOKEN}",
         f"  demo API key (x-api-key):                 {DEMO_API_KEY}",
+        f"  console {web}/login  admin@roko.local or operateur@roko.local, password roko-demo-password",
         "",
         "Post the seed's example SMS to the inbound webhook:",
         curl_inbound,

@@ -76,6 +76,11 @@ def test_dev_seed_registers_the_demo_key_only_in_dev(make_app: Any) -> None:
         from roko_app.services.codes import find_code
 
         assert all(find_code(code, dev_app.config["CODE_KEY"]).batch == "DEMO" for code in DEMO_CODES)
+        from roko_app.services import accounts
+
+        admin = accounts.authenticate("admin@roko.local", dev_app.config["DEV_DEMO_PASSWORD"], "127.0.0.1",
+                                      accounts.LoginPolicy())
+        assert admin is not None and admin.role == "admin"
 
 
 def test_show_config_hides_the_database_password(make_app: Any) -> None:
