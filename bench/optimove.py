@@ -17,7 +17,7 @@ For each backend it
 2. starts the app (``wsgi:app``) under ``gunicorn -w 1 -k sync --timeout 600`` on a free
    loopback port with a per-run API key and HMAC secret, ``ROKO_LOG_LEVEL=WARNING``,
    ``ROKO_OPTIMOVE_RATE_LIMIT=10000/minute`` and ``ROKO_OPTIMOVE_MAX_BODY=--max-body``
-   (the 100k body is about 15 MB, over the 10 MiB default: see the README);
+   (the 100k body is about 16 MB, over the 10 MiB default: see the README);
 3. checks a wrongly signed request is 401 and stores nothing, warms the worker up with a
    small batch, then runs ``--rounds`` rounds: each posts a *distinct* generated batch of
    ``--recipients`` recipients (built and signed beforehand, not timed) and then replays
@@ -32,17 +32,19 @@ For each backend it
    (timed; ``VmHWM`` read once more).
 
 Bodies look like Optimove's: Guinea numbers ``+22462xxxxxxx`` (and 61/65/66), distinct
-within a batch; French messages of 60 to 100 characters, personalised, about one in three
-with GSM-7 accents (é è à ù) and one in ten with a character that forces UCS-2 (ç ê ô ’;
+within a batch; personalised French messages of about 56 to 97 characters, most with
+GSM-7 accents (é è à ù) and one in ten with a character that forces UCS-2 (ç ê ô ’;
 those are kept <= 70 characters so that every recipient fits one SMS and is accepted);
-customer ids; the full metadata object; JSON sent as UTF-8 (``ensure_ascii=False``).
+customer ids; the full metadata object; compact JSON sent as UTF-8
+(``ensure_ascii=False``): about 160 bytes per recipient.
 
 It prints the medians and every round, PASS/FAIL per target, and writes everything to
 ``bench/results/optimove-<timestamp>.json`` (gitignored). Besides wall time each request
-records the gunicorn worker's CPU time and how many cores were busy with anything else
-(PostgreSQL, other tenants of a shared machine): on a noisy machine the worker's CPU time
-is the steadier figure. Before each round the script waits up to ``--settle`` seconds
-for the machine to be quiet. Exit status: 0 when every target is met, 1 when one is
+records, from ``/proc/<pid>/task/*/schedstat``, the gunicorn worker's time on a CPU,
+runnable but waiting for a CPU, and blocked; the same for the PostgreSQL backends of the
+bench database; and how many cores everything else used: on a shared machine the wait
+for a CPU is often most of the wall time. Before each timed request the script waits up
+to ``--settle`` seconds for the machine to be quiet. Exit status: 0 when every target is met, 1 when one is
 missed, 2 when the benchmark itself failed (including any correctness check).
 
 Run it with the project's virtualenv; all traffic stays on 127.0.0.1.
@@ -276,6 +278,12 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "packages": versions, "loadavg_start": os.getloadavg()}
 
 
+def default_max_body() -> int:
+    import config
+
+    return int(config.OPTIMOVE_MAX_BODY)
+
+
 def code_version() -> dict[str, Any]:
     def git(*args: str) -> str:
         result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
@@ -470,7 +478,9 @@ class Client:
         started = time.perf_counter()
         conn = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
         try:
-            conn.request("POST", PATH, body=body, headers=headers)
+            # the server may answer (e.g. 413) and close before reading it all: read that answer
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.request("POST", PATH, body=body, headers=headers)
             response = conn.getresponse()
             raw = response.read()
             elapsed = time.perf_counter() - started
@@ -636,6 +646,9 @@ def run_backend(backend: str, database_url: str, args: argparse.Namespace, logs:
             pid = server.worker_pid()
             baseline = memory_kb(pid)
             big = prepare(args.big, rng, secret)
+            if len(big.body) > args.max_body:
+                log(f"WARNING: the big body ({len(big.body):,} bytes) exceeds --max-body ({args.max_body:,}): "
+                    "expect 413")
             log(f"big body: {args.big} recipients = {len(big.body):,} bytes ({len(big.body) / 1e6:.1f} MB); "
                 f"worker {pid} baseline VmHWM {mb(baseline['VmHWM']):.1f} MB")
             first, again = accept_and_replay(client, server, big, "big batch", args.settle)
@@ -768,9 +781,12 @@ def main(argv: list[str] | None = None) -> int:
     command = f"cd {ROOT} && .venv/bin/python bench/optimove.py" + (" " + shlex.join(given) if given else "")
     info = machine()
     info["code"] = code_version()
+    info["default_max_body"] = default_max_body()
     log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load "
         f"{' '.join(f'{x:.2f}' for x in info['loadavg_start'])}\ncode: commit {info['code']['commit']}, "
         f"modified: {', '.join(info['code']['modified_files'] or []) or 'none'}")
+    log(f"server: ROKO_OPTIMOVE_MAX_BODY={args.max_body:,} (config.py default: {info['default_max_body']:,}), "
+        f"ROKO_OPTIMOVE_RATE_LIMIT={RATE_LIMIT}, ROKO_LOG_LEVEL=WARNING, gunicorn -w 1 -k sync")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results: list[dict[str, Any]] = []
     failure = None
