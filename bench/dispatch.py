@@ -229,6 +229,11 @@ class Simulator:
             time.sleep(0.1)
         raise BenchError(f"the simulator did not start; see {self.log_path}")
 
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise BenchError(f"the simulator process is gone (exit status {self.proc and self.proc.returncode}); "
+                             f"see {self.log_path}")
+
     def sends(self) -> list[dict[str, Any]]:
         return list(requests.get(self.url + "/sent", timeout=60).json()["messages"])
 
@@ -360,6 +365,7 @@ def drain(ctx: Context, workers: int, concurrency: int, messages: int, env: dict
                 raise BenchError(f"not drained within {DRAIN_TIMEOUT} s: {ctx.outbox.counts()}")
             if any(p.poll() is not None for p in procs):
                 raise BenchError(f"a worker died; see {log_path}")
+            ctx.simulator.check_alive()
             time.sleep(0.1)
         cpu = process_cpu([p.pid for p in procs]) - cpu_before
     finally:
@@ -435,6 +441,7 @@ def throttle(ctx: Context, rate: float, seconds: float, rounds: int) -> dict[str
                 while ctx.outbox.sent() < messages:
                     if time.monotonic() > deadline:
                         raise BenchError(f"throttle run not drained: {ctx.outbox.counts()}")
+                    ctx.simulator.check_alive()
                     time.sleep(0.2)
             finally:
                 stop_workers(procs)
@@ -516,6 +523,10 @@ def report(results: dict[str, Any]) -> bool:
     return ok
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "_sender":
@@ -535,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--log-level", default="INFO", help="the workers' ROKO_LOG_LEVEL (default: INFO)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # so that the database is dropped and children stopped
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     logs = RESULTS / f"dispatch-{stamp}-logs"
     logs.mkdir(parents=True, exist_ok=True)

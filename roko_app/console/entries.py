@@ -122,5 +122,4 @@ def entries_csv() -> Any:
     response = Response(stream_with_context(reports.iter_entries_csv(filters)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Accel-Buffering"] = "no"  # a proxy passes it on as it comes
     return response

@@ -96,7 +96,7 @@ def test_the_day_follows_the_time_zone(known: Any) -> None:
 def test_dashboard_page_shows_the_figures(known: Any, login: Any) -> None:
     with freeze_time(NOW):  # log in under the frozen clock too: a session from the future is refused
         html = login("viewer").get("/console/").get_data(as_text=True)
-    assert "Tableau de bord" in html  # French by default
+    assert "Tableau de bord" in html and "Participations valides par heure, dernières 24 heures" in html  # French
     stat = re.findall(r"<b>([^<]*)</b>", html)
     assert stat[1:5] == ["3", "10", "3", "3"]  # valid today, campaign entries, outbox depth, failed
     assert 'href="/console/messages?dir=out&amp;status=FAILED"' in html

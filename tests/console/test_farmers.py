@@ -165,3 +165,9 @@ def test_unblocking_an_unknown_number_is_404(login: Any, talk: dict[str, int]) -
     client = login("operator")
     token = csrf_from(client.get(f"/console/farmers/{FARMER}").get_data(as_text=True))
     assert client.post("/console/farmers/699999999/unblock", data={"csrf_token": token}).status_code == 404
+
+
+def test_farmer_page_speaks_french_by_default(console_app: Any, login: Any, talk: dict[str, int]) -> None:
+    block(console_app, utcnow() + timedelta(hours=3))
+    html = login("operator").get(f"/console/farmers/{FARMER}").get_data(as_text=True)
+    assert "Débloquer" in html and "Conversation" in html and "Code invalide" in html

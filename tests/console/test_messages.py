@@ -137,3 +137,10 @@ def test_anonymous_requeue_goes_to_login(console_app: Any, logs: dict[str, Any])
     token = csrf_from(client.get("/login").get_data(as_text=True))
     response = client.post(f"/console/messages/{logs['failed']}/requeue", data={"csrf_token": token})
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_messages_page_speaks_french_by_default(login: Any, logs: dict[str, Any]) -> None:
+    client = login("operator")
+    assert "Reçus" in client.get("/console/messages").get_data(as_text=True)
+    html = client.get("/console/messages?dir=out").get_data(as_text=True)
+    assert "Remettre en file" in html and "Échec" in html and "Envoyés" in html

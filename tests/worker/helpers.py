@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from roko_app.extensions import db
 from roko_app.models import OutboundSms, OutboundStatus, Priority
@@ -48,6 +48,13 @@ def outbox(app: Any) -> list[OutboundSms]:
         db.session.expunge_all()
         db.session.commit()
         return rows
+
+
+def count_status(app: Any, status: str) -> int:
+    with app.app_context():
+        count = db.session.scalar(select(func.count()).select_from(OutboundSms).where(OutboundSms.status == status))
+        db.session.commit()
+        return int(count or 0)
 
 
 def run_once(app: Any, **options: Any) -> WorkerStats:

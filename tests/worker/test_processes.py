@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.worker.helpers import bulk_queue, outbox, refs, sent_refs, worker_config, worker_process
+from tests.worker.helpers import bulk_queue, count_status, outbox, refs, sent_refs, worker_config, worker_process
 
 PROCESS_TIMEOUT = 60
 
@@ -67,9 +67,16 @@ def sent_count(summary: str) -> int:
 
 
 @pytest.mark.postgres_only
-def test_two_workers_drain_a_thousand_rows_without_a_single_duplicate(wapp: Any, simulator: Any, spawn: Any) -> None:
+def test_two_workers_drain_a_thousand_rows_without_a_single_duplicate(wapp: Any, simulator: Any, spawn: Any,
+                                                                      tmp_path: Path) -> None:
+    # Both workers are up and polling before the rows appear, so both take part.
+    workers = [spawn("--batch-size", "20", "--poll-seconds", "0.05") for _ in range(2)]
+    log_path = tmp_path / "workers.log"
+    wait_until(lambda: log_path.exists() and log_path.read_text().count("worker started") == 2, what="two workers")
     ids = bulk_queue(wapp, 1000)
-    workers = [spawn("--once", "--batch-size", "20") for _ in range(2)]
+    wait_until(lambda: count_status(wapp, "SENT") == 1000, timeout=PROCESS_TIMEOUT, what="all rows SENT")
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
     summaries = [finish(proc) for proc in workers]
 
     counts = [sent_count(summary) for summary in summaries]
