@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 import click
@@ -131,10 +132,8 @@ def dev_seed() -> None:
     from roko_app.services import accounts
 
     for email, role in (("admin@roko.local", "admin"), ("operateur@roko.local", "operator")):
-        try:
+        with contextlib.suppress(DomainError):  # already there
             accounts.create_user(email, role, current_app.config["DEV_DEMO_PASSWORD"])
-        except DomainError:
-            pass  # already there
     stream = io.StringIO("code\n" + "\n".join(DEMO_CODES) + "\n")
     codes.import_codes(stream, "DEMO", current_app.config["CODE_KEY"])
     db.session.commit()
