@@ -2,7 +2,8 @@
 
 Every JSON error is ``{"error": <title>, "message": <sentence>, "code": <CODE>}`` plus
 ``"details": [{"field", "problem"}]`` for field errors. Paths under ``/api/`` (and the
-health probes) always answer JSON; everything else renders ``templates/errors/<code>.html``.
+health probes) always answer JSON; everything else renders ``templates/errors/<code>.html``
+when a page of its own exists, else ``templates/errors/generic.html``.
 """
 
 from __future__ import annotations
@@ -126,5 +127,5 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def _html_error(status: int) -> tuple[str, int]:
-    template = f"errors/{status}.html" if status in (404, 405, 500, 503) else "errors/generic.html"
-    return render_template(template, status=status, phrase=HTTPStatus(status).phrase), status
+    templates = [f"errors/{status}.html", "errors/generic.html"]
+    return render_template(templates, status=status, phrase=HTTPStatus(status).phrase), status
