@@ -247,7 +247,9 @@ def in_process(database_url: str, total: int) -> dict[str, Any]:
             "entries first page": select(Entry.id).order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
             "entries cursor 90% back": select(Entry.id).where(keyset(far_cursor))
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
-            "entries outcome+range+deep cursor": select(Entry.id).where(*filtered.conditions(), keyset(deep))
+            # as the service runs it: the cursor replaces the "to" bound (reports._narrowed)
+            "entries outcome+range+deep cursor": select(Entry.id)
+            .where(*reports._narrowed(filtered, deep).conditions(), keyset(deep))
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
             "entries by phone": select(Entry.id).where(*reports.EntryFilters(phone=out["phone"]).conditions())
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
