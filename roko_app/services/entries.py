@@ -171,7 +171,7 @@ def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -
             changes["valid_entries"] = chances
             outcome = Outcome.VALID_FIRST if chances == 1 else Outcome.VALID_AGAIN
         reply_key = outcome
-        if outcome in FAILED_OUTCOMES and _reaches_block(connection, participant.id, settings, now):
+        if outcome in FAILED_OUTCOMES and _reaches_block(connection, participant, settings, now):
             changes["blocked_until"] = now + settings.block_duration
             changes["block_notified_at"] = now
             reply_key = Outcome.BLOCKED
@@ -214,11 +214,16 @@ def _check_code(connection: Any, code: str, msisdn: str, settings: DrawSettings,
     return Outcome.ALREADY_USED, row.id
 
 
-def _reaches_block(connection: Any, participant_id: int, settings: DrawSettings, now: datetime) -> bool:
+def _reaches_block(connection: Any, participant: Any, settings: DrawSettings, now: datetime) -> bool:
+    """Whether this failure is the one that blocks: failures count within the window,
+    and only since the last block ended (lapsed or lifted by an operator)."""
     if settings.block_after_failures <= 0:
         return False
+    since = now - settings.block_window
+    if participant.blocked_until is not None and participant.blocked_until > since:
+        since = participant.blocked_until
     earlier = connection.execute(statement(connection, "entries.failures", _count_failures),
-                                 {"p": participant_id, "since": now - settings.block_window}).scalar()
+                                 {"p": participant.id, "since": since}).scalar()
     return earlier + 1 >= settings.block_after_failures
 
 
@@ -237,8 +242,9 @@ def _queue_reply(connection: Any, sms: NewSms, key: str, code: str | None, chanc
 def unblock(msisdn: str, now: datetime | None = None) -> bool:
     """Lift the block of the participant ``msisdn`` (an operator's decision).
 
-    Clears ``blocked_until`` and ``block_notified_at``, so the number's next SMS is
-    classified normally (and a later block is announced again). Returns whether the
+    Ends the block now (``blocked_until`` = now) and clears ``block_notified_at``, so the
+    number's next SMS is classified normally and the failures that led to the block no
+    longer count towards the next one (a later block is announced again). Returns whether the
     number was blocked at ``now``; raises ``NotFound`` for an unknown number. Not committed.
     """
     now = now or utcnow()
@@ -249,7 +255,8 @@ def unblock(msisdn: str, now: datetime | None = None) -> bool:
     if participant is None:
         raise NotFound(f"No participant has the number {msisdn}.")
     was_blocked = participant.blocked_until is not None and participant.blocked_until > now
-    participant.blocked_until = None
+    if was_blocked:
+        participant.blocked_until = now
     participant.block_notified_at = None
     db.session.flush()
     if was_blocked:

@@ -252,3 +252,24 @@ def test_each_entry_records_sms_sender_code_outcome_and_time(draw_app: Any) -> N
     entry = entry_of(draw_app, sms)
     assert entry.sms_id == sms and entry.msisdn == FARMER and entry.code == "U10000001"
     assert entry.created_at == datetime(2026, 6, 10, 8, 0, tzinfo=UTC)
+
+
+def test_after_an_unblock_old_failures_no_longer_count(draw_app: Any) -> None:
+    from roko_app.services.entries import unblock
+
+    with freeze_time("2026-06-10T08:00:00Z") as frozen:
+        for i in range(5):
+            text_in(draw_app, f"ROKO U9999999{i}")
+        assert participant(draw_app).blocked_until is not None
+        frozen.tick(timedelta(hours=1))
+        with draw_app.app_context():
+            assert unblock(FARMER) is True
+            db.session.commit()
+        frozen.tick(timedelta(minutes=1))
+        sms = text_in(draw_app, "ROKO U99999998")  # one more mistake right after the unblock
+        assert reply_to(draw_app, sms).template_key == "INVALID_CODE", "not blocked again at once"
+        assert entry_of(draw_app, text_in(draw_app, "ROKO U10000001")).outcome == "VALID_FIRST"
+        for i in range(3):
+            text_in(draw_app, f"ROKO U8888888{i}")
+        fifth = text_in(draw_app, "ROKO U88888889")  # the 5th failure since the unblock blocks again
+        assert reply_to(draw_app, fifth).template_key == "BLOCKED"
