@@ -34,6 +34,8 @@ class OutboundSms(db.Model):
         Index("ix_outbound_sms_due", "status", "next_attempt_at", "priority"),
         Index("ix_outbound_sms_to_msisdn", "to_msisdn"),
         Index("ix_outbound_sms_created_at", "created_at"),
+        # The console's outbound log filtered by status, newest first (keyset pages).
+        Index("ix_outbound_sms_status_created", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
