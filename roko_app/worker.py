@@ -13,7 +13,9 @@ Claim (the SQL lives in the service)
     LIMIT :n FOR UPDATE SKIP LOCKED``; each row becomes SENDING with ``attempts + 1``
     and a lease of ``SEND_LEASE_SECONDS``; commit. On PostgreSQL any number of workers
     on any number of hosts take disjoint rows. On SQLite the claim runs under ``BEGIN
-    IMMEDIATE``: run one worker (a second one is safe, it only takes turns). A row whose
+    IMMEDIATE``: run one worker (a second one is safe, it only takes turns); every write
+    of the worker first queues on the writers' flock
+    (:func:`roko_app.database.sqlite_write_lock`), like the inbound webhook's. A row whose
     lease lapsed (its sender died) is claimed again with its id, so the gateway gets the
     same ``client_ref`` and drops the second send if the first went out.
 
@@ -74,10 +76,11 @@ Signals
 Errors
     A message the client refuses to send (``ValueError``: a port outside 0..31, an
     unknown encoding) is FAILED as not sendable instead of poisoning the queue. A
-    database error ends ``--once`` with a non-zero status; the long-running worker rolls
-    back and tries again after 1 s, doubling up to 60 s while the errors go on (the
-    traceback is logged once, then one line per try); rows it had claimed and not
-    released come back when their lease lapses.
+    database error, or the throttle's Redis being unreachable (the worker then sends
+    nothing rather than exceed the rate), ends ``--once`` with a non-zero status; the
+    long-running worker releases what it can, rolls back and tries again after 1 s,
+    doubling up to 60 s while the errors go on (the traceback is logged once, then one
+    line per try); rows it could not release come back when their lease lapses.
 
 Logging: one INFO line per message outcome with ids, port, attempt and the gateway's
 reason; never the phone number or the text.
@@ -101,6 +104,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
+from roko_app.database import sqlite_write_lock
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus
@@ -126,6 +130,10 @@ DEFAULT_CONCURRENCY = 4
 
 
 # --- throttle -------------------------------------------------------------------------
+
+
+class ThrottleUnavailable(RuntimeError):
+    """The shared throttle (Redis) cannot be reached: do not send rather than exceed the rate."""
 
 
 class Pacer(Protocol):
@@ -203,12 +211,16 @@ class RedisPacer:
         self._prefix = f"{key_prefix}:outbox-pace"
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
         self._script = self._redis.register_script(_RESERVE_SCRIPT)
+        self._errors = redis.RedisError
 
     def reserve(self, port: int) -> float:
         if not self.rate:
             return 0.0
-        wait_us = self._script(keys=[f"{self._prefix}:{port}"],
-                               args=[self._interval_us, round(PACER_CATCH_UP_SECONDS * 1_000_000)])
+        try:
+            wait_us = self._script(keys=[f"{self._prefix}:{port}"],
+                                   args=[self._interval_us, round(PACER_CATCH_UP_SECONDS * 1_000_000)])
+        except self._errors as exc:
+            raise ThrottleUnavailable(f"the throttle's Redis is unavailable: {type(exc).__name__}") from exc
         return int(wait_us) / 1_000_000  # type: ignore[arg-type]
 
 
@@ -372,16 +384,17 @@ class Worker:
                     if batch:
                         self._process(batch)
                     errors = 0
-                except SQLAlchemyError as exc:
+                except (SQLAlchemyError, ThrottleUnavailable) as exc:
                     db.session.rollback()
                     if once:
                         raise
                     errors += 1
                     delay = min(max(self.poll_seconds, 1.0) * 2 ** (errors - 1), MAX_ERROR_BACKOFF_SECONDS)
+                    what = "throttle" if isinstance(exc, ThrottleUnavailable) else "database"
                     if errors == 1:
-                        log.exception("worker: database error; trying again in %g s", delay)
+                        log.exception("worker: %s error; trying again in %g s", what, delay)
                     else:
-                        log.error("worker: database error again (%d in a row; %s); trying again in %g s",
+                        log.error("worker: %s error again (%d in a row; %s); trying again in %g s", what,
                                   errors, type(getattr(exc, "orig", None) or exc).__name__, delay)
                     self._sleep(delay)
                     continue
@@ -452,6 +465,7 @@ class Worker:
         except ValueError as exc:  # the client refuses the message itself: never sendable
             result = SendResult.rejected(f"not sendable: {exc}")
             outbound.record_outcome(message, result, self.policy)
+        sqlite_write_lock(db.session)  # SQLite: queue behind the other writers (no-op on PostgreSQL)
         if utcnow() + self.margin >= lease_until and not outbound.is_still_claimed(message.id, attempt):
             db.session.expunge(message)
             db.session.commit()
@@ -599,5 +613,5 @@ def _install_signal_handlers(control: Control) -> Callable[[], None]:
     return restore
 
 
-__all__ = ["Control", "LocalPacer", "Pacer", "RedisPacer", "Worker", "WorkerStats", "pacer_from_config",
-           "run_workers", "worker_command"]
+__all__ = ["Control", "LocalPacer", "Pacer", "RedisPacer", "ThrottleUnavailable", "Worker", "WorkerStats",
+           "pacer_from_config", "run_workers", "worker_command"]

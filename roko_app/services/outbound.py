@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_, update
 
+from roko_app.database import sqlite_write_lock
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus, Priority
@@ -194,9 +195,10 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claimers on any
     number of hosts each get different rows (a row another claimer just committed is
     re-checked against the WHERE clause and dropped). SQLite has no row locks: the
-    transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock, waited
-    for up to the busy timeout), so even two SQLite workers never claim the same row;
-    they merely take turns. The caller commits before calling the gateway.
+    transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock), after
+    the writers' flock (:func:`roko_app.database.sqlite_write_lock`), so even two SQLite
+    workers never claim the same row; they merely take turns. The caller commits before
+    calling the gateway.
     """
     now = now or utcnow()
     policy = policy or RetryPolicy()
@@ -233,6 +235,7 @@ def renew_claims(claims: Iterable[tuple[int, int]], lease_until: datetime, now: 
     pairs = list(claims)
     if not pairs:
         return set()
+    sqlite_write_lock(db.session)
     statement = (
         update(OutboundSms)
         .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))
@@ -253,6 +256,7 @@ def release_claims(claims: Iterable[tuple[int, int]], now: datetime | None = Non
     pairs = list(claims)
     if not pairs:
         return 0
+    sqlite_write_lock(db.session)
     statement = (
         update(OutboundSms)
         .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))
@@ -306,7 +310,9 @@ def requeue_failed(message_id: int, now: datetime | None = None) -> OutboundSms:
 
 def _begin_immediate() -> None:
     """Open this session's SQLite transaction with the write lock (pysqlite would only
-    begin at the first write, letting two claimers read the same due rows)."""
+    begin at the first write, letting two claimers read the same due rows), queued
+    behind the other writers' flock (:func:`roko_app.database.sqlite_write_lock`)."""
+    sqlite_write_lock(db.session)
     connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from roko_app.worker import LocalPacer, RedisPacer, Worker, pacer_from_config
+from roko_app.worker import LocalPacer, RedisPacer, ThrottleUnavailable, Worker, pacer_from_config
 from tests.api.test_rate_limit import REDIS_URL, redis_available
-from tests.conftest import IN_CI
-from tests.worker.helpers import worker_config
+from tests.conftest import IN_CI, free_port
+from tests.worker.helpers import bulk_queue, outbox, worker_config
 
 
 class FakeClock:
@@ -108,3 +108,23 @@ def test_a_throttled_worker_claims_about_five_seconds_of_sends(make_app: Any, si
     app = make_app(**worker_config(simulator, TOPAZ_RATE_PER_PORT=rate))
     with app.app_context():
         assert Worker.from_app(app, batch_size=batch).claim_size == claim
+
+
+def test_without_its_redis_the_throttle_sends_nothing_and_gives_the_rows_back(make_app: Any, simulator: Any) -> None:
+    unreachable = f"redis://127.0.0.1:{free_port()}/0"
+    app = make_app(**worker_config(simulator, TOPAZ_RATE_PER_PORT=5, RATELIMIT_STORAGE_URI=unreachable))
+    bulk_queue(app, 3)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        if len(slept) == 2:
+            worker.stop()
+
+    with app.app_context():
+        worker = Worker.from_app(app, sleep=sleep)
+        worker.run()
+        with pytest.raises(ThrottleUnavailable):
+            Worker.from_app(app).run(once=True)
+    assert slept == [1, 2] and simulator.sent() == []
+    assert [(r.status, r.attempts) for r in outbox(app)] == [("QUEUED", 0)] * 3
