@@ -27,17 +27,17 @@ and a code is claimed with a conditional ``UPDATE`` so two numbers cannot both w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import select
 
-from roko_app.database import dialect_insert, statement
+from roko_app.database import RawConnection, Sql
 from roko_app.extensions import db
-from roko_app.models import Code, Entry, OutboundSms, Outcome, Participant, Priority
+from roko_app.models import Outcome, Participant, Priority
 from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
-from roko_app.models.types import UTCDateTime, utcnow
+from roko_app.models.types import utcnow
 from roko_app.services import outbound, replies
 from roko_app.services.codes import hash_code
 from roko_app.services.errors import NotFound
@@ -89,59 +89,58 @@ class Classified:
     reply_key: str | None  # the template of the queued reply; None when silence is the answer
 
 
-# This runs inside the request of every inbound SMS, so it speaks Core with statements
-# built once (the ORM's unit of work would cost several times the database's own time).
-_PARTICIPANT = Participant.__table__
-_CODE = Code.__table__
-_ENTRY = Entry.__table__
-_OUTBOX = OutboundSms.__table__
+# This runs inside the request of every inbound SMS, so it speaks SQL on the DB-API
+# connection of the request's transaction (see ``database.RawConnection``): through the
+# ORM or Core, each statement's Python would cost several times the database's own work.
+
+# DO UPDATE (a no-op) instead of DO NOTHING so the row comes back, and is locked until
+# commit, in the same statement: the per-number lock of the rules above.
+_UPSERT_PARTICIPANT = Sql("""
+    INSERT INTO participant (msisdn, first_seen_at, valid_entries) VALUES (:msisdn, :now, 0)
+    ON CONFLICT (msisdn) DO UPDATE SET msisdn = excluded.msisdn
+    RETURNING id, valid_entries, opted_out_at, blocked_until, block_notified_at""")
+# Conditional claim: of two numbers sending the same code at once, one wins.
+_CLAIM_CODE = Sql("""
+    UPDATE code SET used_by = :msisdn, used_at = :now WHERE code_hash = :hash AND used_by IS NULL RETURNING id""")
+_FIND_CODE = Sql("SELECT id, used_by, batch FROM code WHERE code_hash = :hash")
+_COUNT_FAILURES = Sql("""
+    SELECT count(*) FROM entry
+    WHERE participant_id = :participant AND created_at > :since AND outcome IN (:invalid_code, :already_used)""")
+_FAILED = {"invalid_code": Outcome.INVALID_CODE.value, "already_used": Outcome.ALREADY_USED.value}
+_INSERT_ENTRY = Sql("""
+    INSERT INTO entry (sms_id, participant_id, msisdn, outcome, code, code_id, chances, created_at)
+    VALUES (:sms_id, :participant_id, :msisdn, :outcome, :code, :code_id, :chances, :created_at)""")
+_INSERT_REPLY = Sql("""
+    INSERT INTO outbound_sms (to_msisdn, text, encoding, units, status, priority, port, template_key, caller,
+                              attempts, not_before, next_attempt_at, created_at, updated_at, reply_to_sms_id)
+    VALUES (:to_msisdn, :text, :encoding, :units, :status, :priority, :port, :template_key, :caller,
+            :attempts, :not_before, :next_attempt_at, :created_at, :updated_at, :reply_to_sms_id)""")
+# The row is locked, so writing back the unchanged columns is harmless.
+_UPDATE_PARTICIPANT = Sql("""
+    UPDATE participant SET valid_entries = :valid_entries, opted_out_at = :opted_out_at,
+                           blocked_until = :blocked_until, block_notified_at = :block_notified_at
+    WHERE id = :id""")
 
 
-def _upsert_participant(dialect: str) -> Any:
-    # DO UPDATE (a no-op) instead of DO NOTHING so the row comes back, and is locked
-    # until commit, in the same statement: the per-number lock of the rules above.
-    insert = dialect_insert(dialect, _PARTICIPANT)
-    return (insert.on_conflict_do_update(index_elements=["msisdn"], set_={"msisdn": insert.excluded.msisdn})
-            .returning(_PARTICIPANT.c.id, _PARTICIPANT.c.valid_entries, _PARTICIPANT.c.opted_out_at,
-                       _PARTICIPANT.c.blocked_until, _PARTICIPANT.c.block_notified_at))
+_PARTICIPANT_TIMES = ("opted_out_at", "blocked_until", "block_notified_at")
 
 
-def _update_participant(columns: tuple[str, ...]) -> Any:
-    return (update(_PARTICIPANT).where(_PARTICIPANT.c.id == bindparam("pid"))
-            .values({name: bindparam(name, type_=_PARTICIPANT.c[name].type) for name in columns}))
-
-
-def _claim_code(_: str) -> Any:
-    return (update(_CODE).where(_CODE.c.code_hash == bindparam("h"), _CODE.c.used_by.is_(None))
-            .values(used_by=bindparam("m"), used_at=bindparam("now", type_=UTCDateTime())).returning(_CODE.c.id))
-
-
-def _find_code(_: str) -> Any:
-    return select(_CODE.c.id, _CODE.c.used_by, _CODE.c.batch).where(_CODE.c.code_hash == bindparam("h"))
-
-
-def _count_failures(_: str) -> Any:
-    return (select(func.count()).select_from(_ENTRY)
-            .where(_ENTRY.c.participant_id == bindparam("p"),
-                   _ENTRY.c.outcome.in_([o.value for o in FAILED_OUTCOMES]),
-                   _ENTRY.c.created_at > bindparam("since", type_=UTCDateTime())))
-
-
-def _insert_entry(_: str) -> Any:
-    return insert(_ENTRY)
-
-
-def _insert_reply(_: str) -> Any:
-    return insert(_OUTBOX)
+@dataclass(frozen=True, slots=True)
+class _Participant:
+    id: int
+    valid_entries: int
+    opted_out_at: datetime | None
+    blocked_until: datetime | None
+    block_notified_at: datetime | None
 
 
 def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -> Classified:
     """Record the entry for a newly stored SMS and queue its reply (not committed)."""
     now = now or utcnow()
-    connection = db.session.connection()
+    raw = RawConnection(db.session)
     msisdn = sms.sender_msisdn or sms.sender
-    participant = connection.execute(statement(connection, "entries.participant", _upsert_participant),
-                                     {"msisdn": msisdn, "first_seen_at": now, "valid_entries": 0}).one()
+    row = raw.execute(_UPSERT_PARTICIPANT, {"msisdn": msisdn, "now": raw.time(now)}).fetchone()
+    participant = _Participant(row[0], row[1], *(raw.read_time(value) for value in row[2:]))
     parsed = parse_message(sms.text, settings.keyword)
     changes: dict[str, Any] = {}
     code_id: int | None = None
@@ -165,13 +164,13 @@ def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -
     elif parsed.kind != "code" or parsed.code is None:
         outcome = reply_key = Outcome.BAD_FORMAT
     else:
-        outcome, code_id = _check_code(connection, parsed.code, msisdn, settings, now)
+        outcome, code_id = _check_code(raw, parsed.code, msisdn, settings, now)
         if outcome in VALID_OUTCOMES:
             chances += 1
             changes["valid_entries"] = chances
             outcome = Outcome.VALID_FIRST if chances == 1 else Outcome.VALID_AGAIN
         reply_key = outcome
-        if outcome in FAILED_OUTCOMES and _reaches_block(connection, participant, settings, now):
+        if outcome in FAILED_OUTCOMES and _reaches_block(raw, participant, settings, now):
             changes["blocked_until"] = now + settings.block_duration
             changes["block_notified_at"] = now
             reply_key = Outcome.BLOCKED
@@ -179,15 +178,16 @@ def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -
                         participant.id, changes["blocked_until"], settings.block_after_failures)
 
     if changes:
-        columns = tuple(sorted(changes))
-        connection.execute(statement(connection, "entries.participant." + ",".join(columns),
-                                     lambda _: _update_participant(columns)), {"pid": participant.id, **changes})
+        state = {**asdict(participant), **changes}
+        raw.execute(_UPDATE_PARTICIPANT, {"id": participant.id, "valid_entries": state["valid_entries"],
+                                          **{name: raw.time(state[name]) for name in _PARTICIPANT_TIMES}})
     keeps_code = parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES
-    connection.execute(statement(connection, "entries.entry", _insert_entry), {
+    raw.execute(_INSERT_ENTRY, {
         "sms_id": sms.id, "participant_id": participant.id, "msisdn": msisdn, "outcome": outcome.value,
-        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances, "created_at": now})
+        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances,
+        "created_at": raw.time(now)})
     if reply_key is not None:
-        _queue_reply(connection, sms, reply_key, parsed.code if keeps_code else None, chances, settings, now)
+        _queue_reply(raw, sms, reply_key, parsed.code if keeps_code else None, chances, settings, now)
     return Classified(outcome.value, reply_key)
 
 
@@ -195,26 +195,25 @@ def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -
 _NO_CODE_OUTCOMES = (Outcome.BLOCKED, Outcome.CAMPAIGN_CLOSED, Outcome.CAMPAIGN_NOT_STARTED, Outcome.OPT_OUT)
 
 
-def _check_code(connection: Any, code: str, msisdn: str, settings: DrawSettings,
+def _check_code(raw: RawConnection, code: str, msisdn: str, settings: DrawSettings,
                 now: datetime) -> tuple[Outcome, int | None]:
     """VALID_FIRST (a claim; the caller tells first from again), DUPLICATE,
     ALREADY_USED or INVALID_CODE, and the code's id."""
     digest = hash_code(code, settings.code_key)
-    # Conditional claim: of two numbers sending the same code at once, one wins.
-    claimed = connection.execute(statement(connection, "entries.claim", _claim_code),
-                                 {"h": digest, "m": msisdn, "now": now}).scalar()
+    claimed = raw.execute(_CLAIM_CODE, {"hash": digest, "msisdn": msisdn, "now": raw.time(now)}).fetchone()
     if claimed is not None:
-        return Outcome.VALID_FIRST, claimed
-    row = connection.execute(statement(connection, "entries.find", _find_code), {"h": digest}).first()
+        return Outcome.VALID_FIRST, claimed[0]
+    row = raw.execute(_FIND_CODE, {"hash": digest}).fetchone()
     if row is None:
         return Outcome.INVALID_CODE, None
-    if row.used_by == msisdn:
-        return Outcome.DUPLICATE, row.id
-    log.warning("fraud signal: code of batch %s sent by %s was already used by %s", row.batch, msisdn, row.used_by)
-    return Outcome.ALREADY_USED, row.id
+    code_id, used_by, batch = row
+    if used_by == msisdn:
+        return Outcome.DUPLICATE, code_id
+    log.warning("fraud signal: code of batch %s sent by %s was already used by %s", batch, msisdn, used_by)
+    return Outcome.ALREADY_USED, code_id
 
 
-def _reaches_block(connection: Any, participant: Any, settings: DrawSettings, now: datetime) -> bool:
+def _reaches_block(raw: RawConnection, participant: _Participant, settings: DrawSettings, now: datetime) -> bool:
     """Whether this failure is the one that blocks: failures count within the window,
     and only since the last block ended (lapsed or lifted by an operator)."""
     if settings.block_after_failures <= 0:
@@ -222,12 +221,11 @@ def _reaches_block(connection: Any, participant: Any, settings: DrawSettings, no
     since = now - settings.block_window
     if participant.blocked_until is not None and participant.blocked_until > since:
         since = participant.blocked_until
-    earlier = connection.execute(statement(connection, "entries.failures", _count_failures),
-                                 {"p": participant.id, "since": since}).scalar()
+    earlier = raw.execute(_COUNT_FAILURES, {"participant": participant.id, "since": raw.time(since), **_FAILED}).fetchone()[0]
     return earlier + 1 >= settings.block_after_failures
 
 
-def _queue_reply(connection: Any, sms: NewSms, key: str, code: str | None, chances: int, settings: DrawSettings,
+def _queue_reply(raw: RawConnection, sms: NewSms, key: str, code: str | None, chances: int, settings: DrawSettings,
                  now: datetime) -> None:
     if sms.sender_msisdn is None:
         log.info("no reply to sms %s: the sender is not a Guinea mobile number", sms.id)
@@ -236,7 +234,9 @@ def _queue_reply(connection: Any, sms: NewSms, key: str, code: str | None, chanc
     text = replies.render(key, {"code": code or "", "chances": chances, "hours": hours})
     values = outbound.message_values(msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY,
                                      caller=AUTO_REPLY_CALLER, now=now, template_key=key, reply_to_sms_id=sms.id)
-    connection.execute(statement(connection, "entries.reply", _insert_reply), values)
+    for name in ("not_before", "next_attempt_at", "created_at", "updated_at"):
+        values[name] = raw.time(values[name])
+    raw.execute(_INSERT_REPLY, values)
 
 
 def unblock(msisdn: str, now: datetime | None = None) -> bool:

@@ -15,11 +15,10 @@ import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
-from roko_app.database import dialect_insert, insert_for, sqlite_write_lock, statement
+from roko_app.database import RawConnection, Sql, insert_for, sqlite_write_lock
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.models.types import utcnow
@@ -59,49 +58,55 @@ class RecordResult:
 def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSettings) -> RecordResult:
     """The inbound use case: store the SMS once and, on its first delivery only,
     classify it into a draw entry and queue the reply, all in the caller's transaction."""
-    result = record(incoming, allowed_ports)
+    msisdn = guinea_msisdn_or_none(incoming.sender)
+    result = record(incoming, allowed_ports, msisdn)
     if result.created:
-        entries.classify(entries.NewSms(result.sms_id, incoming.sender, guinea_msisdn_or_none(incoming.sender),
-                                        incoming.text, incoming.port), draw)
+        entries.classify(entries.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw)
     return result
 
 
-def _insert_statement(dialect: str) -> Any:
-    table = InboundSms.__table__
-    return (dialect_insert(dialect, table).on_conflict_do_nothing(index_elements=["gateway_sms_id", "port"])
-            .returning(table.c.id))
+# The hot path of every inbound SMS: SQL on the DB-API connection (see ``RawConnection``).
+_INSERT = Sql("""
+    INSERT INTO inbound_sms (gateway_sms_id, port, sender, sender_msisdn, text, gateway_timestamp, received_at, source)
+    VALUES (:gateway_sms_id, :port, :sender, :sender_msisdn, :text, :gateway_timestamp, :received_at, :source)
+    ON CONFLICT (gateway_sms_id, port) DO NOTHING
+    RETURNING id""")
 
 
-def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
-    """Store ``incoming`` once; a replay returns the stored row and changes nothing."""
+def record(incoming: IncomingSms, allowed_ports: Collection[int], sender_msisdn: str | None = None) -> RecordResult:
+    """Store ``incoming`` once; a replay returns the stored row and changes nothing.
+    ``sender_msisdn`` is the sender's normalised Guinea number, when the caller has it."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
+    if sender_msisdn is None:
+        sender_msisdn = guinea_msisdn_or_none(incoming.sender)
+    sqlite_write_lock(db.session)
+    raw = RawConnection(db.session)
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,
         "sender": incoming.sender,
-        "sender_msisdn": guinea_msisdn_or_none(incoming.sender),
+        "sender_msisdn": sender_msisdn,
         "text": incoming.text,
-        "gateway_timestamp": incoming.timestamp,
-        "received_at": utcnow(),
+        "gateway_timestamp": raw.time(incoming.timestamp),
+        "received_at": raw.time(utcnow()),
         "source": incoming.source,
     }
-    # Core, not the ORM: this is the hot path of every inbound SMS.
-    sqlite_write_lock(db.session)
-    connection = db.session.connection()
-    created = connection.execute(statement(connection, "inbound.insert", _insert_statement), values).scalar()
-    if created is not None:
-        log.info("inbound sms %s stored (gateway %s, port %s)", created, incoming.gateway_sms_id, incoming.port)
-        return RecordResult(created, True)
+    row = raw.execute(_INSERT, values).fetchone()
+    if row is not None:
+        log.info("inbound sms %s stored (gateway %s, port %s)", row[0], incoming.gateway_sms_id, incoming.port)
+        return RecordResult(row[0], True)
     existing = db.session.scalars(
         select(InboundSms).where(
             InboundSms.gateway_sms_id == incoming.gateway_sms_id, InboundSms.port == incoming.port
         )
     ).one()
-    return RecordResult(existing.id, False, _note_discrepancy(existing, values))
+    return RecordResult(existing.id, False, _note_discrepancy(existing, incoming))
 
 
-def _note_discrepancy(existing: InboundSms, values: dict[str, object]) -> InboundDiscrepancy | None:
+def _note_discrepancy(existing: InboundSms, incoming: IncomingSms) -> InboundDiscrepancy | None:
+    values = {"sender": incoming.sender, "text": incoming.text, "gateway_timestamp": incoming.timestamp,
+              "source": incoming.source}
     differing = [name for name in _COMPARED_FIELDS if getattr(existing, name) != values[name]]
     if not differing:
         log.info("inbound sms %s replayed by the gateway (identical)", existing.id)
