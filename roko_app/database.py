@@ -102,7 +102,7 @@ class RawConnection:
         """A UTC timestamp as a parameter (as ``UTCDateTime`` stores it)."""
         if value is None or not self.is_sqlite:
             return value
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
     @staticmethod
     def read_time(value: Any) -> datetime | None:
