@@ -16,6 +16,7 @@ This module does not import any Flask application code; it is usable standalone.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -135,7 +136,7 @@ class TopazClient:
         self.read_timeout = float(read_timeout)
         self._token = token or ""
         self._owns_session = session is None
-        self._session = session if session is not None else _new_session()
+        self._session = session if session is not None else _new_session(self.base_url)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, session: requests.Session | None = None) -> TopazClient:
@@ -318,8 +319,17 @@ def _cause_of(exc: BaseException) -> BaseException | None:
     return exc.__cause__ or exc.__context__
 
 
-def _new_session() -> requests.Session:
+def _new_session(base_url: str) -> requests.Session:
     session = requests.Session()
+    # The environment is read once, here, for the gateway's address: its proxy (HTTP(S)_PROXY,
+    # NO_PROXY) and CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE). With ``trust_env`` on,
+    # requests re-reads the proxy settings on every call (a third of a send's CPU) and
+    # lets a ``~/.netrc`` entry for the gateway's host replace the bearer token.
+    session.proxies = requests.utils.get_environ_proxies(base_url)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
     # max_retries=0: no automatic retries at any level; the outbox worker owns them.
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_MAXSIZE, max_retries=0)
     session.mount("http://", adapter)

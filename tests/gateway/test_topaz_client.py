@@ -193,6 +193,48 @@ def test_the_request_on_the_wire_matches_the_contract() -> None:
     }
 
 
+def test_a_netrc_entry_for_the_gateway_does_not_replace_the_bearer_token(tmp_path: Any, monkeypatch: Any) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    with (
+        canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}') as gateway,
+        TopazClient(gateway["url"], TOKEN, 17) as client,
+    ):
+        assert client.send(client_ref="roko-out-1", **MESSAGE).is_sent
+    assert gateway["requests"][0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_the_proxy_environment_is_read_once_when_the_client_is_built(monkeypatch: Any) -> None:
+    dead_proxy = f"http://127.0.0.1:{closed_port()}"
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}') as gateway:
+        with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as direct:
+            monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+            monkeypatch.setenv("http_proxy", dead_proxy)
+            assert direct.send(client_ref="roko-out-1", **MESSAGE).is_sent  # built before: no proxy
+            with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as proxied:
+                result = proxied.send(client_ref="roko-out-2", **MESSAGE)  # built after: the dead proxy
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            monkeypatch.setenv("no_proxy", "127.0.0.1")
+            with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as bypassing:
+                assert bypassing.send(client_ref="roko-out-3", **MESSAGE).is_sent
+    assert result.is_transient
+    assert [json.loads(r["body"])["client_ref"] for r in gateway["requests"]] == ["roko-out-1", "roko-out-3"]
+
+
+def test_a_ca_bundle_from_the_environment_is_used(tmp_path: Any, monkeypatch: Any) -> None:
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
+    with TopazClient("https://gateway.example", TOKEN, 17) as client:
+        assert client._session.verify == str(tmp_path / "ca.pem")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    with TopazClient("https://gateway.example", TOKEN, 17) as client:
+        assert client._session.verify is True
+
+
 def test_an_empty_token_sends_no_authorization_header() -> None:
     with (
         canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}') as gateway,
