@@ -8,9 +8,11 @@ The loop
     ``--once`` exits, otherwise the worker sleeps ``WORKER_POLL_SECONDS`` and claims again.
 
 Claim (the SQL lives in the service)
-    ``SELECT ... WHERE (status = 'QUEUED' AND next_attempt_at <= :now) OR (status =
-    'SENDING' AND lease_expires_at < :now) ORDER BY priority DESC, next_attempt_at, id
-    LIMIT :n FOR UPDATE SKIP LOCKED``; each row becomes SENDING with ``attempts + 1``
+    ``SELECT ... WHERE status = 'SENDING' AND lease_expires_at < :now``, then per
+    priority, highest first, ``... WHERE status = 'QUEUED' AND priority = :p AND
+    next_attempt_at <= :now ORDER BY next_attempt_at, id LIMIT :left``, each ``FOR
+    UPDATE SKIP LOCKED`` and read in order from ``ix_outbound_sms_queue`` (a claim
+    costs the rows it takes, however long the queue); each row becomes SENDING with ``attempts + 1``
     and a lease of ``SEND_LEASE_SECONDS``; commit. On PostgreSQL any number of workers
     on any number of hosts take disjoint rows. On SQLite the claim runs under ``BEGIN
     IMMEDIATE``: run one worker (a second one is safe, it only takes turns); every write

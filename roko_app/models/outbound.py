@@ -31,7 +31,8 @@ class OutboundSms(db.Model):
     __tablename__ = "outbound_sms"
     __table_args__ = (
         # The worker's claim: due rows of a status, most urgent first.
-        Index("ix_outbound_sms_due", "status", "next_attempt_at", "priority"),
+        # The worker's claim: one range per (status, priority), read in send order.
+        Index("ix_outbound_sms_queue", "status", "priority", "next_attempt_at", "id"),
         Index("ix_outbound_sms_to_msisdn", "to_msisdn"),
         Index("ix_outbound_sms_created_at", "created_at"),
         # The console's outbound log filtered by status, newest first (keyset pages).

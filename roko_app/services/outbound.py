@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, select, tuple_, update
 
 from roko_app.database import sqlite_write_lock
 from roko_app.extensions import db
@@ -128,7 +128,7 @@ def message_values(*, msisdn: str, info: SegmentInfo, port: int, priority: int, 
     ``msisdn`` is already normalised and ``info`` is the text's analysis (it fits)."""
     return {
         "to_msisdn": msisdn, "text": info.text, "encoding": info.encoding, "units": info.units,
-        "status": OutboundStatus.QUEUED.value, "priority": int(priority), "port": port,
+        "status": OutboundStatus.QUEUED.value, "priority": int(Priority(priority)), "port": port,
         "template_key": template_key, "caller": caller, "attempts": 0, "not_before": not_before,
         "next_attempt_at": max(not_before, now) if not_before else now, "created_at": now, "updated_at": now,
         **extra,
@@ -188,9 +188,17 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
 
     Due: QUEUED with ``next_attempt_at <= now``, or SENDING with ``lease_expires_at <
     now`` (its sender died; the row keeps its id, so its ``client_ref`` and the
-    gateway's dedup protect the farmer from a second SMS). Most urgent first: priority
-    descending, then ``next_attempt_at``, then id. Each claimed row gets
-    :func:`start_attempt` (SENDING, ``attempts + 1``, lease ``now + policy.lease``).
+    gateway's dedup protect the farmer from a second SMS). Lapsed leases first (rare,
+    and overdue), then the queue by priority, highest first, each level in
+    ``next_attempt_at``, id order. Each claimed row gets :func:`start_attempt`
+    (SENDING, ``attempts + 1``, lease ``now + policy.lease``). The batch is returned
+    most urgent first: priority descending, then ``next_attempt_at``, then id.
+
+    One query per priority level, each a range of ``ix_outbound_sms_queue (status,
+    priority, next_attempt_at, id)`` read in order and stopped at the batch size: with
+    a 100,000-recipient campaign queued, a claim reads the rows it takes, instead of
+    sorting every due row (110 ms per claim on PostgreSQL with one query ordered by
+    priority first; see bench/README.md).
 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claimers on any
     number of hosts each get different rows (a row another claimer just committed is
@@ -205,18 +213,15 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     session = db.session
     if session.get_bind().dialect.name == "sqlite":
         _begin_immediate()
-    due = or_(
-        and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.next_attempt_at <= now),
-        and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now),
-    )
-    statement = (
-        select(OutboundSms)
-        .where(due)
-        .order_by(OutboundSms.priority.desc(), OutboundSms.next_attempt_at, OutboundSms.id)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True)  # PostgreSQL; the SQLite compiler leaves it out
-    )
-    messages = list(session.scalars(statement))
+    lapsed = and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now)
+    messages = list(session.scalars(_claim_query(lapsed, batch_size)))
+    for priority in _PRIORITIES_FIRST_TO_LAST:
+        if len(messages) >= batch_size:
+            break
+        queued = and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.priority == int(priority),
+                      OutboundSms.next_attempt_at <= now)
+        messages.extend(session.scalars(_claim_query(queued, batch_size - len(messages))))
+    messages.sort(key=lambda message: (-message.priority, message.next_attempt_at, message.id))
     for message in messages:
         if message.status == OutboundStatus.SENDING:
             log.warning("outbound %s: the lease of attempt %s lapsed (its sender died?); reclaimed",
@@ -224,6 +229,19 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
         start_attempt(message, policy, now)
     session.flush()
     return messages
+
+
+_PRIORITIES_FIRST_TO_LAST = sorted(Priority, reverse=True)
+
+
+def _claim_query(condition: Any, limit: int) -> Any:
+    return (
+        select(OutboundSms)
+        .where(condition)
+        .order_by(OutboundSms.next_attempt_at, OutboundSms.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; the SQLite compiler leaves it out
+    )
 
 
 def renew_claims(claims: Iterable[tuple[int, int]], lease_until: datetime, now: datetime | None = None) -> set[int]:

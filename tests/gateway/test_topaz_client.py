@@ -210,17 +210,19 @@ def test_the_proxy_environment_is_read_once_when_the_client_is_built(monkeypatch
     dead_proxy = f"http://127.0.0.1:{closed_port()}"
     for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    with canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}') as gateway:
-        with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as direct:
-            monkeypatch.setenv("HTTP_PROXY", dead_proxy)
-            monkeypatch.setenv("http_proxy", dead_proxy)
-            assert direct.send(client_ref="roko-out-1", **MESSAGE).is_sent  # built before: no proxy
-            with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as proxied:
-                result = proxied.send(client_ref="roko-out-2", **MESSAGE)  # built after: the dead proxy
-            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-            monkeypatch.setenv("no_proxy", "127.0.0.1")
-            with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as bypassing:
-                assert bypassing.send(client_ref="roko-out-3", **MESSAGE).is_sent
+    with (
+        canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}') as gateway,
+        TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as direct,
+    ):
+        monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+        monkeypatch.setenv("http_proxy", dead_proxy)
+        assert direct.send(client_ref="roko-out-1", **MESSAGE).is_sent  # built before: no proxy
+        with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as proxied:
+            result = proxied.send(client_ref="roko-out-2", **MESSAGE)  # built after: the dead proxy
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=0.5, read_timeout=1.0) as bypassing:
+            assert bypassing.send(client_ref="roko-out-3", **MESSAGE).is_sent
     assert result.is_transient
     assert [json.loads(r["body"])["client_ref"] for r in gateway["requests"]] == ["roko-out-1", "roko-out-3"]
 
