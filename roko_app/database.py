@@ -60,11 +60,16 @@ _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 class Sql:
     """A statement with ``:name`` parameters, for SQLite (``sqlite3``, which takes
-    ``:name``) and PostgreSQL (``psycopg``, which takes ``%(name)s``)."""
+    ``:name``) and PostgreSQL (``psycopg``, which takes ``%(name)s``).
+
+    Whitespace is collapsed and ``:name`` is rewritten everywhere, so the text must not
+    hold comments or string literals (pass values as parameters)."""
 
     __slots__ = ("sqlite", "postgresql")
 
     def __init__(self, text: str) -> None:
+        if "--" in text or "/*" in text or "'" in text:
+            raise ValueError("Sql text takes no comments or string literals; pass values as parameters")
         self.sqlite = " ".join(text.split())
         self.postgresql = _NAMED_PARAMETER.sub(r"%(\1)s", self.sqlite.replace("%", "%%"))
 
@@ -99,8 +104,13 @@ class RawConnection:
                                       connection_invalidated=lost, dialect=dialect) from exc
 
     def time(self, value: datetime | None) -> Any:
-        """A UTC timestamp as a parameter (as ``UTCDateTime`` stores it)."""
-        if value is None or not self.is_sqlite:
+        """A UTC timestamp as a parameter (as ``UTCDateTime`` stores it); like that type,
+        refuses a naive datetime (its zone would be the host's or the session's)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        if not self.is_sqlite:
             return value
         return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 

@@ -3,6 +3,7 @@ connection (``database.Sql`` / ``RawConnection``) against what SQLAlchemy would 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, exc, select, text
+from sqlalchemy import create_engine, exc, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from roko_app.database import RawConnection, Sql
@@ -33,6 +35,45 @@ def test_migrations_build_exactly_the_models_schema(app: Any) -> None:
     assert differences == []
 
 
+def test_every_migration_goes_down_and_up_again(database_url: str, tmp_path: Any) -> None:
+    """On a scratch database of the suite's backend: head, base, head, then the schema is
+    still exactly the models' (PostgreSQL builds the newer indexes CONCURRENTLY)."""
+    from flask_migrate import downgrade, upgrade
+
+    from roko_app import create_app
+    from tests.conftest import base_config
+
+    admin = None
+    if database_url.startswith("postgresql"):
+        name = f"roko_mig_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT",
+                              poolclass=NullPool)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = "sqlite:///" + str(tmp_path / "migrations.db")
+    try:
+        app = create_app(base_config(url))
+        with app.app_context():
+            upgrade()
+            downgrade(revision="base")
+            assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+            upgrade()
+            with db.engine.connect() as conn:
+                context = MigrationContext.configure(conn)
+                assert context.get_current_revision() is not None
+                differences = [d for d in compare_metadata(context, db.metadata)
+                               if d[0] != "remove_table" or d[1].name != "alembic_version"]
+            db.engine.dispose()
+        assert differences == []
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
 def test_the_failure_count_reads_one_numbers_entries_by_index(app: Any, is_postgres: bool) -> None:
     """The blocking rule's count must not scan every failure of the campaign's day."""
     sql = entries._COUNT_FAILURES
@@ -53,10 +94,25 @@ def test_the_failure_count_reads_one_numbers_entries_by_index(app: Any, is_postg
 
 def test_sql_names_parameters_for_each_driver() -> None:
     sql = Sql("""
-        SELECT a::text, '50%' FROM t
+        SELECT a::text, b % 2 FROM t
         WHERE x = :x_1 AND y = :Y""")
-    assert sql.sqlite == "SELECT a::text, '50%' FROM t WHERE x = :x_1 AND y = :Y"
-    assert sql.postgresql == "SELECT a::text, '50%%' FROM t WHERE x = %(x_1)s AND y = %(Y)s"
+    assert sql.sqlite == "SELECT a::text, b % 2 FROM t WHERE x = :x_1 AND y = :Y"
+    assert sql.postgresql == "SELECT a::text, b %% 2 FROM t WHERE x = %(x_1)s AND y = %(Y)s"
+
+
+@pytest.mark.parametrize("text", ["SELECT 1 -- why", "SELECT /* x */ 1", "SELECT 'a  :b'"])
+def test_sql_refuses_comments_and_literals_it_would_mangle(text: str) -> None:
+    with pytest.raises(ValueError):
+        Sql(text)
+
+
+def test_raw_times_refuse_naive_datetimes(app: Any) -> None:
+    with app.app_context():
+        raw = RawConnection(db.session)
+        with pytest.raises(ValueError):
+            raw.time(datetime(2026, 5, 15, 10, 30))
+        assert raw.time(None) is None
+        db.session.rollback()
 
 
 # --- RawConnection: the same values SQLAlchemy stores ----------------------------------
@@ -74,12 +130,12 @@ def test_times_written_raw_read_back_through_the_orm_and_raw(app: Any, moment: d
     with app.app_context():
         raw = RawConnection(db.session)
         raw.execute(Sql("INSERT INTO participant (msisdn, first_seen_at, valid_entries, blocked_until) "
-                        "VALUES ('622000001', :t, 0, :t)"), {"t": raw.time(moment)})
+                        "VALUES (:m, :t, 0, :t)"), {"m": "622000001", "t": raw.time(moment)})
         stored = db.session.scalars(select(Participant).where(Participant.msisdn == "622000001")).one()
         assert stored.blocked_until == moment
         assert stored.blocked_until.tzinfo is not None
-        row = raw.execute(Sql("SELECT blocked_until, opted_out_at FROM participant WHERE msisdn = '622000001'"),
-                          {}).fetchone()
+        row = raw.execute(Sql("SELECT blocked_until, opted_out_at FROM participant WHERE msisdn = :m"),
+                          {"m": "622000001"}).fetchone()
         assert raw.read_time(row[0]) == moment
         assert raw.read_time(row[0]).utcoffset() == timedelta(0)
         assert raw.read_time(row[1]) is None

@@ -20,12 +20,21 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('entry', schema=None) as batch_op:
-        batch_op.create_index('ix_entry_participant_created', ['participant_id', 'created_at'], unique=False)
-        batch_op.drop_index('ix_entry_participant_id')
+    _swap_index(create=("ix_entry_participant_created", ['participant_id', 'created_at']), drop="ix_entry_participant_id")
 
 
 def downgrade():
-    with op.batch_alter_table('entry', schema=None) as batch_op:
-        batch_op.create_index('ix_entry_participant_id', ['participant_id'], unique=False)
-        batch_op.drop_index('ix_entry_participant_created')
+    _swap_index(create=("ix_entry_participant_id", ['participant_id']), drop="ix_entry_participant_created")
+
+
+def _swap_index(create, drop):
+    """On PostgreSQL the index is built and the old one dropped CONCURRENTLY (outside a
+    transaction), so a live campaign's writes to entry are not blocked meanwhile."""
+    name, columns = create
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.create_index(name, "entry", columns, postgresql_concurrently=True, if_not_exists=True)
+            op.drop_index(drop, table_name="entry", postgresql_concurrently=True, if_exists=True)
+        return
+    op.create_index(name, "entry", columns)
+    op.drop_index(drop, table_name="entry")

@@ -20,12 +20,21 @@ depends_on = None
 
 
 def upgrade():
-    with op.batch_alter_table('outbound_sms', schema=None) as batch_op:
-        batch_op.create_index('ix_outbound_sms_queue', ['status', 'priority', 'next_attempt_at', 'id'], unique=False)
-        batch_op.drop_index('ix_outbound_sms_due')
+    _swap_index(create=("ix_outbound_sms_queue", ['status', 'priority', 'next_attempt_at', 'id']), drop="ix_outbound_sms_due")
 
 
 def downgrade():
-    with op.batch_alter_table('outbound_sms', schema=None) as batch_op:
-        batch_op.create_index('ix_outbound_sms_due', ['status', 'next_attempt_at', 'priority'], unique=False)
-        batch_op.drop_index('ix_outbound_sms_queue')
+    _swap_index(create=("ix_outbound_sms_due", ['status', 'next_attempt_at', 'priority']), drop="ix_outbound_sms_queue")
+
+
+def _swap_index(create, drop):
+    """On PostgreSQL the index is built and the old one dropped CONCURRENTLY (outside a
+    transaction), so a live campaign's writes to outbound_sms are not blocked meanwhile."""
+    name, columns = create
+    if op.get_bind().dialect.name == "postgresql":
+        with op.get_context().autocommit_block():
+            op.create_index(name, "outbound_sms", columns, postgresql_concurrently=True, if_not_exists=True)
+            op.drop_index(drop, table_name="outbound_sms", postgresql_concurrently=True, if_exists=True)
+        return
+    op.create_index(name, "outbound_sms", columns)
+    op.drop_index(drop, table_name="outbound_sms")

@@ -30,7 +30,6 @@ class Priority(enum.IntEnum):
 class OutboundSms(db.Model):
     __tablename__ = "outbound_sms"
     __table_args__ = (
-        # The worker's claim: due rows of a status, most urgent first.
         # The worker's claim: one range per (status, priority), read in send order.
         Index("ix_outbound_sms_queue", "status", "priority", "next_attempt_at", "id"),
         Index("ix_outbound_sms_to_msisdn", "to_msisdn"),
