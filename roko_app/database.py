@@ -54,6 +54,7 @@ def insert_for(session: Any, model: Any) -> Any:
 # few statements of that path are therefore written once as SQL both backends speak
 # (``ON CONFLICT`` and ``RETURNING`` included) and run on the DB-API connection of the
 # session's own transaction: the view still commits or rolls back through the session.
+# They bypass SQLAlchemy's execution events, so ``SQLALCHEMY_ECHO`` does not log them.
 
 _NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
