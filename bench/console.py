@@ -41,8 +41,6 @@ import json
 import os
 import random
 import re
-import shlex
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -54,22 +52,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from inbound import (
-    HOST,
+from common import (
+    DEFAULT_PG_URL,
+    RESULTS,
     ROOT,
     BenchError,
     Server,
+    argument_parser,
     code_version,
+    exit_on_sigterm,
     log,
     machine,
-    postgres_database,
+    memory_kb,
+    migrated_database,
     server_env,
-    sqlite_database,
-    upgrade,
+    start_run,
+    verdict,
 )
 
-RESULTS = ROOT / "bench" / "results"
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET_PAGE_P95_MS = 150.0
 TARGET_CSV_PEAK_MB = 200.0
 ENTRY_PAGES = ("entries first page", "entries 50 pages deep", "entries cursor 90% back",
@@ -356,14 +356,6 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def memory_kb(pid: int) -> dict[str, int]:
-    values = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            values[line.split(":")[0]] = int(line.split()[1])
-    return values
-
-
 def stream_csv(base: str, session: Any, pid: int, total: int) -> dict[str, Any]:
     before = memory_kb(pid)
     peak_sampled = before["VmRSS"]
@@ -405,7 +397,6 @@ def stream_csv(base: str, session: Any, pid: int, total: int) -> dict[str, Any]:
 
 def bench_backend(backend: str, database_url: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     log(f"\n== {backend}")
-    upgrade(database_url)
     now = datetime.now(UTC)
     log(f"loading {args.entries:,} entries (+ inbound SMS, replies, {PARTICIPANTS:,} participants) ...")
     loaded = load(database_url, args.entries, now)
@@ -424,7 +415,7 @@ def bench_backend(backend: str, database_url: str, args: argparse.Namespace, log
     server = Server(f"{backend}-console", "wsgi:app", env, logs / f"{backend}-console.log", workers=1)
     server.start()
     try:
-        base = f"http://{HOST}:{server.port}"
+        base = server.base_url
         session = http_session(base)
         pages = scenarios(base, session, prepared, args.deep_pages)
         log(f"timing {len(pages)} pages x {args.requests} requests (round-robin, after {args.warmup} warm-up rounds) ...")
@@ -468,9 +459,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser = argument_parser(__doc__)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="timed requests per page (default 200)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed rounds first (default 10)")
@@ -484,14 +473,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    logs = RESULTS / f"console-{stamp}-logs"
-    logs.mkdir(exist_ok=True)
-    given = sys.argv[1:] if argv is None else argv
-    command = f"cd {ROOT} && .venv/bin/python bench/console.py" + (" " + shlex.join(given) if given else "")
+    exit_on_sigterm()
+    started, stamp, logs, command = start_run("console", argv)
     info = machine()
     info["code"] = code_version()
     log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}")
@@ -499,8 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     failure = None
     try:
         for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
-            database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
-            with database as database_url:
+            with migrated_database(backend, args.pg_url) as database_url:
                 results.append(bench_backend(backend, database_url, args, logs))
     except (BenchError, subprocess.SubprocessError, OSError) as exc:
         failure = f"{type(exc).__name__}: {exc}"
@@ -522,8 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"\nresults: {out.relative_to(ROOT)}")
     if failure is not None:
         return 2
-    log("all targets met" if met else "target missed")
-    return 0 if met else 1
+    return verdict(met)
 
 
 if __name__ == "__main__":

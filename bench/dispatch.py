@@ -49,26 +49,33 @@ import json
 import os
 import platform
 import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
+from common import (
+    DEFAULT_PG_URL,
+    HOST,
+    RESULTS,
+    ROOT,
+    BenchError,
+    cpu_model,
+    free_port,
+    loadavg,
+    log,
+    median,
+    migrated_database,
+    process_cpu,
+    start_run,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-HOST = "127.0.0.1"
 TOKEN = "bench-topaz-token"  # noqa: S105 (a loopback simulator's token)
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 TARGET_RATE = 300.0  # messages/s, throttle off
 TARGET_THROTTLE_ERROR = 0.05
@@ -78,84 +85,11 @@ DRAIN_TIMEOUT = 600
 sys.path.insert(0, str(ROOT))
 
 
-class BenchError(RuntimeError):
-    """The benchmark could not run (as opposed to: it ran and a target was missed)."""
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def loadavg() -> float:
-    """The machine's 1-minute load average (other work on a shared machine shows here)."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    return float("nan")
-
-
-def process_cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by ``pids`` (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
-
-
 # --------------------------------------------------------------------------- database
-
-
-@contextlib.contextmanager
-def fresh_database(backend: str, pg_url: str, workdir: Path) -> Iterator[str]:
-    """A migrated, empty database; its URL."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / 'bench.db'}"
-        migrate(url)
-        yield url
-        return
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"roko_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        raise BenchError(f"cannot create {name} through {make_url(pg_url).render_as_string()}: {exc}") from exc
-    try:
-        url = make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-        migrate(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def base_env(database_url: str) -> dict[str, str]:
     return {**os.environ, "ROKO_ENV": "test", "ROKO_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"}
-
-
-def migrate(url: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT,
-                         env=base_env(url), capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        raise BenchError(f"migrations failed:\n{out.stderr[-3000:]}")
 
 
 class Outbox:
@@ -467,24 +401,17 @@ def _queue_one_port(ctx: Context, messages: int) -> None:
 
 
 def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     pg_version = "?"
     with contextlib.suppress(Exception):
         pg_version = subprocess.run(["psql", "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+    return {"nproc": os.cpu_count(), "cpu": cpu_model(), "python": platform.python_version(),
             "kernel": platform.release(), "postgresql_client": pg_version,
             "date": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def run_backend(backend: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     log(f"== {backend}")
-    with tempfile.TemporaryDirectory(prefix="roko-dispatch-") as tmp, \
-            fresh_database(backend, args.pg_url, Path(tmp)) as url:
+    with migrated_database(backend, args.pg_url, "roko-dispatch-") as url:
         simulator = Simulator(logs / f"{backend}-simulator.log")
         simulator.start()
         outbox = Outbox(url)
@@ -547,9 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", help="the workers' ROKO_LOG_LEVEL (default: INFO)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # so that the database is dropped and children stopped
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    logs = RESULTS / f"dispatch-{stamp}-logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    _, stamp, logs, _ = start_run("dispatch", argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     results: dict[str, Any] = {"machine": machine(), "command": " ".join([sys.executable, *sys.argv]),
                                "args": vars(args), "backends": {}}

@@ -47,59 +47,57 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import re
 import resource
-import shlex
 import shutil
-import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-RESULTS = BENCH / "results"
+from common import (
+    BENCH,
+    DEFAULT_PG_URL,
+    HOST,
+    QUIET_CORES,
+    RESULTS,
+    ROOT,
+    BenchError,
+    Server,
+    argument_parser,
+    code_version,
+    exit_on_sigterm,
+    have_sqlalchemy,
+    log,
+    machine,
+    machine_cpu,
+    median,
+    migrated_database,
+    process_cpu,
+    server_env,
+    server_version,
+    start_run,
+    verdict,
+    wait_for_quiet,
+)
+
 LUA_SCRIPT = BENCH / "inbound.lua"
 PATH = "/api/v1/webhooks/topaz/inbound"
-HOST = "127.0.0.1"
 
 TARGET_RATIO = 0.35
 TARGET_P99_MS = 25.0
 TARGET_CONNECTIONS = 8
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WRK_TIMEOUT = "10s"  # a slower response counts as a timeout error (and fails the run)
 CHECK_EVERY = 50  # wrk checks one response body in this many
 EXPECTED_LOG_LINE = "inbound webhook rejected: missing token"  # from sanity_check's 401 probe
-QUIET_CORES = 0.3  # before a round, wait (up to --settle s) for the machine to use fewer cores
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not run (as opposed to: it ran and a target was missed)."""
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def require_wrk() -> str:
@@ -140,169 +138,7 @@ def post(port: int, body: bytes, token: str | None) -> tuple[int, str]:
         conn.close()
 
 
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
-
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by ``pids`` (Linux /proc)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
-
-
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
-    total = sum(values[:8])  # guest time is already counted in user
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
-
-
-# --------------------------------------------------------------------------- servers
-
-
-@dataclass
-class Server:
-    """A gunicorn master (-w 2 -k sync) serving ``app_spec`` on a loopback port."""
-
-    name: str
-    app_spec: str
-    env: dict[str, str]
-    log_path: Path
-    chdir: Path = ROOT
-    workers: int = 2
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-    _log_file: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}{PATH}"
-
-    def start(self) -> None:
-        self.port = free_port()
-        cmd = [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-k", "sync",
-               "-b", f"{HOST}:{self.port}", "--log-level", "warning", "--chdir", str(self.chdir),
-               self.app_spec]
-        self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise BenchError(f"{self.name}: gunicorn exited with {self.proc.returncode}; "
-                                 f"see {self.log_path}:\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    return
-                conn.close()
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise BenchError(f"{self.name}: gunicorn did not answer /healthz within 30 s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # gunicorn: graceful shutdown of master and workers
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only its workers
-                self.proc.wait(timeout=5)
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def worker_pids(self) -> list[int]:
-        """The gunicorn workers: the master's children."""
-        if self.proc is None:
-            return []
-        try:
-            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-            return [int(pid) for pid in children]
-        except OSError:  # kernels without CONFIG_PROC_CHILDREN: scan /proc
-            pids = []
-            for stat in Path("/proc").glob("[0-9]*/stat"):
-                with contextlib.suppress(OSError, IndexError, ValueError):
-                    if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                        pids.append(int(stat.parent.name))
-            return pids
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def server_env(**roko: str) -> dict[str, str]:
-    """The caller's environment without any ROKO_* setting, plus ``roko``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROKO_")}
-    env.update(roko)
-    return env
-
-
 # --------------------------------------------------------------------------- databases
-
-
-@contextlib.contextmanager
-def sqlite_database() -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="roko-bench-"))
-    try:
-        yield "sqlite:///" + str(folder / "bench.db")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if admin_url.startswith("postgresql://"):
-        admin_url = "postgresql+psycopg://" + admin_url[len("postgresql://"):]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"roko_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        raise BenchError(f"cannot create the benchmark database on "
-                         f"{make_url(admin_url).render_as_string()}: {exc}") from exc
-    log(f"created PostgreSQL database {name}")
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            log(f"dropped PostgreSQL database {name}")
-        except Exception as exc:  # report it, but do not hide the original error
-            log(f"WARNING: could not drop database {name}: {exc}; drop it by hand")
-        admin.dispose()
-
-
-def upgrade(database_url: str) -> None:
-    env = server_env(ROKO_ENV="dev", ROKO_DATABASE_URL=database_url, ROKO_LOG_LEVEL="WARNING")
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BenchError(f"flask db upgrade failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
 def stored_rows(database_url: str) -> tuple[int, int]:
@@ -317,22 +153,6 @@ def stored_rows(database_url: str) -> tuple[int, int]:
                 "SELECT count(*) FROM (SELECT DISTINCT gateway_sms_id, port FROM inbound_sms) AS d"
             )).scalar_one()
         return int(rows), int(distinct)
-    finally:
-        engine.dispose()
-
-
-def server_version(database_url: str) -> str:
-    if database_url.startswith("sqlite"):
-        return f"SQLite {sqlite3.sqlite_version}"
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            version = conn.execute(text("SHOW server_version")).scalar_one()
-            sync = conn.execute(text("SHOW synchronous_commit")).scalar_one()
-            fsync = conn.execute(text("SHOW fsync")).scalar_one()
-        return f"PostgreSQL {version} (synchronous_commit={sync}, fsync={fsync})"
     finally:
         engine.dispose()
 
@@ -355,34 +175,20 @@ class IdSource:
         self.next_base += count + 1
 
 
-def wait_for_quiet(max_wait: float, threshold: float = QUIET_CORES) -> tuple[float, float]:
-    """Wait (at most ``max_wait`` s) until the machine used less than ``threshold`` cores
-    over one second: on a shared machine, do not start a round in the middle of someone
-    else's burst. Returns (seconds waited, cores busy in the last second)."""
-    started = time.monotonic()
-    while True:
-        busy_before, sampled = machine_cpu()[0], time.monotonic()
-        time.sleep(1.0)
-        cores = (machine_cpu()[0] - busy_before) / (time.monotonic() - sampled)
-        waited = time.monotonic() - started
-        if cores < threshold or waited >= max_wait:
-            return waited, cores
-
-
 def run_wrk(wrk: str, server: Server, token: str, ids: IdSource, duration: float,
             connections: int, threads: int, settle: float = 0.0) -> dict[str, Any]:
     quiet_wait, busy_idle = wait_for_quiet(settle) if settle > 0 else (0.0, float("nan"))
     base = ids.take()
     cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--timeout", WRK_TIMEOUT,
-           "--latency", "-s", str(LUA_SCRIPT), server.url, "--",
+           "--latency", "-s", str(LUA_SCRIPT), server.base_url + PATH, "--",
            str(base), str(threads), token, str(CHECK_EVERY)]
     load_before = os.getloadavg()[0]
     workers = server.worker_pids()
     workers_before = process_cpu(workers)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    busy_before, total_before = machine_cpu()
+    busy_before, total_before, _ = machine_cpu()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120, check=False)
-    busy_after, total_after = machine_cpu()
+    busy_after, total_after, _ = machine_cpu()
     children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers_cpu = process_cpu(workers) - workers_before
     wrk_cpu = (children_after.ru_utime + children_after.ru_stime
@@ -469,7 +275,6 @@ def sanity_check(ours: Server, bare: Server, token: str, ids: IdSource) -> int:
 
 def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.Namespace,
                   wrk: str, token: str, ids: IdSource, logs: Path) -> dict[str, Any]:
-    upgrade(database_url)
     version = server_version(database_url)
     log(f"\n=== {backend}: {version}")
     roko = {"ROKO_ENV": "dev", "ROKO_DATABASE_URL": database_url, "ROKO_WEBHOOK_INBOUND_TOKEN": token}
@@ -593,44 +398,8 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- main
 
 
-def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in ("flask", "werkzeug", "sqlalchemy", "gunicorn", "psycopg"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            versions[package] = version(package)
-    return {
-        "nproc": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "packages": versions,
-        "loadavg_start": os.getloadavg(),
-    }
-
-
-def code_version() -> dict[str, Any]:
-    """Which code was measured: the commit and whether the work tree differed from it."""
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return result.stdout.strip() if result.returncode == 0 else "?"
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "modified_files": len(status.splitlines()) if status != "?" else None}
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser = argument_parser(__doc__)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per server (default 3)")
     parser.add_argument("--connections", type=int, default=TARGET_CONNECTIONS, help="wrk -c (default 8)")
@@ -653,26 +422,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups
-    try:
-        import sqlalchemy  # noqa: F401
-    except ImportError:
-        log("SQLAlchemy is missing: run this with the project's virtualenv, .venv/bin/python bench/inbound.py")
+    exit_on_sigterm()
+    if not have_sqlalchemy("inbound"):
         return 2
     try:
         wrk = require_wrk()
     except BenchError as exc:
         log(f"ERROR: {exc}")
         return 2
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    logs = RESULTS / f"inbound-{stamp}-logs"
-    logs.mkdir(exist_ok=True)
+    started, stamp, logs, command = start_run("inbound", argv)
     token = "bench-" + uuid.uuid4().hex
     ids = IdSource()
-    given = sys.argv[1:] if argv is None else argv
-    command = f"cd {ROOT} && .venv/bin/python bench/inbound.py" + (" " + shlex.join(given) if given else "")
     info = machine()
     info["wrk"] = wrk_version(wrk)
     info["code"] = code_version()
@@ -685,8 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bare.start()
         for backend in backends:
-            database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
-            with database as database_url:
+            with migrated_database(backend, args.pg_url) as database_url:
                 results.append(bench_backend(backend, database_url, bare, args, wrk, token, ids, logs))
     except (BenchError, subprocess.TimeoutExpired) as exc:
         failure = str(exc)
@@ -724,8 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         log("the run had problems (see above): its figures are not trustworthy")
         return 2
-    log("all targets met" if met else "target missed")
-    return 0 if met else 1
+    return verdict(met)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ Each request is a unique SMS from a new sender with an unregistered code, like t
 gunicorn benchmark. Reported per request: the process's CPU (user + system) and wall
 time, and on PostgreSQL also the CPU of the server backend that served the requests
 (``/proc/<pid>/stat`` of ``pg_backend_pid()``), i.e. the database's share. Runs on a
-fresh SQLite file or a ``roko_bench_<random>`` PostgreSQL database (dropped at the end),
-built by the real migrations. ``--profile`` prints cProfile's top functions instead.
+fresh database built by the real migrations and removed at the end: a SQLite file in a
+temporary folder, or a ``roko_bench_<random>`` PostgreSQL database created through
+``--pg-url`` (a loopback server). ``--profile`` prints cProfile's top functions instead.
 """
 
 from __future__ import annotations
@@ -29,15 +30,12 @@ import io
 import json
 import os
 import pstats
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import DEFAULT_PG_URL, ROOT, migrated_database, process_cpu
+
 TOKEN = "bench-inbound-cpu"
 
 
@@ -48,33 +46,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mode", choices=["full", "insert-only", "no-db", "bare"], default="full")
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--pg-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    admin = None
-    name = f"roko_bench_{uuid.uuid4().hex[:10]}"
-    if args.backend == "sqlite":
-        url = "sqlite:///" + str(Path(tempfile.mkdtemp(prefix="roko-bench-")) / "roko.db")
-    else:
-        admin = create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ROKO_")}
-        env.update(ROKO_ENV="dev", ROKO_DATABASE_URL=url, ROKO_WEBHOOK_INBOUND_TOKEN=TOKEN, ROKO_LOG_LEVEL="WARNING")
-        subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
-        os.environ.update({k: v for k, v in env.items() if k.startswith("ROKO_")})
+    with migrated_database(args.backend, args.pg_url) as url:
+        os.environ.update(ROKO_ENV="dev", ROKO_DATABASE_URL=url, ROKO_WEBHOOK_INBOUND_TOKEN=TOKEN,
+                          ROKO_LOG_LEVEL="WARNING")
         return measure(args)
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 def measure(args: argparse.Namespace) -> int:
@@ -111,9 +89,9 @@ def measure(args: argparse.Namespace) -> int:
         return 0
     rounds = []
     for _ in range(args.rounds):
-        server_before = _cpu_seconds(backend_pid)
+        server_before = process_cpu([backend_pid]) if backend_pid else 0.0
         cpu, wall = run(app, range(start, start + args.count))
-        server = (_cpu_seconds(backend_pid) - server_before) / args.count * 1000 if backend_pid else None
+        server = (process_cpu([backend_pid]) - server_before) / args.count * 1000 if backend_pid else None
         rounds.append({"cpu_ms": cpu, "wall_ms": wall, "server_cpu_ms": server})
         start += args.count
     fields = ["cpu_ms", "wall_ms"] + (["server_cpu_ms"] if backend_pid else [])
@@ -148,14 +126,6 @@ def _environ(i: int) -> dict[str, Any]:
             "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
             "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
             "HTTP_X_ROKO_WEBHOOK_TOKEN": TOKEN, "REMOTE_ADDR": "127.0.0.1", "wsgi.errors": sys.stderr}
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

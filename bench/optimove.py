@@ -57,30 +57,46 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import random
-import shlex
-import shutil
-import signal
-import socket
-import sqlite3
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+from common import (
+    DEFAULT_PG_URL,
+    HOST,
+    QUIET_CORES,
+    RESULTS,
+    ROOT,
+    BenchError,
+    argument_parser,
+    code_version,
+    exit_on_sigterm,
+    free_port,
+    have_sqlalchemy,
+    log,
+    machine,
+    machine_cpu,
+    median,
+    memory_kb,
+    migrated_database,
+    server_env,
+    server_version,
+    spawn_gunicorn,
+    start_run,
+    stop_gunicorn,
+    verdict,
+    wait_for_healthz,
+    wait_for_quiet,
+)
+
 PATH = "/api/v1/webhooks/optimove/campaigns"
-HOST = "127.0.0.1"
 
 TARGET_ACCEPT_S = 1.5
 TARGET_REPLAY_S = 0.200
@@ -88,27 +104,12 @@ TARGET_PEAK_MB = 300.0
 TARGET_RECIPIENTS = 10_000
 TARGET_BIG = 100_000
 
-DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 RATE_LIMIT = "10000/minute"
 REQUEST_TIMEOUT = 600.0
-QUIET_CORES = 0.3
 WARMUP_RECIPIENTS = 200
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 sys.path.insert(0, str(ROOT))
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not run or a correctness check failed (as opposed to: a target was missed)."""
-
-
-def log(message: str) -> None:
-    print(message, flush=True)
-
-
-def median(values: list[float]) -> float:
-    return float(statistics.median(values)) if values else float("nan")
 
 
 # --------------------------------------------------------------------------- bodies
@@ -220,62 +221,9 @@ def postgres_backends(database: str | None) -> dict[int, tuple[float, float]]:
     return found
 
 
-def machine_cpu() -> tuple[float, float, float]:
-    """(busy, total, steal) CPU seconds of the whole machine so far, from /proc/stat
-    (busy includes steal: time the hypervisor gave our virtual CPUs to someone else)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except (OSError, ValueError):
-        return 0.0, 0.0, 0.0
-    idle = values[3] + (values[4] if len(values) > 4 else 0)
-    total = sum(values[:8])
-    steal = values[7] if len(values) > 7 else 0
-    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS, steal / CLOCK_TICKS
-
-
-def wait_for_quiet(max_wait: float) -> tuple[float, float]:
-    """Wait (at most ``max_wait`` s) until the machine used fewer than QUIET_CORES cores over
-    one second. Returns (seconds waited, cores busy in the last second)."""
-    started = time.monotonic()
-    while True:
-        busy_before, sampled = machine_cpu()[0], time.monotonic()
-        time.sleep(1.0)
-        cores = (machine_cpu()[0] - busy_before) / (time.monotonic() - sampled)
-        waited = time.monotonic() - started
-        if cores < QUIET_CORES or waited >= max_wait:
-            return waited, cores
-
-
-def memory_kb(pid: int) -> dict[str, int]:
-    """VmHWM (peak resident set) and VmRSS of ``pid``, in kB."""
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmHWM", "VmRSS"):
-            found[name] = int(value.split()[0])
-    return found
-
-
 def mb(kib: int) -> float:
     """/proc's kB (really KiB) as decimal megabytes, the unit of the target."""
     return kib * 1024 / 1e6
-
-
-def machine() -> dict[str, Any]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for package in ("flask", "werkzeug", "sqlalchemy", "gunicorn", "psycopg"):
-        with contextlib.suppress(Exception):
-            from importlib.metadata import version
-
-            versions[package] = version(package)
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu_model": model, "kernel": platform.release(),
-            "python": platform.python_version(), "packages": versions, "loadavg_start": os.getloadavg()}
 
 
 def default_max_body() -> int:
@@ -284,30 +232,7 @@ def default_max_body() -> int:
     return int(config.OPTIMOVE_MAX_BODY)
 
 
-def code_version() -> dict[str, Any]:
-    def git(*args: str) -> str:
-        result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return result.stdout.strip() if result.returncode == 0 else "?"
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "modified_files": status.splitlines() if status != "?" else None}
-
-
 # --------------------------------------------------------------------------- the server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def server_env(**roko: str) -> dict[str, str]:
-    """The caller's environment without any ROKO_* setting, plus ``roko``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROKO_")}
-    env.update(roko)
-    return env
 
 
 @dataclass
@@ -322,34 +247,16 @@ class Server:
 
     def start(self) -> None:
         self.port = free_port()
-        cmd = [sys.executable, "-m", "gunicorn", "-w", "1", "-k", "sync", "--timeout", "600",
-               "-b", f"{HOST}:{self.port}", "--log-level", "warning", "wsgi:app"]
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log_file,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        self.proc = spawn_gunicorn(["-w", "1", "-k", "sync", "--timeout", "600", "-b", f"{HOST}:{self.port}",
+                                    "--log-level", "warning", "wsgi:app"], self.env, self._log_file)
+        if not wait_for_healthz(self.proc, self.port, 60):
             if self.proc.poll() is not None:
                 raise BenchError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                try:
-                    conn.request("GET", "/healthz")
-                    if conn.getresponse().status == 200:
-                        return
-                finally:
-                    conn.close()
-            time.sleep(0.1)
-        raise BenchError(f"gunicorn did not answer /healthz within 60 s; see {self.log_path}")
+            raise BenchError(f"gunicorn did not answer /healthz within 60 s; see {self.log_path}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only its worker
-                self.proc.wait(timeout=5)
+        stop_gunicorn(self.proc, 30)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
@@ -371,54 +278,6 @@ class Server:
 
 
 # --------------------------------------------------------------------------- databases
-
-
-@contextlib.contextmanager
-def sqlite_database() -> Iterator[str]:
-    folder = Path(tempfile.mkdtemp(prefix="roko-bench-optimove-"))
-    try:
-        yield "sqlite:///" + str(folder / "bench.db")
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    if admin_url.startswith("postgresql://"):
-        admin_url = "postgresql+psycopg://" + admin_url[len("postgresql://"):]
-    if make_url(admin_url).host not in (None, "127.0.0.1", "localhost", "::1"):
-        raise BenchError("--pg-url must point at a loopback server")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"roko_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        admin.dispose()
-        raise BenchError(f"cannot create the benchmark database on "
-                         f"{make_url(admin_url).render_as_string()}: {exc}") from exc
-    log(f"created PostgreSQL database {name}")
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        try:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            log(f"dropped PostgreSQL database {name}")
-        except Exception as exc:
-            log(f"WARNING: could not drop database {name}: {exc}; drop it by hand")
-        admin.dispose()
-
-
-def upgrade(database_url: str) -> None:
-    env = server_env(ROKO_ENV="dev", ROKO_DATABASE_URL=database_url, ROKO_LOG_LEVEL="WARNING")
-    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BenchError(f"flask db upgrade failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
 class Counts:
@@ -444,17 +303,6 @@ class Counts:
                 "outbox_total": one("SELECT count(*) FROM outbound_sms"),
                 "batches_total": one("SELECT count(*) FROM campaign_batch"),
             }
-
-    def version(self) -> str:
-        from sqlalchemy import text
-
-        if self.engine.dialect.name == "sqlite":
-            return f"SQLite {sqlite3.sqlite_version}"
-        with self.engine.connect() as conn:
-            version = conn.execute(text("SHOW server_version")).scalar_one()
-            sync = conn.execute(text("SHOW synchronous_commit")).scalar_one()
-            fsync = conn.execute(text("SHOW fsync")).scalar_one()
-        return f"PostgreSQL {version} (synchronous_commit={sync}, fsync={fsync})"
 
     def close(self) -> None:
         self.engine.dispose()
@@ -573,9 +421,8 @@ def check_counts(counts: dict[str, int], prepared: Prepared, outbox_total: int, 
 
 
 def run_backend(backend: str, database_url: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
-    upgrade(database_url)
     counts = Counts(database_url)
-    version = counts.version()
+    version = server_version(database_url)
     database = counts.engine.url.database if counts.engine.dialect.name == "postgresql" else None
     log(f"\n=== {backend}: {version}")
     key, secret = "bench-key-" + uuid.uuid4().hex, "bench-secret-" + uuid.uuid4().hex
@@ -742,9 +589,7 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser = argument_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="distinct batches per backend (default 5)")
     parser.add_argument("--recipients", type=int, default=TARGET_RECIPIENTS,
                         help=f"recipients per timed batch (default {TARGET_RECIPIENTS})")
@@ -766,21 +611,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanups
-    try:
-        import sqlalchemy  # noqa: F401
-    except ImportError:
-        log("SQLAlchemy is missing: run this with the project's virtualenv, .venv/bin/python bench/optimove.py")
+    exit_on_sigterm()
+    if not have_sqlalchemy("optimove"):
         return 2
-    started = datetime.now(UTC)
-    stamp = started.strftime("%Y%m%d-%H%M%S")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    logs = RESULTS / f"optimove-{stamp}-logs"
-    logs.mkdir(exist_ok=True)
-    given = sys.argv[1:] if argv is None else argv
-    command = f"cd {ROOT} && .venv/bin/python bench/optimove.py" + (" " + shlex.join(given) if given else "")
+    started, stamp, logs, command = start_run("optimove", argv)
     info = machine()
-    info["code"] = code_version()
+    info["code"] = code_version(list_files=True)
     info["default_max_body"] = default_max_body()
     log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load "
         f"{' '.join(f'{x:.2f}' for x in info['loadavg_start'])}\ncode: commit {info['code']['commit']}, "
@@ -792,8 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     failure = None
     try:
         for backend in backends:
-            database = sqlite_database() if backend == "sqlite" else postgres_database(args.pg_url)
-            with database as database_url:
+            with migrated_database(backend, args.pg_url, "roko-bench-optimove-") as database_url:
                 results.append(run_backend(backend, database_url, args, logs))
     except (BenchError, subprocess.TimeoutExpired, OSError, http.client.HTTPException) as exc:
         failure = f"{type(exc).__name__}: {exc}"
@@ -822,8 +657,7 @@ def main(argv: list[str] | None = None) -> int:
     if failure is not None or not results or any(r["problems"] for r in results):
         log("the run failed or had problems (see above): its figures are not trustworthy")
         return 2
-    log("all targets met" if met else "target missed")
-    return 0 if met else 1
+    return verdict(met)
 
 
 if __name__ == "__main__":
