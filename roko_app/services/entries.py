@@ -134,10 +134,12 @@ class _Participant:
     block_notified_at: datetime | None
 
 
-def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None) -> Classified:
-    """Record the entry for a newly stored SMS and queue its reply (not committed)."""
+def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None,
+             raw: RawConnection | None = None) -> Classified:
+    """Record the entry for a newly stored SMS and queue its reply (not committed);
+    ``raw`` is the request's connection when the caller already has it."""
     now = now or utcnow()
-    raw = RawConnection(db.session)
+    raw = raw or RawConnection(db.session)
     msisdn = sms.sender_msisdn or sms.sender
     row = raw.execute(_UPSERT_PARTICIPANT, {"msisdn": msisdn, "now": raw.time(now)}).fetchone()
     participant = _Participant(row[0], row[1], *(raw.read_time(value) for value in row[2:]))

@@ -59,9 +59,12 @@ def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSet
     """The inbound use case: store the SMS once and, on its first delivery only,
     classify it into a draw entry and queue the reply, all in the caller's transaction."""
     msisdn = guinea_msisdn_or_none(incoming.sender)
-    result = record(incoming, allowed_ports, msisdn)
+    sqlite_write_lock(db.session)
+    raw = RawConnection(db.session)  # one per request: both steps run in its transaction
+    result = record(incoming, allowed_ports, msisdn, raw)
     if result.created:
-        entries.classify(entries.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw)
+        entries.classify(entries.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw,
+                         raw=raw)
     return result
 
 
@@ -73,15 +76,18 @@ _INSERT = Sql("""
     RETURNING id""")
 
 
-def record(incoming: IncomingSms, allowed_ports: Collection[int], sender_msisdn: str | None = None) -> RecordResult:
+def record(incoming: IncomingSms, allowed_ports: Collection[int], sender_msisdn: str | None = None,
+           raw: RawConnection | None = None) -> RecordResult:
     """Store ``incoming`` once; a replay returns the stored row and changes nothing.
-    ``sender_msisdn`` is the sender's normalised Guinea number, when the caller has it."""
+    ``sender_msisdn`` and ``raw`` are the sender's normalised Guinea number and the
+    request's connection, when the caller has them."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
     if sender_msisdn is None:
         sender_msisdn = guinea_msisdn_or_none(incoming.sender)
-    sqlite_write_lock(db.session)
-    raw = RawConnection(db.session)
+    if raw is None:
+        sqlite_write_lock(db.session)
+        raw = RawConnection(db.session)
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,
