@@ -319,7 +319,7 @@ class Client:
 
     def post(self, body: bytes, signature: str | None = None) -> tuple[int, dict[str, Any] | str, float]:
         """(status, parsed answer, seconds from connecting to the last byte of the answer)."""
-        from roko_app.signatures import sign
+        from roko_app.web.credentials import sign
 
         headers = {"Content-Type": "application/json", "X-API-Key": self.key,
                    "x-hub-signature": signature if signature is not None else sign(body, self.secret)}
@@ -350,7 +350,7 @@ class Prepared:
 
 
 def prepare(count: int, rng: random.Random, secret: str) -> Prepared:
-    from roko_app.signatures import sign
+    from roko_app.web.credentials import sign
 
     batch = build_batch(count, rng, int((time.time() + 3600) * 1000))
     body = encode(batch)

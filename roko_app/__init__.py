@@ -8,13 +8,13 @@ from typing import Any
 
 from flask import Flask
 
-from roko_app.database import init_database_events, init_session_events
-from roko_app.errors import register_error_handlers
+from roko_app.configuration import ConfigError, load_config
+from roko_app.database.sqlite import init_database_events, init_session_events
 from roko_app.extensions import csrf, db, limiter, login_manager, migrate
-from roko_app.i18n import init_i18n
-from roko_app.logging_setup import configure_logging, register_request_logging
-from roko_app.security import configure_cookies, register_security_headers
-from roko_app.settings import ConfigError, load_config
+from roko_app.web.errors import register_error_handlers
+from roko_app.web.i18n import init_i18n
+from roko_app.web.request_log import configure_logging, register_request_logging
+from roko_app.web.security import configure_cookies, register_security_headers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +86,8 @@ def _init_gateway(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from roko_app import api, auth, console, health, i18n, webhooks
+    from roko_app import api, auth, console, webhooks
+    from roko_app.web import health, i18n
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)

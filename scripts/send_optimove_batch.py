@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roko_app.signatures import ALGORITHMS, sign  # noqa: E402
+from roko_app.web.credentials import ALGORITHMS, sign  # noqa: E402
 
 
 def build_batch(count: int, batch_id: str, scheduled_ms: int) -> dict[str, object]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from roko_app.signatures import ALGORITHMS, sign  # noqa: E402
+from roko_app.web.credentials import ALGORITHMS, sign  # noqa: E402
 
 DEV_SECRET = "dev-optimove-secret"  # noqa: S105 (the dev default of config.py)
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from roko_app.signatures import sign
+from roko_app.web.credentials import sign
 from tests.conftest import SIM_TOKEN, WEBHOOK_TOKEN, issue_key
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"

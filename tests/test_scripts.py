@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roko_app.signatures import sign, signature_problem
+from roko_app.web.credentials import sign, signature_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 

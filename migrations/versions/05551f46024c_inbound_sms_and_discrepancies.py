@@ -8,7 +8,7 @@ Create Date: 2026-11-22 12:11:30.365745
 from alembic import op
 import sqlalchemy as sa
 
-import roko_app.models.types
+import roko_app.database.types
 
 
 # revision identifiers, used by Alembic.
@@ -27,8 +27,8 @@ def upgrade():
     sa.Column('sender', sa.String(length=20), nullable=False),
     sa.Column('sender_msisdn', sa.String(length=9), nullable=True),
     sa.Column('text', sa.Text(), nullable=False),
-    sa.Column('gateway_timestamp', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('received_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('gateway_timestamp', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('source', sa.String(length=30), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_inbound_sms')),
     sa.UniqueConstraint('gateway_sms_id', 'port', name='uq_inbound_sms_gateway_sms_id_port')
@@ -40,7 +40,7 @@ def upgrade():
     op.create_table('inbound_discrepancy',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sms_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('received_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('fields', sa.JSON(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('payload_hash', sa.String(length=64), nullable=False),

@@ -7,7 +7,7 @@ Create Date: 2026-11-22 12:50:31.737619
 """
 from alembic import op
 import sqlalchemy as sa
-import roko_app.models.types  # noqa: F401  (custom column types)
+import roko_app.database.types  # noqa: F401  (custom column types)
 
 
 # revision identifiers, used by Alembic.
@@ -27,13 +27,13 @@ def upgrade():
     sa.Column('engagement_id', sa.String(length=200), nullable=True),
     sa.Column('campaign_id', sa.String(length=200), nullable=True),
     sa.Column('sender_id', sa.String(length=64), nullable=True),
-    sa.Column('scheduled_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('scheduled_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
     sa.Column('body_hash', sa.String(length=64), nullable=False),
     sa.Column('accepted', sa.Integer(), nullable=False),
     sa.Column('rejected', sa.Integer(), nullable=False),
-    sa.Column('received_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cancelled_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancelled_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('cancelled_by', sa.String(length=254), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_batch')),
     sa.UniqueConstraint('batch_key', name=op.f('uq_campaign_batch_batch_key'))

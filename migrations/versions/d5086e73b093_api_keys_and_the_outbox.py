@@ -7,7 +7,7 @@ Create Date: 2026-11-22 12:15:38.741285
 """
 from alembic import op
 import sqlalchemy as sa
-import roko_app.models.types  # noqa: F401  (custom column types)
+import roko_app.database.types  # noqa: F401  (custom column types)
 
 
 # revision identifiers, used by Alembic.
@@ -24,9 +24,9 @@ def upgrade():
     sa.Column('name', sa.String(length=64), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('key_prefix', sa.String(length=16), nullable=False),
-    sa.Column('created_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_key')),
     sa.UniqueConstraint('key_hash', name=op.f('uq_api_key_key_hash')),
     sa.UniqueConstraint('name', name=op.f('uq_api_key_name'))
@@ -44,13 +44,13 @@ def upgrade():
     sa.Column('caller', sa.String(length=64), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.Column('not_before', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('next_attempt_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('lease_expires_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('not_before', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('lease_expires_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('gateway_sms_id', sa.BigInteger(), nullable=True),
-    sa.Column('created_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('sent_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbound_sms'))
     )
     with op.batch_alter_table('outbound_sms', schema=None) as batch_op:

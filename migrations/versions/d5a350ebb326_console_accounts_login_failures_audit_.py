@@ -7,7 +7,7 @@ Create Date: 2026-11-22 12:41:53.007321
 """
 from alembic import op
 import sqlalchemy as sa
-import roko_app.models.types  # noqa: F401  (custom column types)
+import roko_app.database.types  # noqa: F401  (custom column types)
 
 
 # revision identifiers, used by Alembic.
@@ -27,14 +27,14 @@ def upgrade():
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('locale', sa.String(length=8), nullable=True),
     sa.Column('session_token', sa.String(length=64), nullable=False),
-    sa.Column('created_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_login_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_app_user')),
     sa.UniqueConstraint('email', name=op.f('uq_app_user_email'))
     )
     op.create_table('audit_event',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=254), nullable=False),
     sa.Column('action', sa.String(length=64), nullable=False),
     sa.Column('target', sa.String(length=254), nullable=True),
@@ -50,7 +50,7 @@ def upgrade():
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('email', sa.String(length=254), nullable=False),
     sa.Column('address', sa.String(length=64), nullable=False),
-    sa.Column('at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_failure'))
     )
     with op.batch_alter_table('login_failure', schema=None) as batch_op:

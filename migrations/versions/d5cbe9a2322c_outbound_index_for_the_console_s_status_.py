@@ -7,7 +7,7 @@ Create Date: 2026-11-22 14:29:03.053941
 """
 from alembic import op
 import sqlalchemy as sa
-import roko_app.models.types  # noqa: F401  (custom column types)
+import roko_app.database.types  # noqa: F401  (custom column types)
 
 
 # revision identifiers, used by Alembic.

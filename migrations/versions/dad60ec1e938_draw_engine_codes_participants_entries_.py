@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from alembic import op
 import sqlalchemy as sa
-import roko_app.models.types  # noqa: F401  (custom column types)
+import roko_app.database.types  # noqa: F401  (custom column types)
 
 
 # revision identifiers, used by Alembic.
@@ -26,9 +26,9 @@ def upgrade():
     sa.Column('code_hash', sa.String(length=64), nullable=False),
     sa.Column('batch', sa.String(length=64), nullable=False),
     sa.Column('attributes', sa.JSON(), nullable=True),
-    sa.Column('imported_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('imported_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('used_by', sa.String(length=20), nullable=True),
-    sa.Column('used_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_code')),
     sa.UniqueConstraint('code_hash', name=op.f('uq_code_code_hash'))
     )
@@ -39,18 +39,18 @@ def upgrade():
     op.create_table('participant',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('msisdn', sa.String(length=20), nullable=False),
-    sa.Column('first_seen_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('first_seen_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('valid_entries', sa.Integer(), nullable=False),
-    sa.Column('opted_out_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('blocked_until', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('block_notified_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('opted_out_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('blocked_until', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('block_notified_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_participant')),
     sa.UniqueConstraint('msisdn', name=op.f('uq_participant_msisdn'))
     )
     reply_template = op.create_table('reply_template',
     sa.Column('key', sa.String(length=30), nullable=False),
     sa.Column('text', sa.String(length=1600), nullable=False),
-    sa.Column('updated_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by', sa.String(length=120), nullable=True),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_reply_template'))
     )
@@ -63,7 +63,7 @@ def upgrade():
     sa.Column('code', sa.String(length=9), nullable=True),
     sa.Column('code_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('chances', sa.Integer(), nullable=False),
-    sa.Column('created_at', roko_app.models.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', roko_app.database.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['code_id'], ['code.id'], name=op.f('fk_entry_code_id_code')),
     sa.ForeignKeyConstraint(['participant_id'], ['participant.id'], name=op.f('fk_entry_participant_id_participant')),
     sa.ForeignKeyConstraint(['sms_id'], ['inbound_sms.id'], name=op.f('fk_entry_sms_id_inbound_sms')),

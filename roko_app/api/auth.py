@@ -9,9 +9,9 @@ from typing import Any, TypeVar
 
 from flask import g, request
 
-from roko_app.errors import ApiError
 from roko_app.models import ApiKey
 from roko_app.services import api_keys
+from roko_app.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -7,12 +7,12 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from roko_app.api.auth import api_key_identity, current_api_key, require_api_key
-from roko_app.errors import ApiError, FieldProblem
 from roko_app.extensions import db, limiter
 from roko_app.gateway.topaz import SendResult
 from roko_app.models import OutboundSms, OutboundStatus
 from roko_app.services import outbound
-from roko_app.validation import Fields, read_json_object
+from roko_app.web.errors import ApiError, FieldProblem
+from roko_app.web.validation import Fields, read_json_object
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

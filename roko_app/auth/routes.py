@@ -11,8 +11,8 @@ from flask_login import current_user, login_user, logout_user
 
 from roko_app.auth.forms import LoginForm
 from roko_app.extensions import db
-from roko_app.security import safe_next
 from roko_app.services import accounts
+from roko_app.web.security import safe_next
 
 bp = Blueprint("auth", __name__)
 

@@ -15,8 +15,7 @@ from roko_app.console.forms import ComposeForm
 from roko_app.console.sms_counter import SMS_RULES, measure
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.services import accounts, outbound
-from roko_app.services import compose as sending
+from roko_app.services import accounts, broadcast, outbound
 
 NUMBER_PROBLEMS = {
     "empty": _l("no digits"),
@@ -33,13 +32,13 @@ def compose() -> Any:
     form = ComposeForm()
     if request.method == "GET" and request.args.get("to"):
         form.numbers.data = request.args["to"][:64]
-    refused: sending.Recipients | None = None
+    refused: broadcast.Recipients | None = None
     text_error = None
     if form.validate_on_submit():
         try:
-            messages = sending.queue_to_many(form.numbers.data, form.text.data, port=current_app.config["TOPAZ_SEND_PORT"],
+            messages = broadcast.queue_to_many(form.numbers.data, form.text.data, port=current_app.config["TOPAZ_SEND_PORT"],
                                              caller=current_user.email[:64])
-        except sending.RecipientsRefused as exc:
+        except broadcast.RecipientsRefused as exc:
             refused, text_error = exc.recipients, _text_problem(form.text.data)
         except (outbound.EmptyText, outbound.TextDoesNotFit):
             text_error = _text_problem(form.text.data)
@@ -53,7 +52,7 @@ def compose() -> Any:
             return redirect(url_for("console.compose"))
     status = 400 if form.is_submitted() else 200
     return render_template("console/compose.html", form=form, refused=refused, text_error=text_error,
-                           limit=sending.MAX_RECIPIENTS, problems=NUMBER_PROBLEMS, info=measure(form.text.data or ""),
+                           limit=broadcast.MAX_RECIPIENTS, problems=NUMBER_PROBLEMS, info=measure(form.text.data or ""),
                            sms_rules=SMS_RULES), status
 
 

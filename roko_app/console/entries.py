@@ -14,10 +14,10 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome
 from roko_app.models.accounts import Role
-from roko_app.models.types import utcnow
 from roko_app.services import accounts, reports
 
 OUTCOME_LABELS = {

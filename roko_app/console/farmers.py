@@ -10,11 +10,10 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.models.types import utcnow
-from roko_app.services import accounts, reports
-from roko_app.services import entries as draw
+from roko_app.services import accounts, classify, reports
 from roko_app.services.errors import NotFound
 
 
@@ -38,7 +37,7 @@ def farmer(msisdn: str) -> Any:
 def farmer_unblock(msisdn: str) -> Any:
     key = reports.msisdn_key(msisdn)
     try:
-        was_blocked = draw.unblock(key)
+        was_blocked = classify.unblock(key)
     except NotFound:
         abort(404)
     if was_blocked:

@@ -15,9 +15,9 @@ from roko_app.console.entries import flash_invalid, page_urls, parse_limit
 from roko_app.extensions import db
 from roko_app.models import OutboundStatus
 from roko_app.models.accounts import Role
-from roko_app.security import safe_next
 from roko_app.services import accounts, outbound, reports
 from roko_app.services.errors import NotFound
+from roko_app.web.security import safe_next
 
 STATUS_LABELS = {
     "QUEUED": _l("Queued"),

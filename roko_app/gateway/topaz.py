@@ -44,7 +44,7 @@ _REJECT_STATUSES: Final = frozenset({400, 422})
 _AUTH_STATUSES: Final = frozenset({401, 403})
 _MAX_REASON_CHARS: Final = 200
 
-Outcome = Literal["sent", "rejected", "transient"]
+SendOutcome = Literal["sent", "rejected", "transient"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class SendResult:
     work later (``reason``); retry with the same ``client_ref``.
     """
 
-    outcome: Outcome
+    outcome: SendOutcome
     gateway_sms_id: int | None = None
     reason: str | None = None
     duplicate: bool = False

@@ -10,8 +10,8 @@ from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from roko_app.database.types import BigIntId, UTCDateTime, utcnow
 from roko_app.extensions import db
-from roko_app.models.types import BigIntId, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):

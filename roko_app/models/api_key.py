@@ -8,8 +8,8 @@ from typing import Optional
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from roko_app.database.types import BigIntId, UTCDateTime, utcnow
 from roko_app.extensions import db
-from roko_app.models.types import BigIntId, UTCDateTime, utcnow
 
 
 class ApiKey(db.Model):

@@ -9,8 +9,8 @@ from typing import Any, Optional
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from roko_app.database.types import BigIntId, UTCDateTime, utcnow
 from roko_app.extensions import db
-from roko_app.models.types import BigIntId, UTCDateTime, utcnow
 
 
 class Outcome(enum.StrEnum):

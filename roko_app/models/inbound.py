@@ -8,8 +8,8 @@ from typing import Any, Optional
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from roko_app.database.types import BigIntId, UTCDateTime, utcnow
 from roko_app.extensions import db
-from roko_app.models.types import BigIntId, UTCDateTime, utcnow
 
 
 class InboundSms(db.Model):

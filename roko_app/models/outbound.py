@@ -9,8 +9,8 @@ from typing import Optional
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from roko_app.database.types import BigIntId, UTCDateTime, utcnow
 from roko_app.extensions import db
-from roko_app.models.types import BigIntId, UTCDateTime, utcnow
 
 
 class OutboundStatus(enum.StrEnum):

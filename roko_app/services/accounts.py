@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import AuditEvent, LoginFailure, Role, User
-from roko_app.models.types import utcnow
 from roko_app.services.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import ApiKey
-from roko_app.models.types import utcnow
 from roko_app.services.errors import AlreadyExists, InvalidInput, NotFound
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Table, column, func, insert, select, table, update
 
-from roko_app.database import insert_for
+from roko_app.database.dialect import insert_for
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, OutboundStatus, Participant, Priority
-from roko_app.models.types import utcnow
 from roko_app.services import outbound
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze

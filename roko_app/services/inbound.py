@@ -18,12 +18,13 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from roko_app.database import RawConnection, Sql, insert_for, sqlite_write_lock
+from roko_app.database.dialect import insert_for
+from roko_app.database.sqlite import RawConnection, Sql, sqlite_write_lock
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
-from roko_app.models.types import utcnow
-from roko_app.services import entries
-from roko_app.services.entries import DrawSettings
+from roko_app.services import classify
+from roko_app.services.classify import DrawSettings
 from roko_app.services.errors import PortNotAllowed
 from roko_app.sms.msisdn import guinea_msisdn_or_none
 
@@ -63,7 +64,7 @@ def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSet
     raw = RawConnection(db.session)  # one per request: both steps run in its transaction
     result = record(incoming, allowed_ports, msisdn, raw)
     if result.created:
-        entries.classify(entries.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw,
+        classify.classify(classify.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw,
                          raw=raw)
     return result
 

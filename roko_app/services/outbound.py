@@ -35,11 +35,11 @@ from typing import Any
 
 from sqlalchemy import and_, select, tuple_, update
 
-from roko_app.database import sqlite_write_lock
+from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus, Priority
-from roko_app.models.types import utcnow
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
@@ -204,7 +204,7 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     number of hosts each get different rows (a row another claimer just committed is
     re-checked against the WHERE clause and dropped). SQLite has no row locks: the
     transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock), after
-    the writers' flock (:func:`roko_app.database.sqlite_write_lock`), so even two SQLite
+    the writers' flock (:func:`roko_app.database.sqlite.sqlite_write_lock`), so even two SQLite
     workers never claim the same row; they merely take turns. The caller commits before
     calling the gateway.
     """
@@ -329,7 +329,7 @@ def requeue_failed(message_id: int, now: datetime | None = None) -> OutboundSms:
 def _begin_immediate() -> None:
     """Open this session's SQLite transaction with the write lock (pysqlite would only
     begin at the first write, letting two claimers read the same due rows), queued
-    behind the other writers' flock (:func:`roko_app.database.sqlite_write_lock`)."""
+    behind the other writers' flock (:func:`roko_app.database.sqlite.sqlite_write_lock`)."""
     sqlite_write_lock(db.session)
     connection = db.session.connection()
     if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from flask import current_app
 from sqlalchemy import select
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome, ReplyTemplate
-from roko_app.models.types import utcnow
 from roko_app.services.errors import InvalidInput, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 

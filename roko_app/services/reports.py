@@ -32,13 +32,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import DateTime, Select, and_, func, literal_column, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from roko_app.configuration import CAMPAIGN_TZ
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms, OutboundSms, OutboundStatus, Outcome, Participant
 from roko_app.models.draw import VALID_OUTCOMES
-from roko_app.models.types import utcnow
-from roko_app.settings import CAMPAIGN_TZ
-from roko_app.sms.codes import canonical_code
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
+from roko_app.sms.parsing import canonical_code
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200

@@ -3,5 +3,5 @@
 - :mod:`roko_app.sms.encoding`: GSM-7 / UCS-2 detection, segment counting and the
   GSM-safe replacement suggestion (the single source of truth for "does this fit one SMS").
 - :mod:`roko_app.sms.msisdn`: Guinea (+224) mobile number normalisation.
-- :mod:`roko_app.sms.codes`: parsing what farmers type (codes, opt-out words).
+- :mod:`roko_app.sms.parsing`: parsing what farmers type (codes, opt-out words).
 """

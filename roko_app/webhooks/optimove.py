@@ -17,12 +17,11 @@ from typing import Any
 
 from flask import current_app, request
 
-from roko_app.auth_tokens import token_matches
-from roko_app.errors import ApiError, FieldProblem
 from roko_app.extensions import db, limiter
 from roko_app.services import campaigns
-from roko_app.signatures import signature_problem
-from roko_app.validation import read_json_object
+from roko_app.web.credentials import signature_problem, token_matches
+from roko_app.web.errors import ApiError, FieldProblem
+from roko_app.web.validation import read_json_object
 from roko_app.webhooks.routes import bp
 
 log = logging.getLogger(__name__)

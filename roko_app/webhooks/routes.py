@@ -7,12 +7,12 @@ import re
 
 from flask import Blueprint, current_app, request
 
-from roko_app.auth_tokens import token_matches
-from roko_app.errors import ApiError
 from roko_app.extensions import db
 from roko_app.services import inbound
 from roko_app.services.errors import PortNotAllowed
-from roko_app.validation import Fields, read_json_object
+from roko_app.web.credentials import token_matches
+from roko_app.web.errors import ApiError
+from roko_app.web.validation import Fields, read_json_object
 
 log = logging.getLogger(__name__)
 

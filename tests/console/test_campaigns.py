@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms
-from roko_app.signatures import sign
+from roko_app.web.credentials import sign
 from tests.console.conftest import csrf_from
 
 

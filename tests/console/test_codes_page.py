@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from roko_app.console import codes as codes_page
+from roko_app.console import code_registry as codes_page
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Code
-from roko_app.services import codes as registry
+from roko_app.services import code_registry
 from tests.console.conftest import csrf_from
 
 URL = "/console/codes"
@@ -90,7 +90,7 @@ def test_import_reports_counts_and_bad_lines(console_app: Any, login: Any) -> No
     assert [r.batch for r in rows] == ["LOT-A", "LOT-A"]
     assert sorted(r.attributes["region"] for r in rows) == ["Kindia", "Labé"]
     with console_app.app_context():
-        assert registry.find_code("U10000002", console_app.config["CODE_KEY"]) is not None
+        assert code_registry.find_code("U10000002", console_app.config["CODE_KEY"]) is not None
     (event,) = imports(console_app)
     assert event.actor == "operator@roko.test" and event.target == "LOT-A"
     assert event.details == {"file": "codes.csv", "rows": 6, "inserted": 2, "already_present": 0, "bad": 4}
@@ -167,7 +167,7 @@ def test_batch_statistics_show_issued_and_used(console_app: Any, login: Any) -> 
     upload(client, b"code\nU10000001\nU10000002\nU10000003\nU10000004\n", batch="LOT-A")
     upload(client, b"code\nU20000001\n", batch="LOT-B")
     with console_app.app_context():
-        used = registry.find_code("U10000001", console_app.config["CODE_KEY"]).id
+        used = code_registry.find_code("U10000001", console_app.config["CODE_KEY"]).id
         db.session.execute(update(Code).where(Code.id == used).values(used_at=datetime.now(UTC), used_by="612345678"))
         db.session.commit()
     html = client.get(URL).get_data(as_text=True)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Participant
-from roko_app.models.types import utcnow
 from roko_app.services import reports
 from tests.console.conftest import csrf_from
 from tests.console.test_entries import T0, add_entry, add_outbound, add_participant, add_sms

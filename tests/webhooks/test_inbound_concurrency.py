@@ -63,7 +63,7 @@ def test_concurrent_differing_deliveries_keep_one_row_and_record_discrepancies(l
 
 def test_concurrent_deliveries_create_one_entry_and_one_reply(live_server: Any, app: Any) -> None:
     from roko_app.models import Code, Entry, OutboundSms
-    from roko_app.services.codes import hash_code
+    from roko_app.services.code_registry import hash_code
 
     with app.app_context():
         db.session.add(Code(code_hash=hash_code("U10000001", app.config["CODE_KEY"]), batch="T"))
@@ -80,7 +80,7 @@ def test_concurrent_deliveries_create_one_entry_and_one_reply(live_server: Any, 
 
 def test_one_number_sending_many_codes_at_once_gets_exact_chances(live_server: Any, app: Any) -> None:
     from roko_app.models import Code, Entry, Participant
-    from roko_app.services.codes import hash_code
+    from roko_app.services.code_registry import hash_code
 
     codes = [f"U2000{i:04d}" for i in range(CONNECTIONS)]
     with app.app_context():
@@ -101,7 +101,7 @@ def test_one_number_sending_many_codes_at_once_gets_exact_chances(live_server: A
 
 def test_many_numbers_racing_for_one_code_only_one_wins(live_server: Any, app: Any) -> None:
     from roko_app.models import Code, Entry
-    from roko_app.services.codes import hash_code
+    from roko_app.services.code_registry import hash_code
 
     with app.app_context():
         db.session.add(Code(code_hash=hash_code("U30000001", app.config["CODE_KEY"]), batch="T"))

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import OutboundSms, OutboundStatus, Priority
-from roko_app.models.types import utcnow
 from roko_app.worker import Worker, WorkerStats
 from tests.conftest import ROOT, SIM_TOKEN
 

@@ -34,19 +34,6 @@ def init_database_events() -> None:
         event.listen(Engine, "connect", _sqlite_pragmas)
 
 
-def insert_for(session: Any, model: Any) -> Any:
-    """A dialect-specific ``INSERT`` for ``model`` that supports ``on_conflict_do_nothing``
-    (SQLite >= 3.35 and PostgreSQL both speak ``ON CONFLICT ... RETURNING``)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two supported backends
-        raise RuntimeError(f"unsupported database backend {name!r}")
-    return insert(model)
-
-
 # --- Hot-path SQL on the DB-API connection ----------------------------------------------
 # Each inbound SMS runs about six statements inside its request. Through SQLAlchemy each
 # costs 60-80 us of Python (execution context, result processing) against 10-30 us of

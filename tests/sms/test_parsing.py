@@ -1,4 +1,4 @@
-"""Tests for roko_app.sms.codes: reading what farmers type, and the code format."""
+"""Tests for roko_app.sms.parsing: reading what farmers type, and the code format."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from roko_app.sms.codes import (
+from roko_app.sms.parsing import (
     KEYSPACE,
     ParsedMessage,
     canonical_code,

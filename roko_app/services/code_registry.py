@@ -9,7 +9,7 @@ Import files (:func:`import_codes`) are CSV made by a machine or by Excel:
   delimiter is read from the header line (``,``, ``;`` as Excel writes in French
   locales, or a tab); a UTF-8 BOM is ignored;
 - codes must be ``U`` or ``u`` + 8 digits, surrounding spaces allowed; nothing else
-  (the tolerant grammar of :mod:`roko_app.sms.codes` is for what farmers type);
+  (the tolerant grammar of :mod:`roko_app.sms.parsing` is for what farmers type);
 - a ``batch`` column, if any, must be empty or name the batch being imported (so the
   wrong file is not loaded into the wrong batch); it is not stored;
 - other columns (product, region, ...) are stored verbatim in ``attributes`` (None
@@ -43,12 +43,12 @@ from typing import Any, TextIO
 
 from sqlalchemy import bindparam, func, select
 
-from roko_app.database import insert_for
+from roko_app.database.dialect import insert_for
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Code
-from roko_app.models.types import utcnow
 from roko_app.services.errors import InvalidInput
-from roko_app.sms.codes import KEYSPACE, canonical_code, code_number, format_code, is_canonical
+from roko_app.sms.parsing import KEYSPACE, canonical_code, code_number, format_code, is_canonical
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from roko_app import ConfigError, create_app
+from roko_app.configuration import parse_ports
 from roko_app.extensions import db
-from roko_app.settings import parse_ports
 
 PROD_SECRETS = {"SECRET_KEY": "s3cret", "WEBHOOK_INBOUND_TOKEN": "t0ken", "TOPAZ_URL": "http://gw.internal:8080",
                 "TOPAZ_TOKEN": "gw-token", "CODE_KEY": "k3y",

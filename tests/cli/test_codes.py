@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import Code
-from roko_app.services import codes as registry
+from roko_app.services import code_registry
 
 CODE_RE = re.compile(r"[Uu]\d{8}")
 
@@ -38,7 +38,7 @@ def test_import_prints_a_summary_and_the_bad_rows(app: Any, runner: Any, tmp_pat
     assert not CODE_RE.search(result.output)  # codes are never printed
     assert count_codes(app) == 2
     with app.app_context():
-        assert registry.find_code("U10000002", app.config["CODE_KEY"]).attributes == {"produit": "NANO"}
+        assert code_registry.find_code("U10000002", app.config["CODE_KEY"]).attributes == {"produit": "NANO"}
 
     again = runner.invoke(args=["roko", "codes", "import", str(file), "--batch", "LOT-B"])
     assert again.exit_code == 0, again.output
@@ -76,7 +76,7 @@ def test_import_of_a_cp1252_file_needs_its_encoding(app: Any, runner: Any, tmp_p
     result = runner.invoke(args=["roko", "codes", "import", str(file), "--batch", "LOT-A", "--encoding", "cp1252"])
     assert result.exit_code == 0 and "1 inserted" in result.output
     with app.app_context():
-        assert registry.find_code("U10000001", app.config["CODE_KEY"]).attributes == {"région": "Labé"}
+        assert code_registry.find_code("U10000001", app.config["CODE_KEY"]).attributes == {"région": "Labé"}
     unknown = runner.invoke(args=["roko", "codes", "import", str(file), "--batch", "LOT-A", "--encoding", "klingon"])
     assert unknown.exit_code == 1 and "Unknown encoding" in unknown.output
 
@@ -98,7 +98,7 @@ def test_generate_writes_the_file_and_registers_the_codes(app: Any, runner: Any,
     assert len(set(codes)) == 250 and all(CODE_RE.fullmatch(code) and code.startswith("U") for code in codes)
     with app.app_context():
         key = app.config["CODE_KEY"]
-        found = [registry.find_code(code, key) for code in codes]
+        found = [code_registry.find_code(code, key) for code in codes]
         assert all(row is not None and row.batch == "LOT-7" and row.attributes is None for row in found)
     stats = runner.invoke(args=["roko", "codes", "stats"])
     assert "LOT-7" in stats.output and "250" in stats.output
@@ -134,7 +134,7 @@ def test_a_failed_import_leaves_neither_file_nor_codes(app: Any, runner: Any, tm
     def broken(*_: Any) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(registry, "_insert_chunk", broken)
+    monkeypatch.setattr(code_registry, "_insert_chunk", broken)
     out = tmp_path / "lot.csv"
     result = runner.invoke(args=["roko", "codes", "generate", "--count", "5", "--batch", "LOT-1", "--out", str(out)])
     assert result.exit_code != 0
@@ -144,14 +144,14 @@ def test_a_failed_import_leaves_neither_file_nor_codes(app: Any, runner: Any, tm
 
 def test_stats(app: Any, runner: Any, tmp_path: Path) -> None:
     empty = runner.invoke(args=["roko", "codes", "stats"])
-    assert empty.exit_code == 0 and "No codes in the registry." in empty.output
+    assert empty.exit_code == 0 and "No codes in the code_registry." in empty.output
     runner.invoke(args=["roko", "codes", "import", str(write(tmp_path / "a.csv", "code\nU10000001\nU10000002\n")),
                         "--batch", "LOT-A"])
     runner.invoke(args=["roko", "codes", "import", str(write(tmp_path / "b.csv", "code\nU20000001\n")), "--batch", "LOT-B"])
     with app.app_context():
-        from roko_app.models.types import utcnow
+        from roko_app.database.types import utcnow
 
-        row = registry.find_code("U10000001", app.config["CODE_KEY"])
+        row = code_registry.find_code("U10000001", app.config["CODE_KEY"])
         row.used_by, row.used_at = "612345678", utcnow()
         db.session.commit()
     result = runner.invoke(args=["roko", "codes", "stats"])

@@ -1,4 +1,4 @@
-"""Tests for roko_app.services.codes: keyed hashes, CSV import, generation, statistics."""
+"""Tests for roko_app.services.code_registry: keyed hashes, CSV import, generation, statistics."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from sqlalchemy import func, select, text
 
 from roko_app.extensions import db
 from roko_app.models import Code
-from roko_app.services import codes as registry
-from roko_app.services.codes import BatchStats, RowError
+from roko_app.services import code_registry
+from roko_app.services.code_registry import BatchStats, RowError
 from roko_app.services.errors import InvalidInput
-from roko_app.sms.codes import KEYSPACE, code_number, is_canonical
+from roko_app.sms.parsing import KEYSPACE, code_number, is_canonical
 
 KEY = "test-code-key"
 
 
-def run_import(app: Any, content: str, batch: str = "LOT-A", key: str = KEY) -> registry.ImportReport:
+def run_import(app: Any, content: str, batch: str = "LOT-A", key: str = KEY) -> code_registry.ImportReport:
     with app.app_context():
-        report = registry.import_codes(io.StringIO(content, newline=""), batch, key)
+        report = code_registry.import_codes(io.StringIO(content, newline=""), batch, key)
         db.session.commit()
         return report
 
@@ -46,25 +46,25 @@ def count_codes(app: Any) -> int:
 
 def test_hash_is_hmac_sha256_of_the_canonical_code_under_the_key() -> None:
     expected = hmac.new(KEY.encode(), b"U12345678", hashlib.sha256).hexdigest()
-    assert registry.hash_code("U12345678", KEY) == expected
+    assert code_registry.hash_code("U12345678", KEY) == expected
     assert len(expected) == 64
 
 
 def test_hash_is_keyed() -> None:
-    assert registry.hash_code("U12345678", "key-one") != registry.hash_code("U12345678", "key-two")
-    assert registry.hash_code("U12345678", KEY) != hashlib.sha256(b"U12345678").hexdigest()
-    assert registry.hash_code("U12345678", KEY) != registry.hash_code("U12345679", KEY)
+    assert code_registry.hash_code("U12345678", "key-one") != code_registry.hash_code("U12345678", "key-two")
+    assert code_registry.hash_code("U12345678", KEY) != hashlib.sha256(b"U12345678").hexdigest()
+    assert code_registry.hash_code("U12345678", KEY) != code_registry.hash_code("U12345679", KEY)
 
 
 @pytest.mark.parametrize("code", ["u12345678", " U12345678", "U1234567", "ROKO U12345678", ""])
 def test_hash_refuses_non_canonical_codes(code: str) -> None:
     with pytest.raises(ValueError):
-        registry.hash_code(code, KEY)
+        code_registry.hash_code(code, KEY)
 
 
 def test_hash_refuses_an_empty_key() -> None:
     with pytest.raises(ValueError):
-        registry.hash_code("U12345678", "")
+        code_registry.hash_code("U12345678", "")
 
 
 # --- import: rows, line numbers, attributes -------------------------------------------
@@ -99,8 +99,8 @@ def test_import_loads_good_rows_and_reports_bad_rows_with_their_line_numbers(app
     assert problems[14] == "expected 3 fields, found 4"
     assert all("1000000" not in error.problem for error in report.errors)  # never echoes a code
     with app.app_context():
-        assert registry.find_code("U10000002", KEY) is not None
-        assert registry.find_code("U10000004", KEY) is None
+        assert code_registry.find_code("U10000002", KEY) is not None
+        assert code_registry.find_code("U10000004", KEY) is None
 
 
 def test_import_counts_rows_and_errors_consistently(app: Any) -> None:
@@ -111,12 +111,12 @@ def test_import_counts_rows_and_errors_consistently(app: Any) -> None:
 def test_extra_columns_are_stored_verbatim(app: Any) -> None:
     run_import(app, MIXED_FILE)
     with app.app_context():
-        row = registry.find_code("U10000002", KEY)
+        row = code_registry.find_code("U10000002", KEY)
         assert row is not None
         assert row.batch == "LOT-A"
         assert row.attributes == {"product": "NANO-50", "region": "Boké"}
-        assert registry.find_code("U10000005", KEY).attributes == {"product": 'NANO "50"', "region": "Mamou"}
-        assert registry.find_code("U10000006", KEY).attributes == {"product": "two\nlines", "region": "Faranah"}
+        assert code_registry.find_code("U10000005", KEY).attributes == {"product": 'NANO "50"', "region": "Mamou"}
+        assert code_registry.find_code("U10000006", KEY).attributes == {"product": "two\nlines", "region": "Faranah"}
         assert row.imported_at.tzinfo is not None and row.used_at is None and row.used_by is None
 
 
@@ -132,7 +132,7 @@ def test_the_clear_code_is_stored_nowhere(app: Any) -> None:
         (row,) = db.session.execute(text("SELECT * FROM code")).all()
         stored = " ".join(str(value) for value in row)
         assert "10000001" not in stored
-        assert registry.hash_code("U10000001", KEY) in stored
+        assert code_registry.hash_code("U10000001", KEY) in stored
 
 
 @pytest.mark.parametrize("delimiter", [",", ";", "\t"])
@@ -160,7 +160,7 @@ def test_excel_french_file_with_bom_and_semicolons(app: Any) -> None:
     report = run_import(app, content)
     assert (report.inserted, report.total_rows, report.error_count) == (2, 2, 0)  # ";;" is a blank row
     with app.app_context():
-        assert registry.find_code("U10000001", KEY).attributes == {"Produit": "NANO 50 kg", "Région": "Labé"}
+        assert code_registry.find_code("U10000001", KEY).attributes == {"Produit": "NANO 50 kg", "Région": "Labé"}
 
 
 def test_a_batch_column_must_match_and_is_not_stored(app: Any) -> None:
@@ -180,7 +180,7 @@ def test_a_batch_column_must_match_and_is_not_stored(app: Any) -> None:
 ])
 def test_unusable_files_raise_invalid_input(app: Any, content: str, message: str) -> None:
     with app.app_context(), pytest.raises(InvalidInput, match=message) as raised:
-        registry.import_codes(io.StringIO(content), "LOT-A", KEY)
+        code_registry.import_codes(io.StringIO(content), "LOT-A", KEY)
     assert raised.value.field == "file"
     assert count_codes(app) == 0
 
@@ -188,13 +188,13 @@ def test_unusable_files_raise_invalid_input(app: Any, content: str, message: str
 def test_a_file_that_is_not_utf8_raises_invalid_input(app: Any) -> None:
     stream = io.TextIOWrapper(io.BytesIO("code,région\nU10000001,Labé\n".encode("cp1252")), encoding="utf-8")
     with app.app_context(), pytest.raises(InvalidInput, match="not valid text"):
-        registry.import_codes(stream, "LOT-A", KEY)
+        code_registry.import_codes(stream, "LOT-A", KEY)
 
 
 @pytest.mark.parametrize("batch", ["", " LOT", "LOT A", "x" * 65, "-LOT", "LOT/1"])
 def test_batch_names_are_checked(app: Any, batch: str) -> None:
     with app.app_context(), pytest.raises(InvalidInput) as raised:
-        registry.import_codes(io.StringIO("code\nU10000001\n"), batch, KEY)
+        code_registry.import_codes(io.StringIO("code\nU10000001\n"), batch, KEY)
     assert raised.value.field == "batch"
 
 
@@ -220,12 +220,12 @@ def test_a_code_of_another_batch_is_reported_and_not_moved(app: Any) -> None:
     assert (report.inserted, report.already_present) == (1, 3)
     assert report.other_batches == {"LOT-A": 2, "LOT-C": 1}
     with app.app_context():
-        assert registry.find_code("U10000001", KEY).batch == "LOT-A"
-        assert registry.find_code("U10000004", KEY).batch == "LOT-B"
+        assert code_registry.find_code("U10000001", KEY).batch == "LOT-A"
+        assert code_registry.find_code("U10000004", KEY).batch == "LOT-B"
 
 
 def test_chunks_add_up(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(code_registry, "CHUNK_SIZE", 3)
     run_import(app, "code\n" + "".join(f"U1000000{i}\n" for i in (1, 4, 8)), batch="LOT-A")
     content = "code\n" + "".join(f"U1000000{i}\n" for i in range(10)) + "U10000003\n"
     report = run_import(app, content, batch="LOT-B")
@@ -236,7 +236,7 @@ def test_chunks_add_up(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_error_list_is_capped_but_every_error_counted(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "MAX_ROW_ERRORS", 2)
+    monkeypatch.setattr(code_registry, "MAX_ROW_ERRORS", 2)
     report = run_import(app, "code\n" + "bad\n" * 5 + "U10000001\n")
     assert (report.error_count, [e.line for e in report.errors], report.inserted) == (5, [2, 3], 1)
 
@@ -246,8 +246,8 @@ def test_the_same_codes_under_another_key_are_other_rows(app: Any) -> None:
     report = run_import(app, "code\nU10000001\n", key="key-two", batch="LOT-B")
     assert report.inserted == 1
     with app.app_context():
-        assert registry.find_code("U10000001", "key-one").batch == "LOT-A"
-        assert registry.find_code("U10000001", "key-two").batch == "LOT-B"
+        assert code_registry.find_code("U10000001", "key-one").batch == "LOT-A"
+        assert code_registry.find_code("U10000001", "key-two").batch == "LOT-B"
 
 
 # --- find_code and batch_stats ---------------------------------------------------------
@@ -255,35 +255,35 @@ def test_the_same_codes_under_another_key_are_other_rows(app: Any) -> None:
 def test_find_code(app: Any) -> None:
     run_import(app, "code\nU10000001\n")
     with app.app_context():
-        row = registry.find_code("U10000001", KEY)
-        assert row is not None and row.code_hash == registry.hash_code("U10000001", KEY)
-        assert registry.find_code("u10000001", KEY) is row
-        assert registry.find_code("U10000002", KEY) is None
-        assert registry.find_code("U1000000", KEY) is None
-        assert registry.find_code("U10000001", "another-key") is None
+        row = code_registry.find_code("U10000001", KEY)
+        assert row is not None and row.code_hash == code_registry.hash_code("U10000001", KEY)
+        assert code_registry.find_code("u10000001", KEY) is row
+        assert code_registry.find_code("U10000002", KEY) is None
+        assert code_registry.find_code("U1000000", KEY) is None
+        assert code_registry.find_code("U10000001", "another-key") is None
 
 
 def test_batch_stats(app: Any) -> None:
     run_import(app, "code\nU10000001\nU10000002\nU10000003\n", batch="LOT-B")
     run_import(app, "code\nU20000001\nU20000002\n", batch="LOT-A")
     with app.app_context():
-        assert registry.batch_stats() == [BatchStats("LOT-A", 2, 0), BatchStats("LOT-B", 3, 0)]
-        row = registry.find_code("U10000002", KEY)
+        assert code_registry.batch_stats() == [BatchStats("LOT-A", 2, 0), BatchStats("LOT-B", 3, 0)]
+        row = code_registry.find_code("U10000002", KEY)
         row.used_by, row.used_at = "612345678", datetime.now(UTC)
         db.session.commit()
-        assert registry.batch_stats() == [BatchStats("LOT-A", 2, 0), BatchStats("LOT-B", 3, 1)]
+        assert code_registry.batch_stats() == [BatchStats("LOT-A", 2, 0), BatchStats("LOT-B", 3, 1)]
 
 
 def test_batch_stats_of_an_empty_registry(app: Any) -> None:
     with app.app_context():
-        assert registry.batch_stats() == []
+        assert code_registry.batch_stats() == []
 
 
 # --- generate_codes --------------------------------------------------------------------
 
 def test_generate_gives_count_distinct_well_formed_codes(app: Any) -> None:
     with app.app_context():
-        generated = list(registry.generate_codes(7_000, KEY))  # more than one chunk
+        generated = list(code_registry.generate_codes(7_000, KEY))  # more than one chunk
     assert len(generated) == 7_000
     assert len(set(generated)) == 7_000
     assert all(is_canonical(code) for code in generated)
@@ -292,7 +292,7 @@ def test_generate_gives_count_distinct_well_formed_codes(app: Any) -> None:
 def test_generated_codes_are_not_sequential_and_look_uniform(app: Any) -> None:
     n = 20_000
     with app.app_context():
-        numbers = [code_number(code) for code in registry.generate_codes(n, KEY)]
+        numbers = [code_number(code) for code in code_registry.generate_codes(n, KEY)]
     ordered = sorted(numbers)
     gaps = {b - a for a, b in zip(ordered, ordered[1:], strict=False)}
     assert len(gaps) > n // 10  # far from an arithmetic progression (1 gap value)
@@ -311,9 +311,9 @@ def test_generated_codes_are_not_sequential_and_look_uniform(app: Any) -> None:
 def test_generate_avoids_codes_in_the_registry_and_repeats(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     run_import(app, "code\nU00000001\nU00000002\nU00000003\nU00000005\n", batch="LOT-OLD")
     draws = iter([1, 2, 3, 4, 4, 5, 6, 1, 6, 7, 99])
-    monkeypatch.setattr(registry, "_draw_number", lambda: next(draws))
+    monkeypatch.setattr(code_registry, "_draw_number", lambda: next(draws))
     with app.app_context():
-        assert list(registry.generate_codes(3, KEY)) == ["U00000004", "U00000006", "U00000007"]
+        assert list(code_registry.generate_codes(3, KEY)) == ["U00000004", "U00000006", "U00000007"]
 
 
 def test_generate_uses_the_csprng(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,23 +323,23 @@ def test_generate_uses_the_csprng(app: Any, monkeypatch: pytest.MonkeyPatch) -> 
         calls.append(upper)
         return 42 + len(calls)
 
-    monkeypatch.setattr(registry.secrets, "randbelow", fake_randbelow)
+    monkeypatch.setattr(code_registry.secrets, "randbelow", fake_randbelow)
     with app.app_context():
-        assert list(registry.generate_codes(2, KEY)) == ["U00000043", "U00000044"]
+        assert list(code_registry.generate_codes(2, KEY)) == ["U00000043", "U00000044"]
     assert calls == [KEYSPACE, KEYSPACE]
 
 
-@pytest.mark.parametrize("count", [0, -1, registry.MAX_GENERATE + 1])
+@pytest.mark.parametrize("count", [0, -1, code_registry.MAX_GENERATE + 1])
 def test_generate_checks_the_count(app: Any, count: int) -> None:
     with app.app_context(), pytest.raises(InvalidInput) as raised:
-        registry.generate_codes(count, KEY)
+        code_registry.generate_codes(count, KEY)
     assert raised.value.field == "count"
 
 
 def test_generate_refuses_to_fill_the_keyspace(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "MAX_ISSUED", 5)
+    monkeypatch.setattr(code_registry, "MAX_ISSUED", 5)
     run_import(app, "code\nU00000001\nU00000002\nU00000003\n")
     with app.app_context():
-        assert len(list(registry.generate_codes(2, KEY))) == 2
+        assert len(list(code_registry.generate_codes(2, KEY))) == 2
         with pytest.raises(InvalidInput, match="guessable"):
-            registry.generate_codes(3, KEY)
+            code_registry.generate_codes(3, KEY)

@@ -15,10 +15,10 @@ from sqlalchemy import create_engine, exc, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from roko_app.database import RawConnection, Sql
+from roko_app.database.sqlite import RawConnection, Sql
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms, Participant
-from roko_app.services import entries
+from roko_app.services import classify as entries
 from tests.webhooks.test_topaz_inbound import SEED_EXAMPLE, body_with, post
 
 T0 = datetime(2026, 5, 15, 10, 30, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from roko_app.extensions import db
 from roko_app.models import OutboundSms
 from roko_app.worker import Worker
 from tests.conftest import SIM_TOKEN
-from tests.draw.test_classification import CODES, OTHER, expected, register, text_in
+from tests.services.test_classify import CODES, OTHER, expected, register, text_in
 
 FARMER = "612345678"
 

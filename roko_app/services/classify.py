@@ -33,16 +33,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from roko_app.database import RawConnection, Sql
+from roko_app.database.sqlite import RawConnection, Sql
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome, Participant, Priority
 from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
-from roko_app.models.types import utcnow
 from roko_app.services import outbound, replies
-from roko_app.services.codes import hash_code
+from roko_app.services.code_registry import hash_code
 from roko_app.services.errors import NotFound
-from roko_app.sms.codes import parse_message
 from roko_app.sms.encoding import analyze
+from roko_app.sms.parsing import parse_message
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from roko_app.extensions import db
-from roko_app.services import codes as registry
+from roko_app.services import code_registry
 from roko_app.services.errors import DomainError
 
 # Bad rows listed in a summary; the rest are counted.
@@ -48,7 +48,7 @@ def import_command(file: Path, batch: str, encoding: str) -> None:
         raise click.ClickException(f"Unknown encoding {encoding!r}.") from None
     try:
         with file.open(encoding=encoding, newline="") as stream:
-            report = registry.import_codes(stream, batch, current_app.config["CODE_KEY"])
+            report = code_registry.import_codes(stream, batch, current_app.config["CODE_KEY"])
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(exc.message) from None
@@ -67,7 +67,7 @@ def import_command(file: Path, batch: str, encoding: str) -> None:
 def generate_command(count: int, batch: str, out: Path, do_import: bool) -> None:
     """Generate --count new random codes for --batch into --out, and register them.
 
-    Codes are drawn with a CSPRNG, distinct, and never already in the registry. The
+    Codes are drawn with a CSPRNG, distinct, and never already in the code_registry. The
     file holds the codes in clear (it is what gets printed on the bags): it is created
     readable by its owner only; store it safely and delete it after printing.
     """
@@ -75,8 +75,8 @@ def generate_command(count: int, batch: str, out: Path, do_import: bool) -> None
     if out.exists():
         raise click.ClickException(f"{out} exists already; choose another --out (a code file is never overwritten).")
     try:
-        registry.check_batch(batch)
-        generated = registry.generate_codes(count, key)
+        code_registry.check_batch(batch)
+        generated = code_registry.generate_codes(count, key)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     partial = out.with_name(out.name + ".partial")
@@ -90,7 +90,7 @@ def generate_command(count: int, batch: str, out: Path, do_import: bool) -> None
         report = None
         if do_import:
             with partial.open(encoding="utf-8", newline="") as stream:
-                report = registry.import_codes(stream, batch, key)
+                report = code_registry.import_codes(stream, batch, key)
         os.replace(partial, out)
         written = out
         db.session.commit()
@@ -113,9 +113,9 @@ def generate_command(count: int, batch: str, out: Path, do_import: bool) -> None
 @codes.command("stats")
 def stats_command() -> None:
     """Codes issued and used, per batch."""
-    rows = registry.batch_stats()
+    rows = code_registry.batch_stats()
     if not rows:
-        click.echo("No codes in the registry.")
+        click.echo("No codes in the code_registry.")
         return
     width = max(len("batch"), *(len(row.batch) for row in rows))
     click.echo(f"{'batch':<{width}} {'issued':>12} {'used':>12} {'used %':>7}")
@@ -137,7 +137,7 @@ def _write_codes(fd: int, generated: Iterable[str], batch: str) -> None:
             writer.writerow([code, batch])
 
 
-def _echo_report(report: registry.ImportReport, file: Path) -> None:
+def _echo_report(report: code_registry.ImportReport, file: Path) -> None:
     click.echo(f"Imported {file.name} into batch {report.batch!r}: {report.total_rows:,} rows, "
                f"{report.inserted:,} inserted, {report.already_present:,} already present, "
                f"{report.error_count:,} bad.")

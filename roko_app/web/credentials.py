@@ -1,10 +1,18 @@
-"""``x-hub-signature`` checks: ``{algorithm}={hex}`` HMAC of the raw body bytes."""
+"""Shared secrets: constant-time header tokens and ``x-hub-signature`` HMACs of raw bodies."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import string
+
+
+def token_matches(presented: str | None, expected: str | None) -> bool:
+    """True when both are non-empty and equal; compared in constant time."""
+    if not presented or not expected:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8"), expected.encode("utf-8"))
+
 
 ALGORITHMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "sha512": hashlib.sha512}
 _HEX = frozenset(string.hexdigits)

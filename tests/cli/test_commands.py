@@ -72,8 +72,8 @@ def test_dev_seed_registers_the_demo_key_only_in_dev(make_app: Any) -> None:
         assert dev_app.test_cli_runner().invoke(args=["roko", "dev-seed"]).exit_code == 0
     with dev_app.app_context():
         assert api_keys.authenticate(dev_app.config["DEV_DEMO_API_KEY"]).name == "demo"
-        from roko_app.cli import DEMO_CODES
-        from roko_app.services.codes import find_code
+        from roko_app.cli.dev import DEMO_CODES
+        from roko_app.services.code_registry import find_code
 
         assert all(find_code(code, dev_app.config["CODE_KEY"]).batch == "DEMO" for code in DEMO_CODES)
         from roko_app.services import accounts

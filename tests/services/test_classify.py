@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import Code, Entry, OutboundSms, Participant
-from roko_app.services.codes import hash_code
+from roko_app.services.code_registry import hash_code
 from roko_app.services.replies import DEFAULT_REPLIES
 from tests.conftest import WEBHOOK_TOKEN
 
@@ -255,7 +255,7 @@ def test_each_entry_records_sms_sender_code_outcome_and_time(draw_app: Any) -> N
 
 
 def test_after_an_unblock_old_failures_no_longer_count(draw_app: Any) -> None:
-    from roko_app.services.entries import unblock
+    from roko_app.services.classify import unblock
 
     with freeze_time("2026-06-10T08:00:00Z") as frozen:
         for i in range(5):

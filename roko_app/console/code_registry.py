@@ -14,8 +14,7 @@ from roko_app.console.blueprint import bp
 from roko_app.console.forms import CodesImportForm
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.services import accounts
-from roko_app.services import codes as registry
+from roko_app.services import accounts, code_registry
 from roko_app.services.errors import DomainError
 
 # Largest upload; bigger files go through `flask roko codes import` on the server.
@@ -48,7 +47,7 @@ def codes() -> Any:
         upload = form.file.data
         stream = io.TextIOWrapper(upload.stream, encoding=form.encoding.data, newline="")
         try:
-            report = registry.import_codes(stream, form.batch.data, current_app.config["CODE_KEY"])
+            report = code_registry.import_codes(stream, form.batch.data, current_app.config["CODE_KEY"])
         except DomainError as exc:
             db.session.rollback()
             error = exc.message
@@ -61,5 +60,5 @@ def codes() -> Any:
         finally:
             stream.detach()
     status = 400 if form.is_submitted() and report is None else 200
-    return render_template("console/codes.html", form=form, report=report, error=error, stats=registry.batch_stats(),
+    return render_template("console/codes.html", form=form, report=report, error=error, stats=code_registry.batch_stats(),
                            shown=SHOWN_ERRORS, problems=ROW_PROBLEMS, max_mb=MAX_UPLOAD_BYTES // (1024 * 1024)), status

@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Request
 
-from roko_app.errors import ApiError, FieldProblem
+from roko_app.web.errors import ApiError, FieldProblem
 
 INT64_MAX = 2**63 - 1
 

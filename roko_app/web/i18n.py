@@ -9,7 +9,7 @@ from flask_babel import get_locale
 from flask_login import current_user
 
 from roko_app.extensions import babel, db
-from roko_app.security import safe_next
+from roko_app.web.security import safe_next
 
 LANGUAGES = {"fr": "Français", "en": "English"}
 COOKIE = "roko_lang"

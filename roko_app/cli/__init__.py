@@ -1,0 +1,22 @@
+"""``flask --app wsgi roko ...``: one module per command group; each command is one transaction."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from roko_app.cli.api_keys import api_key_group
+from roko_app.cli.codes import codes
+from roko_app.cli.config import show_config
+from roko_app.cli.dev import dev_seed
+from roko_app.cli.users import user_group
+from roko_app.cli.worker import worker_command
+
+
+@click.group(cls=AppGroup)
+def roko() -> None:
+    """ROKO campaign operations."""
+
+
+for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed):
+    roko.add_command(command)

@@ -1,0 +1,35 @@
+"""``flask roko user ...``: console accounts. Each command is one transaction."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+
+from roko_app.extensions import db
+from roko_app.services import accounts
+from roko_app.services.errors import DomainError
+
+
+@click.group("user", cls=AppGroup)
+def user_group() -> None:
+    """Console accounts."""
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer", show_default=True)
+@click.option("--password", "ask_password", is_flag=True,
+              help="Prompt for the password instead of generating one (printed once).")
+def user_create(email: str, role: str, ask_password: bool) -> None:
+    """Create a console account; without --password a generated one is printed once."""
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True) if ask_password else None
+    try:
+        user, password = accounts.create_user(email, role, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    accounts.audit("cli", "user.create", target=user.email, details={"role": role})
+    db.session.commit()
+    click.echo(f"Created {role} {user.email}.")
+    if not ask_password:
+        click.echo("Password (shown once):")
+        click.echo(password)

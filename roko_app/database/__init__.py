@@ -1,0 +1,1 @@
+"""The database layer under the models: column types, SQLite's settings, dialect helpers."""

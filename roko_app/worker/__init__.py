@@ -1,0 +1,8 @@
+"""The worker: the jobs that run after a request has answered (how it works: ``docs/worker.md``)."""
+
+from roko_app.worker.runner import DEFAULT_CONCURRENCY, run_workers
+from roko_app.worker.sender import Control, Worker, WorkerStats
+from roko_app.worker.throttle import LocalPacer, Pacer, RedisPacer, ThrottleUnavailable, pacer_from_config
+
+__all__ = ["DEFAULT_CONCURRENCY", "Control", "LocalPacer", "Pacer", "RedisPacer", "ThrottleUnavailable", "Worker",
+           "WorkerStats", "pacer_from_config", "run_workers"]
