@@ -1,5 +1,7 @@
 # The two commands: `make run` (the app on its embedded defaults) and `make test`.
-# Both create .venv on first use with Python 3.11 and install the pinned requirements.
+# Both create .venv on first use with Python 3.11, install the pinned requirements, then
+# the project itself in editable mode without dependencies (the versions come from the
+# requirements files only), so `roko_app` imports from any directory and from scripts/.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -20,21 +22,25 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+$(VENV)/.project: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
 ## run: upgrade the dev database and serve the app, the Topaz simulator and the worker
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime $(VENV)/.project
 	ROKO_ENV=dev $(BIN)/flask --app wsgi db upgrade
 	ROKO_ENV=dev $(BIN)/flask --app wsgi roko dev-seed
 	ROKO_ENV=dev $(BIN)/python scripts/run_dev.py
 
 ## test: the whole suite (SQLite, or PostgreSQL when ROKO_TEST_DATABASE_URL is set)
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.project
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
-bench-inbound: $(VENV)/.dev
+bench-inbound: $(VENV)/.dev $(VENV)/.project
 	$(BIN)/python bench/inbound.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis roko_app.egg-info

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from roko_app.configuration import ConfigError, load_config
+from roko_app.configuration import PROJECT_ROOT, ConfigError, load_config
 from roko_app.database.sqlite import init_database_events, init_session_events
 from roko_app.extensions import csrf, db, limiter, login_manager, migrate
 from roko_app.web.errors import register_error_handlers
@@ -16,17 +15,15 @@ from roko_app.web.i18n import init_i18n
 from roko_app.web.request_log import configure_logging, register_request_logging
 from roko_app.web.security import configure_cookies, register_security_headers
 
-ROOT = Path(__file__).resolve().parent.parent
-
 __all__ = ["ConfigError", "create_app"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(
         __name__,
-        template_folder=str(ROOT / "templates"),
-        static_folder=str(ROOT / "static"),
-        instance_path=str(ROOT / "instance"),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+        instance_path=str(PROJECT_ROOT / "instance"),
     )
     load_config(app, config)
     configure_cookies(app)
@@ -46,7 +43,7 @@ def _init_extensions(app: Flask) -> None:
     init_database_events()
     init_session_events()
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     limiter.init_app(app)
     limiter.request_filter(_not_rate_limited)
     csrf.init_app(app)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 ENVIRONMENTS = ("dev", "test", "stage", "prod")
+# The project's root, which holds config.py, templates/, static/, instance/ and
+# migrations/ beside the package: found from this file, never from the working directory.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The defaults, loaded by their path (not imported), so no other ``config`` module on
+# sys.path can stand in for them.
+DEFAULTS_FILE = PROJECT_ROOT / "config.py"
 # Campaign times are given, and shown, in Guinea's time (UTC+0, no daylight saving).
 CAMPAIGN_TZ = ZoneInfo("Africa/Conakry")
 # Secrets (and the gateway's address) that must be set explicitly outside dev and test,
@@ -37,7 +44,7 @@ class ConfigError(RuntimeError):
 
 def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     """Fill ``app.config`` in the documented order and check it."""
-    app.config.from_object("config")
+    app.config.from_pyfile(DEFAULTS_FILE)
     app.config.from_prefixed_env("ROKO")
     if overrides:
         app.config.update(overrides)

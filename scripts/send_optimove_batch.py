@@ -1,6 +1,6 @@
 """Post a generated, signed Optimove campaign batch of N recipients to a URL.
 
-    python scripts/send_optimove_batch.py --url http://127.0.0.1:5000/api/v1/webhooks/optimove/campaigns \\
+    .venv/bin/python scripts/send_optimove_batch.py --url http://127.0.0.1:5000/api/v1/webhooks/optimove/campaigns \\
         --count 100 [--batch-id B] [--scheduled-in 60] [--algorithm sha256] [--key K] [--secret S]
 
 Recipients are Guinea numbers 62xxxxxxx with a short French message; the batch is
@@ -18,11 +18,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from roko_app.web.credentials import ALGORITHMS, sign  # noqa: E402
+from roko_app.web.credentials import ALGORITHMS, sign
 
 
 def build_batch(count: int, batch_id: str, scheduled_ms: int) -> dict[str, object]:

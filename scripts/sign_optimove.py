@@ -1,6 +1,6 @@
 """Print the x-hub-signature header for a body file, as Optimove computes it.
 
-    python scripts/sign_optimove.py BODY.json [--secret S] [--algorithm sha256|sha1|sha512]
+    .venv/bin/python scripts/sign_optimove.py BODY.json [--secret S] [--algorithm sha256|sha1|sha512]
 
 The signature is an HMAC of the file's exact bytes (no re-serialisation): sign what you
 send. The secret defaults to $ROKO_OPTIMOVE_HMAC_SECRET, else the dev secret.
@@ -13,9 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from roko_app.web.credentials import ALGORITHMS, sign  # noqa: E402
+from roko_app.web.credentials import ALGORITHMS, sign
 
 DEV_SECRET = "dev-optimove-secret"  # noqa: S105 (the dev default of config.py)
 
