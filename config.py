@@ -95,6 +95,14 @@ TOPAZ_RATE_PER_PORT = 1.0
 # Rows claimed per round, and seconds to sleep when nothing is due.
 WORKER_BATCH_SIZE = 20
 WORKER_POLL_SECONDS = 1.0
+# The classifier: inbound SMS per transaction; how long to wait for new SMS between
+# looks at the queue (PostgreSQL wakes it at once through LISTEN/NOTIFY, SQLite polls);
+# tries of an SMS whose classification raises, and the first backoff (doubled each try)
+# before it is parked for an operator.
+CLASSIFY_BATCH_SIZE = 100
+CLASSIFY_POLL_SECONDS = 0.1
+CLASSIFY_MAX_ATTEMPTS = 3
+CLASSIFY_BACKOFF_SECONDS = 30
 
 # --- the console ------------------------------------------------------------------------
 # Failed log-ins allowed per account and per address within the window, before refusing.

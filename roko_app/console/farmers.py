@@ -13,7 +13,7 @@ from roko_app.console.blueprint import bp
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.services import accounts, classify, reports
+from roko_app.services import accounts, participants, reports
 from roko_app.services.errors import NotFound
 
 
@@ -37,7 +37,7 @@ def farmer(msisdn: str) -> Any:
 def farmer_unblock(msisdn: str) -> Any:
     key = reports.msisdn_key(msisdn)
     try:
-        was_blocked = classify.unblock(key)
+        was_blocked = participants.unblock(key)
     except NotFound:
         abort(404)
     if was_blocked:

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import fcntl
 import os
-import re
 import sqlite3
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import scoped_session
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     """WAL lets gunicorn workers read while one writes; the busy timeout (set through
     the driver's ``timeout``) makes writers wait for each other instead of failing."""
-    if not isinstance(dbapi_connection, sqlite3.Connection):
+    if not isinstance(connection, sqlite3.Connection):
         return
-    cursor = dbapi_connection.cursor()
+    cursor = connection.cursor()
     try:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -32,84 +30,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def init_database_events() -> None:
     if not event.contains(Engine, "connect", _sqlite_pragmas):
         event.listen(Engine, "connect", _sqlite_pragmas)
-
-
-# --- Hot-path SQL on the DB-API connection ----------------------------------------------
-# Each inbound SMS runs about six statements inside its request. Through SQLAlchemy each
-# costs 60-80 us of Python (execution context, result processing) against 10-30 us of
-# SQLite's own work, which made the webhook several times slower than its database. The
-# few statements of that path are therefore written once as SQL both backends speak
-# (``ON CONFLICT`` and ``RETURNING`` included) and run on the DB-API connection of the
-# session's own transaction: the view still commits or rolls back through the session.
-# They bypass SQLAlchemy's execution events, so ``SQLALCHEMY_ECHO`` does not log them.
-
-_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-class Sql:
-    """A statement with ``:name`` parameters, for SQLite (``sqlite3``, which takes
-    ``:name``) and PostgreSQL (``psycopg``, which takes ``%(name)s``).
-
-    Whitespace is collapsed and ``:name`` is rewritten everywhere, so the text must not
-    hold comments or string literals (pass values as parameters)."""
-
-    __slots__ = ("sqlite", "postgresql")
-
-    def __init__(self, text: str) -> None:
-        if "--" in text or "/*" in text or "'" in text:
-            raise ValueError("Sql text takes no comments or string literals; pass values as parameters")
-        self.sqlite = " ".join(text.split())
-        self.postgresql = _NAMED_PARAMETER.sub(r"%(\1)s", self.sqlite.replace("%", "%%"))
-
-    def __repr__(self) -> str:
-        return f"Sql({self.sqlite!r})"
-
-
-class RawConnection:
-    """The DB-API connection under the session's transaction, with what differs between
-    the backends: the parameter style, and timestamps (SQLite keeps naive UTC text in
-    SQLAlchemy's format, PostgreSQL ``timestamptz``). Database errors come out as
-    SQLAlchemy's exceptions, so the app's handlers apply (503 when the database is down)."""
-
-    __slots__ = ("_connection", "_dbapi", "is_sqlite")
-
-    def __init__(self, session: Any) -> None:
-        self._connection = session.connection()
-        self._dbapi = self._connection.connection.dbapi_connection
-        self.is_sqlite = self._connection.dialect.name == "sqlite"
-
-    def execute(self, sql: Sql, parameters: dict[str, Any]) -> Any:
-        """Run ``sql`` and return the DB-API cursor (rows are plain tuples)."""
-        text = sql.sqlite if self.is_sqlite else sql.postgresql
-        try:
-            return self._dbapi.execute(text, parameters)
-        except self._connection.dialect.loaded_dbapi.Error as exc:
-            # A lost connection is marked so (503); the session's rollback then takes it
-            # out of the pool, as for a statement run by SQLAlchemy.
-            dialect = self._connection.dialect
-            lost = dialect.is_disconnect(exc, self._dbapi, None)
-            raise DBAPIError.instance(text, parameters, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=lost, dialect=dialect) from exc
-
-    def time(self, value: datetime | None) -> Any:
-        """A UTC timestamp as a parameter (as ``UTCDateTime`` stores it); like that type,
-        refuses a naive datetime (its zone would be the host's or the session's)."""
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        if not self.is_sqlite:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-    @staticmethod
-    def read_time(value: Any) -> datetime | None:
-        """A timestamp column as read from either backend, as an aware UTC datetime."""
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # --- SQLite: one writer at a time, woken at once ------------------------------------------
@@ -139,6 +59,26 @@ def sqlite_write_lock(session: Any) -> None:
     _write_lock_state.fd = fd
 
 
+def begin_write(session: Any) -> None:
+    """SQLite: start this session's transaction holding the write lock, for a job that
+    reads rows and then writes them (a claim), so that no other writer commits in
+    between. Call it first in the transaction; a no-op on PostgreSQL, whose claims lock
+    the rows they read (``FOR UPDATE SKIP LOCKED``)."""
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    current = session() if isinstance(session, scoped_session) else session
+    fresh = not current.in_transaction()
+    connection = current.connection()  # the transaction ends (and the lock goes) with the session's
+    sqlite_write_lock(current)
+    if fresh:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _release_at_the_end(_session: Any, transaction: Any) -> None:
+    if transaction.parent is None:  # the outermost transaction, however it ended (close included)
+        _release_write_lock()
+
+
 def _release_write_lock(*_: Any) -> None:
     fd = getattr(_write_lock_state, "fd", None)
     if fd is not None:
@@ -153,3 +93,5 @@ def init_session_events() -> None:
     for name in ("after_commit", "after_rollback", "after_soft_rollback"):
         if not event.contains(Session, name, _release_write_lock):
             event.listen(Session, name, _release_write_lock)
+    if not event.contains(Session, "after_transaction_end", _release_at_the_end):
+        event.listen(Session, "after_transaction_end", _release_at_the_end)

@@ -1,52 +1,41 @@
-"""Classifying a new inbound SMS into a draw entry, and queueing its French reply.
+"""Classifying stored inbound SMS into draw entries, and queueing their French replies.
 
-Runs only for the first delivery of an SMS (``inbound.record`` tells new from replay),
-in the same transaction as the SMS row, so an SMS has exactly one entry and at most one
-reply (``outbound_sms.reply_to_sms_id`` is unique as a last line of defence).
-
-Order of the rules, for one SMS from one number:
-
-1. ``STOP``/``ARRET``/``ARRÊT`` alone: OPT_OUT (confirmed once; no campaign messages
-   any more, entries still count). Works while blocked or outside the campaign.
-2. A blocked number: BLOCKED, with no code look-up (codes cannot be guessed by brute
-   force); the block was announced by one reply, after which there is silence.
-3. Outside the campaign window: CAMPAIGN_NOT_STARTED / CAMPAIGN_CLOSED.
-4. No code found: BAD_FORMAT.
-5. The code: INVALID_CODE (not registered), DUPLICATE (used by this number already),
-   ALREADY_USED (used by another number: a fraud signal, logged with both numbers),
-   else VALID_FIRST / VALID_AGAIN (the code becomes used by this number).
-6. INVALID_CODE and ALREADY_USED are failed attempts: the one that reaches
-   ``BLOCK_AFTER_FAILURES`` within ``BLOCK_WINDOW_HOURS`` blocks the number for
-   ``BLOCK_HOURS`` and is answered with the BLOCKED reply instead.
-
-The participant row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
-serialises writers), so two SMS from one number are classified one after the other,
-and a code is claimed with a conditional ``UPDATE`` so two numbers cannot both win it.
+The webhook only stores an SMS; the worker (:mod:`roko_app.worker.classifier`) claims
+the unclassified ones with :func:`claim_pending` and classifies each exactly once with
+:func:`classify_batch`, which writes its entry, its reply row and marks it classified,
+in the caller's transaction. An SMS whose classification raised gets
+:func:`record_failure` (retried with backoff, parked after a few tries); an operator
+puts a parked SMS back in the queue with :func:`retry_parked`. The rules, their order
+and the guarantees are in ``docs/worker.md``. Nothing here commits.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from roko_app.database.sqlite import RawConnection, Sql
+from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.models import Outcome, Participant, Priority
+from roko_app.models import Code, Entry, InboundSms, OutboundSms, Outcome, Participant, Priority
 from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
 from roko_app.services import outbound, replies
 from roko_app.services.code_registry import hash_code
-from roko_app.services.errors import NotFound
+from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import analyze
 from roko_app.sms.parsing import parse_message
 
 log = logging.getLogger(__name__)
 
 AUTO_REPLY_CALLER = "auto-reply"
+#: Outcomes decided before the code was looked at: the entry keeps no code.
+_NO_CODE_OUTCOMES = (Outcome.BLOCKED, Outcome.CAMPAIGN_CLOSED, Outcome.CAMPAIGN_NOT_STARTED, Outcome.OPT_OUT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,80 +62,230 @@ class DrawSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class NewSms:
-    """What classification needs of a newly stored SMS."""
+class RetryRule:
+    """How often a classification that raised is tried again before it is parked."""
+
+    max_attempts: int = 3
+    backoff: timedelta = timedelta(seconds=30)
+
+    def delay(self, attempts: int) -> timedelta:
+        return self.backoff * (2 ** max(attempts - 1, 0))
+
+    @classmethod
+    def from_config(cls, config: Any) -> RetryRule:
+        return cls(int(config["CLASSIFY_MAX_ATTEMPTS"]), timedelta(seconds=float(config["CLASSIFY_BACKOFF_SECONDS"])))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingSms:
+    """What classification reads of a stored SMS."""
 
     id: int
     sender: str
     sender_msisdn: str | None
     text: str
     port: int
+    received_at: datetime
+    classify_attempts: int
+
+    @property
+    def participant_key(self) -> str:
+        """The participant's number: the Guinea mobile number, else the sender as received."""
+        return self.sender_msisdn or self.sender
 
 
-@dataclass(frozen=True, slots=True)
-class Classified:
-    outcome: str
-    reply_key: str | None  # the template of the queued reply; None when silence is the answer
+@dataclass
+class BatchResult:
+    """What :func:`classify_batch` did: outcomes by SMS id, and the SMS left for a later round."""
+
+    outcomes: dict[int, str] = field(default_factory=dict)
+    deferred: list[int] = field(default_factory=list)
+
+    @property
+    def classified(self) -> int:
+        return len(self.outcomes)
 
 
-# This runs inside the request of every inbound SMS, so it speaks SQL on the DB-API
-# connection of the request's transaction (see ``database.RawConnection``): through the
-# ORM or Core, each statement's Python would cost several times the database's own work.
+class NotParked(DomainError):
+    """Only a parked SMS can be put back in the classifier's queue."""
 
-# DO UPDATE (a no-op) instead of DO NOTHING so the row comes back, and is locked until
-# commit, in the same statement: the per-number lock of the rules above.
-_UPSERT_PARTICIPANT = Sql("""
-    INSERT INTO participant (msisdn, first_seen_at, valid_entries) VALUES (:msisdn, :now, 0)
-    ON CONFLICT (msisdn) DO UPDATE SET msisdn = excluded.msisdn
-    RETURNING id, valid_entries, opted_out_at, blocked_until, block_notified_at""")
+    code = "NOT_PARKED"
+
+
+# --- statements, built once -----------------------------------------------------------------
+
+_sms = InboundSms.__table__
+_participant = Participant.__table__
+_code = Code.__table__
+_PENDING_COLUMNS = (_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c.text, _sms.c.port, _sms.c.received_at,
+                    _sms.c.classify_attempts)
+_IS_PENDING = and_(_sms.c.classified_at.is_(None), _sms.c.parked_at.is_(None))
+# The queue, in arrival order; on PostgreSQL each worker takes rows no other worker holds.
+_CLAIM = (
+    select(*_PENDING_COLUMNS)
+    .where(_IS_PENDING, or_(_sms.c.classify_after.is_(None), _sms.c.classify_after <= bindparam("now")))
+    .order_by(_sms.c.id)
+    .limit(bindparam("limit", type_=Integer()))
+    .with_for_update(skip_locked=True)
+)
+_CLAIM_ONE = select(*_PENDING_COLUMNS).where(_sms.c.id == bindparam("id"), _IS_PENDING).with_for_update(skip_locked=True)
+# Is an earlier SMS of this number still to classify (claimed by another worker, or
+# waiting for a retry)? Then this one waits too: a number's SMS are classified in order.
+# Answers the earliest such SMS's next try (NULL: due now), to push this one after it.
+_EARLIER_OF_MSISDN = select(_sms.c.classify_after).where(
+    _sms.c.sender_msisdn == bindparam("key"), _sms.c.id < bindparam("id"), _IS_PENDING).order_by(_sms.c.id).limit(1)
+_EARLIER_OF_FOREIGN = select(_sms.c.classify_after).where(
+    _sms.c.sender == bindparam("key"), _sms.c.sender_msisdn.is_(None), _sms.c.id < bindparam("id"),
+    _IS_PENDING).order_by(_sms.c.id).limit(1)
+_POSTPONE = update(_sms).where(_sms.c.id == bindparam("id")).values(classify_after=bindparam("after"))
+# The per-number lock; a number another worker is classifying right now is skipped.
+_PARTICIPANT_COLUMNS = (_participant.c.id, _participant.c.valid_entries, _participant.c.opted_out_at,
+                        _participant.c.blocked_until, _participant.c.block_notified_at)
+_LOCK_PARTICIPANT = select(*_PARTICIPANT_COLUMNS).where(
+    _participant.c.msisdn == bindparam("msisdn")).with_for_update(skip_locked=True)
+_PARTICIPANT_VALUES = {"msisdn": bindparam("msisdn"), "first_seen_at": bindparam("now"), "valid_entries": 0}
+_NEW_PARTICIPANT = {
+    name: dialect.insert(_participant).values(_PARTICIPANT_VALUES).on_conflict_do_nothing(
+        index_elements=["msisdn"]).returning(*_PARTICIPANT_COLUMNS)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
+_UPDATE_PARTICIPANT = update(_participant).where(_participant.c.id == bindparam("participant_id"))
 # Conditional claim: of two numbers sending the same code at once, one wins.
-_CLAIM_CODE = Sql("""
-    UPDATE code SET used_by = :msisdn, used_at = :now WHERE code_hash = :hash AND used_by IS NULL RETURNING id""")
-_FIND_CODE = Sql("SELECT id, used_by, batch FROM code WHERE code_hash = :hash")
-_COUNT_FAILURES = Sql("""
-    SELECT count(*) FROM entry
-    WHERE participant_id = :participant AND created_at > :since AND outcome IN (:invalid_code, :already_used)""")
-_FAILED = {"invalid_code": Outcome.INVALID_CODE.value, "already_used": Outcome.ALREADY_USED.value}
-_INSERT_ENTRY = Sql("""
-    INSERT INTO entry (sms_id, participant_id, msisdn, outcome, code, code_id, chances, created_at)
-    VALUES (:sms_id, :participant_id, :msisdn, :outcome, :code, :code_id, :chances, :created_at)""")
-_INSERT_REPLY = Sql("""
-    INSERT INTO outbound_sms (to_msisdn, text, encoding, units, status, priority, port, template_key, caller,
-                              attempts, not_before, next_attempt_at, created_at, updated_at, reply_to_sms_id)
-    VALUES (:to_msisdn, :text, :encoding, :units, :status, :priority, :port, :template_key, :caller,
-            :attempts, :not_before, :next_attempt_at, :created_at, :updated_at, :reply_to_sms_id)""")
-# The row is locked, so writing back the unchanged columns is harmless.
-_UPDATE_PARTICIPANT = Sql("""
-    UPDATE participant SET valid_entries = :valid_entries, opted_out_at = :opted_out_at,
-                           blocked_until = :blocked_until, block_notified_at = :block_notified_at
-    WHERE id = :id""")
+_CLAIM_CODE = (update(_code).where(_code.c.code_hash == bindparam("hash"), _code.c.used_by.is_(None))
+               .values(used_by=bindparam("msisdn"), used_at=bindparam("now")).returning(_code.c.id))
+_FIND_CODE = select(_code.c.id, _code.c.used_by, _code.c.batch).where(_code.c.code_hash == bindparam("hash"))
+_COUNT_FAILURES = select(func.count()).select_from(Entry.__table__).where(
+    Entry.participant_id == bindparam("participant_id"), Entry.created_at > bindparam("since"),
+    Entry.outcome.in_([outcome.value for outcome in FAILED_OUTCOMES]))
+_INSERT_ENTRY = insert(Entry.__table__)
+_INSERT_REPLY = insert(OutboundSms.__table__)
+_MARK_CLASSIFIED = (update(_sms).where(_sms.c.id.in_(bindparam("ids", expanding=True)))
+                    .values(classified_at=bindparam("now"), classify_error=None, classify_after=None))
 
 
-_PARTICIPANT_TIMES = ("opted_out_at", "blocked_until", "block_notified_at")
+# --- the queue ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Participant:
-    id: int
-    valid_entries: int
-    opted_out_at: datetime | None
-    blocked_until: datetime | None
-    block_notified_at: datetime | None
+def claim_pending(limit: int, now: datetime | None = None) -> list[PendingSms]:
+    """Up to ``limit`` SMS to classify, oldest first, locked for this transaction
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: other workers take other rows)."""
+    begin_write(db.session)
+    rows = db.session.execute(_CLAIM, {"now": now or utcnow(), "limit": limit})
+    return [PendingSms(*row) for row in rows]
 
 
-def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None,
-             raw: RawConnection | None = None) -> Classified:
-    """Record the entry for a newly stored SMS and queue its reply (not committed);
-    ``raw`` is the request's connection when the caller already has it."""
+def claim_one(sms_id: int) -> PendingSms | None:
+    """The SMS ``sms_id`` if it is still to classify and no other worker holds it."""
+    begin_write(db.session)
+    row = db.session.execute(_CLAIM_ONE, {"id": sms_id}).first()
+    return PendingSms(*row) if row is not None else None
+
+
+def classify_batch(batch: Sequence[PendingSms], settings: DrawSettings) -> BatchResult:
+    """Classify ``batch`` (in id order) and mark each classified SMS so (not committed).
+
+    An SMS is deferred, untouched, when an earlier SMS of its number is still to
+    classify or another worker holds its number; a later round takes it. Raises on the
+    first error; the caller rolls back and retries the SMS one by one."""
+    result = BatchResult()
+    waiting: set[str] = set()  # numbers with an earlier SMS not classified in this batch
+    seen: set[str] = set()
+    for sms in batch:
+        key = sms.participant_key
+        if key in waiting or (key not in seen and _waits_for_earlier(sms)):
+            waiting.add(key)
+            result.deferred.append(sms.id)
+            continue
+        seen.add(key)
+        outcome = _classify(sms, settings)
+        if outcome is None:  # another worker holds this number
+            waiting.add(key)
+            result.deferred.append(sms.id)
+            continue
+        result.outcomes[sms.id] = outcome
+    if result.outcomes:
+        db.session.execute(_MARK_CLASSIFIED, {"ids": list(result.outcomes), "now": utcnow()})
+    return result
+
+
+def record_failure(sms: PendingSms, error: BaseException, rule: RetryRule, now: datetime | None = None) -> bool:
+    """Note that classifying ``sms`` raised ``error``: try again after a backoff, or park
+    it after ``rule.max_attempts`` tries. Returns whether it was parked (not committed)."""
     now = now or utcnow()
-    raw = raw or RawConnection(db.session)
-    msisdn = sms.sender_msisdn or sms.sender
-    row = raw.execute(_UPSERT_PARTICIPANT, {"msisdn": msisdn, "now": raw.time(now)}).fetchone()
-    participant = _Participant(row[0], row[1], *(raw.read_time(value) for value in row[2:]))
+    attempts = sms.classify_attempts + 1
+    parked = attempts >= rule.max_attempts
+    message = f"{type(error).__name__}: {error}"[:500]
+    db.session.execute(update(_sms).where(_sms.c.id == sms.id).values(
+        classify_attempts=attempts, classify_error=message,
+        classify_after=None if parked else now + rule.delay(attempts), parked_at=now if parked else None))
+    if parked:
+        log.error("inbound sms %s parked after %d failed classifications (%s)", sms.id, attempts, type(error).__name__)
+    else:
+        log.warning("inbound sms %s: classification failed (%s), try %d of %d", sms.id, type(error).__name__,
+                    attempts, rule.max_attempts)
+    return parked
+
+
+def retry_parked(sms_id: int) -> InboundSms:
+    """Put a parked SMS back in the classifier's queue (an operator's decision; not committed)."""
+    sms = db.session.get(InboundSms, sms_id, with_for_update=True)
+    if sms is None:
+        raise NotFound(f"No inbound SMS has the id {sms_id}.")
+    if sms.parked_at is None or sms.classified_at is not None:
+        raise NotParked(f"Inbound SMS {sms_id} is not parked.")
+    sms.parked_at = None
+    sms.classify_after = None
+    sms.classify_attempts = 0
+    db.session.flush()
+    return sms
+
+
+def pending_count() -> int:
+    """SMS still to classify, parked ones excluded."""
+    return db.session.scalar(select(func.count()).select_from(_sms).where(_IS_PENDING)) or 0
+
+
+# --- one SMS --------------------------------------------------------------------------------
+
+
+def _waits_for_earlier(sms: PendingSms) -> bool:
+    """Whether an earlier SMS of the same number is still to classify. If that one waits
+    for a retry, this one is postponed to the same time, so the queue's head is not
+    taken up by SMS that cannot move."""
+    statement = _EARLIER_OF_MSISDN if sms.sender_msisdn else _EARLIER_OF_FOREIGN
+    earlier = db.session.execute(statement, {"key": sms.participant_key, "id": sms.id}).first()
+    if earlier is None:
+        return False
+    if earlier.classify_after is not None:
+        db.session.execute(_POSTPONE, {"id": sms.id, "after": earlier.classify_after})
+    return True
+
+
+def _lock_participant(msisdn: str, now: datetime) -> Any:
+    """The participant row of ``msisdn``, created if new and locked until commit; None
+    when another worker holds it."""
+    session = db.session
+    row = session.execute(_LOCK_PARTICIPANT, {"msisdn": msisdn}).first()
+    if row is None:
+        statement = _NEW_PARTICIPANT[session.get_bind().dialect.name]
+        row = session.execute(statement, {"msisdn": msisdn, "now": now}).first()
+    return row
+
+
+def _classify(sms: PendingSms, settings: DrawSettings) -> str | None:
+    """Write the entry of ``sms`` and queue its reply; the outcome, or None if deferred.
+
+    The rules run at the time the SMS reached us (``received_at``), not when the worker
+    gets to it: a backlog after an outage changes no outcome."""
+    now = sms.received_at
+    msisdn = sms.participant_key
+    participant = _lock_participant(msisdn, now)
+    if participant is None:
+        return None
     parsed = parse_message(sms.text, settings.keyword)
     changes: dict[str, Any] = {}
     code_id: int | None = None
-    reply_key: str | None = None
+    reply_key: Outcome | None = None
     chances = participant.valid_entries
 
     if parsed.kind == "opt_out":
@@ -166,56 +305,51 @@ def classify(sms: NewSms, settings: DrawSettings, now: datetime | None = None,
     elif parsed.kind != "code" or parsed.code is None:
         outcome = reply_key = Outcome.BAD_FORMAT
     else:
-        outcome, code_id = _check_code(raw, parsed.code, msisdn, settings, now)
+        outcome, code_id = _check_code(parsed.code, msisdn, participant.id, settings, now)
         if outcome in VALID_OUTCOMES:
             chances += 1
             changes["valid_entries"] = chances
             outcome = Outcome.VALID_FIRST if chances == 1 else Outcome.VALID_AGAIN
         reply_key = outcome
-        if outcome in FAILED_OUTCOMES and _reaches_block(raw, participant, settings, now):
+        if outcome in FAILED_OUTCOMES and _reaches_block(participant, settings, now):
             changes["blocked_until"] = now + settings.block_duration
             changes["block_notified_at"] = now
             reply_key = Outcome.BLOCKED
             log.warning("participant %s blocked until %s after %s failed attempts",
                         participant.id, changes["blocked_until"], settings.block_after_failures)
 
+    session = db.session
     if changes:
-        state = {**asdict(participant), **changes}
-        raw.execute(_UPDATE_PARTICIPANT, {"id": participant.id, "valid_entries": state["valid_entries"],
-                                          **{name: raw.time(state[name]) for name in _PARTICIPANT_TIMES}})
+        session.execute(_UPDATE_PARTICIPANT.values(**changes), {"participant_id": participant.id})
     keeps_code = parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES
-    raw.execute(_INSERT_ENTRY, {
+    session.execute(_INSERT_ENTRY, {
         "sms_id": sms.id, "participant_id": participant.id, "msisdn": msisdn, "outcome": outcome.value,
-        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances,
-        "created_at": raw.time(now)})
+        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances, "created_at": now})
     if reply_key is not None:
-        _queue_reply(raw, sms, reply_key, parsed.code if keeps_code else None, chances, settings, now)
-    return Classified(outcome.value, reply_key)
+        _queue_reply(sms, reply_key, parsed.code if keeps_code else None, chances, settings)
+    return outcome.value
 
 
-# Outcomes decided before the code was looked at: the entry keeps no code.
-_NO_CODE_OUTCOMES = (Outcome.BLOCKED, Outcome.CAMPAIGN_CLOSED, Outcome.CAMPAIGN_NOT_STARTED, Outcome.OPT_OUT)
-
-
-def _check_code(raw: RawConnection, code: str, msisdn: str, settings: DrawSettings,
+def _check_code(code: str, msisdn: str, participant_id: int, settings: DrawSettings,
                 now: datetime) -> tuple[Outcome, int | None]:
     """VALID_FIRST (a claim; the caller tells first from again), DUPLICATE,
     ALREADY_USED or INVALID_CODE, and the code's id."""
     digest = hash_code(code, settings.code_key)
-    claimed = raw.execute(_CLAIM_CODE, {"hash": digest, "msisdn": msisdn, "now": raw.time(now)}).fetchone()
+    claimed = db.session.execute(_CLAIM_CODE, {"hash": digest, "msisdn": msisdn, "now": now}).scalar()
     if claimed is not None:
-        return Outcome.VALID_FIRST, claimed[0]
-    row = raw.execute(_FIND_CODE, {"hash": digest}).fetchone()
+        return Outcome.VALID_FIRST, claimed
+    row = db.session.execute(_FIND_CODE, {"hash": digest}).first()
     if row is None:
         return Outcome.INVALID_CODE, None
-    code_id, used_by, batch = row
-    if used_by == msisdn:
-        return Outcome.DUPLICATE, code_id
-    log.warning("fraud signal: code of batch %s sent by %s was already used by %s", batch, msisdn, used_by)
-    return Outcome.ALREADY_USED, code_id
+    if row.used_by == msisdn:
+        return Outcome.DUPLICATE, row.id
+    # A fraud signal; the numbers are in the console (entries of this code), never in the log.
+    log.warning("fraud signal: code %s of batch %s, already used by another number, sent by participant %s",
+                row.id, row.batch, participant_id)
+    return Outcome.ALREADY_USED, row.id
 
 
-def _reaches_block(raw: RawConnection, participant: _Participant, settings: DrawSettings, now: datetime) -> bool:
+def _reaches_block(participant: Any, settings: DrawSettings, now: datetime) -> bool:
     """Whether this failure is the one that blocks: failures count within the window,
     and only since the last block ended (lapsed or lifted by an operator)."""
     if settings.block_after_failures <= 0:
@@ -223,44 +357,16 @@ def _reaches_block(raw: RawConnection, participant: _Participant, settings: Draw
     since = now - settings.block_window
     if participant.blocked_until is not None and participant.blocked_until > since:
         since = participant.blocked_until
-    earlier = raw.execute(_COUNT_FAILURES, {"participant": participant.id, "since": raw.time(since), **_FAILED}).fetchone()[0]
+    earlier = db.session.execute(_COUNT_FAILURES, {"participant_id": participant.id, "since": since}).scalar_one()
     return earlier + 1 >= settings.block_after_failures
 
 
-def _queue_reply(raw: RawConnection, sms: NewSms, key: str, code: str | None, chances: int, settings: DrawSettings,
-                 now: datetime) -> None:
+def _queue_reply(sms: PendingSms, key: Outcome, code: str | None, chances: int, settings: DrawSettings) -> None:
     if sms.sender_msisdn is None:
         log.info("no reply to sms %s: the sender is not a Guinea mobile number", sms.id)
         return
     hours = int(settings.block_duration.total_seconds() // 3600)
     text = replies.render(key, {"code": code or "", "chances": chances, "hours": hours})
-    values = outbound.message_values(msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY,
-                                     caller=AUTO_REPLY_CALLER, now=now, template_key=key, reply_to_sms_id=sms.id)
-    for name in ("not_before", "next_attempt_at", "created_at", "updated_at"):
-        values[name] = raw.time(values[name])
-    raw.execute(_INSERT_REPLY, values)
-
-
-def unblock(msisdn: str, now: datetime | None = None) -> bool:
-    """Lift the block of the participant ``msisdn`` (an operator's decision).
-
-    Ends the block now (``blocked_until`` = now) and clears ``block_notified_at``, so the
-    number's next SMS is classified normally and the failures that led to the block no
-    longer count towards the next one (a later block is announced again). Returns whether the
-    number was blocked at ``now``; raises ``NotFound`` for an unknown number. Not committed.
-    """
-    now = now or utcnow()
-    participant = db.session.scalars(
-        select(Participant).where(Participant.msisdn == msisdn).with_for_update()
-        .execution_options(populate_existing=True)
-    ).one_or_none()
-    if participant is None:
-        raise NotFound(f"No participant has the number {msisdn}.")
-    was_blocked = participant.blocked_until is not None and participant.blocked_until > now
-    if was_blocked:
-        participant.blocked_until = now
-    participant.block_notified_at = None
-    db.session.flush()
-    if was_blocked:
-        log.info("participant %s unblocked", participant.id)
-    return was_blocked
+    db.session.execute(_INSERT_REPLY, outbound.message_values(
+        msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY, caller=AUTO_REPLY_CALLER,
+        now=utcnow(), template_key=key, reply_to_sms_id=sms.id))

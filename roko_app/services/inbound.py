@@ -1,10 +1,9 @@
-"""Recording inbound SMS exactly once.
+"""Recording inbound SMS exactly once: the whole of the gateway's request.
 
 The gateway retries, modems deliver twice, and the same SMS can arrive on several
 connections at once. ``record`` inserts with ``ON CONFLICT DO NOTHING`` on the unique
-``(gateway_sms_id, port)`` key, so the database decides who was first: exactly one
-caller gets ``created=True`` and hangs later work (entries, replies) off it; every
-other caller gets the same row back as a replay.
+``(gateway_sms_id, port)`` key, so the database decides who was first; every other
+caller gets the same row back as a replay. The worker classifies each stored SMS once.
 """
 
 from __future__ import annotations
@@ -16,19 +15,20 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, String, Text, bindparam, select, text
 
 from roko_app.database.dialect import insert_for
-from roko_app.database.sqlite import RawConnection, Sql, sqlite_write_lock
-from roko_app.database.types import utcnow
+from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.types import UTCDateTime, utcnow
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
-from roko_app.services import classify
-from roko_app.services.classify import DrawSettings
 from roko_app.services.errors import PortNotAllowed
 from roko_app.sms.msisdn import guinea_msisdn_or_none
 
 log = logging.getLogger(__name__)
+
+#: The PostgreSQL notification channel that tells classifiers a new SMS was stored.
+NEW_SMS_CHANNEL = "roko_inbound_sms"
 
 _COMPARED_FIELDS = ("sender", "text", "gateway_timestamp", "source")
 
@@ -56,54 +56,47 @@ class RecordResult:
         return db.session.get(InboundSms, self.sms_id)  # type: ignore[return-value]
 
 
-def receive(incoming: IncomingSms, allowed_ports: Collection[int], draw: DrawSettings) -> RecordResult:
-    """The inbound use case: store the SMS once and, on its first delivery only,
-    classify it into a draw entry and queue the reply, all in the caller's transaction."""
-    msisdn = guinea_msisdn_or_none(incoming.sender)
-    sqlite_write_lock(db.session)
-    raw = RawConnection(db.session)  # one per request: both steps run in its transaction
-    result = record(incoming, allowed_ports, msisdn, raw)
-    if result.created:
-        classify.classify(classify.NewSms(result.sms_id, incoming.sender, msisdn, incoming.text, incoming.port), draw,
-                         raw=raw)
-    return result
-
-
-# The hot path of every inbound SMS: SQL on the DB-API connection (see ``RawConnection``).
-_INSERT = Sql("""
+# Built once: the statement of every inbound SMS. Typed binds, so ``UTCDateTime``
+# converts the timestamps as it does for the ORM.
+_INSERT = text("""
     INSERT INTO inbound_sms (gateway_sms_id, port, sender, sender_msisdn, text, gateway_timestamp, received_at, source)
     VALUES (:gateway_sms_id, :port, :sender, :sender_msisdn, :text, :gateway_timestamp, :received_at, :source)
     ON CONFLICT (gateway_sms_id, port) DO NOTHING
-    RETURNING id""")
+    RETURNING id""").bindparams(
+    bindparam("gateway_sms_id", type_=BigInteger()), bindparam("port", type_=Integer()),
+    bindparam("sender", type_=String()), bindparam("sender_msisdn", type_=String()), bindparam("text", type_=Text()),
+    bindparam("gateway_timestamp", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime()),
+    bindparam("source", type_=String()),
+).columns(id=BigInteger())
+# PostgreSQL: wake the classifiers (delivered at commit, and only if it commits).
+_ANNOUNCE = text(f"SELECT pg_notify('{NEW_SMS_CHANNEL}', '')")
 
 
-def record(incoming: IncomingSms, allowed_ports: Collection[int], sender_msisdn: str | None = None,
-           raw: RawConnection | None = None) -> RecordResult:
-    """Store ``incoming`` once; a replay returns the stored row and changes nothing.
-    ``sender_msisdn`` and ``raw`` are the sender's normalised Guinea number and the
-    request's connection, when the caller has them."""
+def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
+    """Store ``incoming`` once (not committed); a replay returns the stored row and
+    changes nothing but, when its content differs, a discrepancy note. Classification
+    happens later, in the worker (:mod:`roko_app.services.classify`)."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
-    if sender_msisdn is None:
-        sender_msisdn = guinea_msisdn_or_none(incoming.sender)
-    if raw is None:
-        sqlite_write_lock(db.session)
-        raw = RawConnection(db.session)
+    session = db.session
+    sqlite_write_lock(session)
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,
         "sender": incoming.sender,
-        "sender_msisdn": sender_msisdn,
+        "sender_msisdn": guinea_msisdn_or_none(incoming.sender),
         "text": incoming.text,
-        "gateway_timestamp": raw.time(incoming.timestamp),
-        "received_at": raw.time(utcnow()),
+        "gateway_timestamp": incoming.timestamp,
+        "received_at": utcnow(),
         "source": incoming.source,
     }
-    row = raw.execute(_INSERT, values).fetchone()
-    if row is not None:
-        log.info("inbound sms %s stored (gateway %s, port %s)", row[0], incoming.gateway_sms_id, incoming.port)
-        return RecordResult(row[0], True)
-    existing = db.session.scalars(
+    sms_id = session.execute(_INSERT, values).scalar()
+    if sms_id is not None:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(_ANNOUNCE)
+        log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
+        return RecordResult(sms_id, True)
+    existing = session.scalars(
         select(InboundSms).where(
             InboundSms.gateway_sms_id == incoming.gateway_sms_id, InboundSms.port == incoming.port
         )

@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import and_, select, tuple_, update
 
-from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.sqlite import begin_write, sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
@@ -211,8 +211,7 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     now = now or utcnow()
     policy = policy or RetryPolicy()
     session = db.session
-    if session.get_bind().dialect.name == "sqlite":
-        _begin_immediate()
+    begin_write(session)
     lapsed = and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now)
     messages = list(session.scalars(_claim_query(lapsed, batch_size)))
     for priority in _PRIORITIES_FIRST_TO_LAST:
@@ -324,16 +323,6 @@ def requeue_failed(message_id: int, now: datetime | None = None) -> OutboundSms:
     db.session.flush()
     log.info("outbound %s re-queued from the dead letter", message.id)
     return message
-
-
-def _begin_immediate() -> None:
-    """Open this session's SQLite transaction with the write lock (pysqlite would only
-    begin at the first write, letting two claimers read the same due rows), queued
-    behind the other writers' flock (:func:`roko_app.database.sqlite.sqlite_write_lock`)."""
-    sqlite_write_lock(db.session)
-    connection = db.session.connection()
-    if not connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _clip(text: str) -> str:

@@ -26,8 +26,7 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     _require_webhook_token()
     incoming = _parse_inbound(read_json_object(request, current_app.config["INBOUND_MAX_BODY"]))
     try:
-        result = inbound.receive(incoming, current_app.config["INBOUND_PORTS"],
-                                 inbound.DrawSettings.from_config(current_app.config))
+        result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
     db.session.commit()

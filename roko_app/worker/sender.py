@@ -29,6 +29,8 @@ CLAIM_HORIZON_SECONDS = 5.0
 #: Part of the lease kept in reserve for commit latency and clock skew between hosts.
 LEASE_MARGIN_FRACTION = 0.1
 MIN_LEASE_MARGIN = timedelta(seconds=0.1)
+#: How soon an idle sender notices the outbox bell.
+BELL_CHECK_SECONDS = 0.01
 #: How soon a sleeping worker notices it was asked to stop.
 STOP_CHECK_SECONDS = 0.05
 #: Longest wait between tries while the database keeps failing (doubling from 1 s).
@@ -65,17 +67,22 @@ class WorkerStats:
 
 
 class Control:
-    """What the sending threads of one process share: the stop flag and the budget of
-    send attempts (``--max-messages``). :meth:`stop` only sets a flag, so a signal
-    handler may call it."""
+    """What the worker's threads in one process share: the stop flag, the budget of
+    send attempts (``--max-messages``) and the outbox bell, which the classifier rings
+    when it queued replies so that idle senders look at once instead of at their next
+    poll. :meth:`stop` only sets a flag, so a signal handler may call it."""
 
     def __init__(self, max_messages: int | None = None) -> None:
         self.stopping = False
+        self.outbox_bell = 0  # rung (incremented) by the classifier; a lost ring costs one poll
         self._budget = max_messages
         self._lock = threading.Lock()
 
     def stop(self) -> None:
         self.stopping = True
+
+    def ring_outbox(self) -> None:
+        self.outbox_bell += 1
 
     @property
     def exhausted(self) -> bool:
@@ -167,6 +174,18 @@ class Worker:
                 return
             time.sleep(min(remaining, STOP_CHECK_SECONDS))
 
+    def _idle(self, seconds: float, bell: int) -> None:
+        """Wait for the next poll, or less when the outbox bell rang since ``bell``."""
+        if self._sleep != self._interruptible_sleep:
+            self._sleep(seconds)
+            return
+        deadline = time.monotonic() + seconds
+        while not self.control.stopping and self.control.outbox_bell == bell:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, BELL_CHECK_SECONDS))
+
     def run(self, *, once: bool = False) -> WorkerStats:
         """Send until stopped (or, with ``once``, until nothing is due)."""
         session = db.session()
@@ -176,6 +195,7 @@ class Worker:
         try:
             while not self.stopping and not self.control.exhausted:
                 try:
+                    bell = self.control.outbox_bell
                     batch = self._claim()
                     if batch:
                         self._process(batch)
@@ -199,7 +219,7 @@ class Worker:
                 if not batch:
                     if once:
                         break
-                    self._sleep(self.poll_seconds)
+                    self._idle(self.poll_seconds, bell)
         finally:
             session.expire_on_commit = expire_on_commit
         return self.stats
