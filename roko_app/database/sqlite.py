@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import scoped_session
@@ -48,6 +49,8 @@ def sqlite_write_lock(session: Any) -> None:
     bind = session.get_bind()
     if bind.dialect.name != "sqlite" or getattr(_write_lock_state, "fd", None) is not None:
         return
+    if has_app_context() and not current_app.config.get("SQLITE_WRITE_LOCK", True):
+        return  # ROKO_SQLITE_WRITE_LOCK=false: SQLite's busy handler alone (docs/adr/0001)
     database = bind.url.database
     if not database or database == ":memory:":
         return
