@@ -9,6 +9,7 @@ from roko_app.cli.api_keys import api_key_group
 from roko_app.cli.codes import codes
 from roko_app.cli.config import show_config
 from roko_app.cli.dev import dev_seed
+from roko_app.cli.draws import draw_group
 from roko_app.cli.users import user_group
 from roko_app.cli.worker import worker_command
 
@@ -18,5 +19,5 @@ def roko() -> None:
     """ROKO campaign operations."""
 
 
-for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed):
+for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed, draw_group):
     roko.add_command(command)

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers
 every model on ``db.metadata`` (Alembic's autogenerate relies on it)."""
 
+from roko_app.models import lucky_draw  # noqa: F401  (registers the draw models)
 from roko_app.models.accounts import AuditEvent, LoginFailure, Role, User
 from roko_app.models.api_key import ApiKey
 from roko_app.models.campaign import CampaignBatch, CampaignRejection

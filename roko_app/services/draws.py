@@ -1,0 +1,457 @@
+"""Lucky draws (issue 11): create with a committed seed, close freezing the entry list,
+run once from a verified beacon, claim and forfeit prizes (alternates promoted), and
+the published record (draw.json). Never commits; raises domain errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from roko_app.database.types import utcnow
+from roko_app.draws import algorithm, drand
+from roko_app.extensions import db
+from roko_app.models import Entry, InboundSms, Participant, Priority, ReplyTemplate
+from roko_app.models.draw import VALID_OUTCOMES
+from roko_app.models.lucky_draw import (
+    DrawState,
+    LuckyDraw,
+    LuckyDrawEvent,
+    LuckyDrawExclusion,
+    LuckyDrawPick,
+    LuckyDrawPrize,
+    PickState,
+)
+from roko_app.services import outbound
+from roko_app.services.errors import DomainError, InvalidInput, NotFound
+from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
+
+log = logging.getLogger(__name__)
+
+MANUAL = "manual"
+SOURCES = (drand.QUICKNET.source, drand.MAINNET.source, MANUAL)
+# A drand round chosen for the operator: the first one published this long after ``until``.
+DEFAULT_BEACON_DELAY = timedelta(hours=1)
+WINNER_TEMPLATE = "WINNER"
+DEFAULT_WINNER_TEXT = ("Félicitations ! Vous avez gagné au tirage ROKO {draw} : {prize}. Gardez votre sac et son "
+                       "code, un agent ROKO vous appellera.")
+
+
+class DrawOutOfOrder(DomainError):
+    """The step does not fit the draw's state or time (close before ``until``, run twice, ...)."""
+
+    code = "DRAW_OUT_OF_ORDER"
+
+
+class BeaconRefused(DomainError):
+    """The beacon value does not verify, or was published too early."""
+
+    code = "BEACON_REFUSED"
+
+
+class NoEligibleEntries(DomainError):
+    code = "NO_ELIGIBLE_ENTRIES"
+
+
+@dataclass(frozen=True, slots=True)
+class Beacon:
+    """The randomness source fixed at creation."""
+
+    source: str
+    round: int | None = None
+    description: str | None = None
+
+
+def parse_beacon(text: str | None) -> Beacon:
+    """``drand-quicknet[:ROUND]``, ``drand-mainnet[:ROUND]`` or ``manual:DESCRIPTION``; default quicknet."""
+    if not text:
+        return Beacon(drand.QUICKNET.source)
+    source, _, rest = text.partition(":")
+    if source == MANUAL:
+        if not rest.strip():
+            raise InvalidInput("beacon", "A manual beacon needs a description, e.g. manual:\"the LONAGUI numbers "
+                                         "of 1 June\".")
+        return Beacon(MANUAL, description=rest.strip())
+    if source not in drand.NETWORKS:
+        raise InvalidInput("beacon", f"Unknown beacon source {source!r}: use drand-quicknet, drand-mainnet or manual.")
+    if not rest:
+        return Beacon(source)
+    if not rest.isdigit() or int(rest) < 1:
+        raise InvalidInput("beacon", f"The drand round must be a positive whole number, got {rest!r}.")
+    return Beacon(source, round=int(rest))
+
+
+def parse_prize(text: str) -> tuple[str, int]:
+    """``NAME:COUNT`` (the name may contain colons; the count follows the last one)."""
+    name, _, count = text.rpartition(":")
+    if not name.strip() or not count.isdigit() or int(count) < 1:
+        raise InvalidInput("prize", f"A prize is NAME:COUNT with a count of at least 1, got {text!r}.")
+    return name.strip(), int(count)
+
+
+def read_exclusions(stream: Iterable[str]) -> list[tuple[str, str]]:
+    """``(msisdn, reason)`` from a CSV with a ``msisdn`` column and an optional ``reason`` column."""
+    reader = csv.DictReader(stream)
+    if not reader.fieldnames or "msisdn" not in [name.strip() for name in reader.fieldnames]:
+        raise InvalidInput("exclude_file", "The exclusion file needs a 'msisdn' column.")
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
+        try:
+            msisdn = normalize_msisdn(row.get("msisdn", ""))
+        except InvalidMsisdn as exc:
+            raise InvalidInput("exclude_file", f"Exclusion file line {line}: {exc}") from None
+        rows.append((msisdn, row.get("reason") or "excluded"))
+    return rows
+
+
+def mask(msisdn: str) -> str:
+    """``62•••••78``: the first two and last two digits."""
+    if len(msisdn) <= 4:
+        return "•" * len(msisdn)
+    return msisdn[:2] + "•" * (len(msisdn) - 4) + msisdn[-2:]
+
+
+def _event(draw: LuckyDraw, actor: str, action: str, now: datetime, **details: Any) -> None:
+    db.session.add(LuckyDrawEvent(draw_id=draw.id, at=now, actor=actor, action=action, details=details or None))
+
+
+def create_draw(*, name: str, window_from: datetime, window_until: datetime, prizes: Sequence[tuple[str, int]],
+                alternates: int, beacon: Beacon, actor: str, exclude_previous_winners: bool = False,
+                exclusions: Sequence[tuple[str, str]] = (), now: datetime | None = None) -> LuckyDraw:
+    now = now or utcnow()
+    if not name.strip():
+        raise InvalidInput("name", "The draw needs a name.")
+    if window_from.tzinfo is None or window_until.tzinfo is None:
+        raise InvalidInput("window", "The entry window needs time zones.")
+    if window_until <= window_from:
+        raise InvalidInput("until", "The window's end must come after its start.")
+    if not prizes:
+        raise InvalidInput("prize", "A draw needs at least one prize.")
+    if alternates < 0:
+        raise InvalidInput("alternates", "The number of alternates cannot be negative.")
+    round_number = beacon.round
+    planned_at = None
+    if beacon.source in drand.NETWORKS:
+        network = drand.NETWORKS[beacon.source]
+        if round_number is None:
+            round_number = drand.first_round_at_or_after(network, max(window_until, now) + DEFAULT_BEACON_DELAY)
+        planned_at = drand.round_time(network, round_number)
+        if planned_at < window_until:
+            raise BeaconRefused(f"drand round {round_number} is published at {planned_at.isoformat()}, before the "
+                                f"window ends ({window_until.isoformat()}): choose a later round.")
+        if planned_at <= now:
+            raise BeaconRefused(f"drand round {round_number} was already published at {planned_at.isoformat()}: "
+                                f"choose a future round.")
+    seed = secrets.token_bytes(32)
+    draw = LuckyDraw(
+        draw_id=_new_draw_id(now), name=name.strip(), state=DrawState.OPEN.value,
+        window_from=window_from.astimezone(UTC), window_until=window_until.astimezone(UTC),
+        alternates_wanted=alternates, exclude_previous_winners=exclude_previous_winners,
+        beacon_source=beacon.source, beacon_round=round_number, beacon_planned_at=planned_at,
+        beacon_description=beacon.description, seed_hex=seed.hex(), commitment=algorithm.commitment(seed),
+        created_at=now, created_by=actor,
+    )
+    draw.prizes = [LuckyDrawPrize(tier=tier, name=prize, count=count)
+                   for tier, (prize, count) in enumerate(prizes, start=1)]
+    seen: set[str] = set()
+    for msisdn, reason in exclusions:
+        if msisdn not in seen:
+            seen.add(msisdn)
+            draw.exclusions.append(LuckyDrawExclusion(msisdn=msisdn, reason=reason[:200]))
+    db.session.add(draw)
+    db.session.flush()
+    _event(draw, actor, "created", now, commitment=draw.commitment, source=beacon.source, round=round_number,
+           description=beacon.description, exclusions=len(seen))
+    log.info("draw %s created by %s", draw.draw_id, actor)
+    return draw
+
+
+def _new_draw_id(now: datetime) -> str:
+    while True:
+        candidate = f"{now:%Y%m%d}-{secrets.token_hex(3).upper()}"
+        if db.session.scalar(select(LuckyDraw.id).where(LuckyDraw.draw_id == candidate)) is None:
+            return candidate
+
+
+def get_draw(draw_id: str) -> LuckyDraw:
+    draw = db.session.scalars(select(LuckyDraw).where(LuckyDraw.draw_id == draw_id)).one_or_none()
+    if draw is None:
+        raise NotFound(f"No draw {draw_id!r}.")
+    return draw
+
+
+def _excluded_participants(draw: LuckyDraw) -> dict[int, str]:
+    excluded: dict[int, str] = {}
+    if draw.exclude_previous_winners:
+        rows = db.session.execute(
+            select(LuckyDrawPick.participant_id, LuckyDraw.draw_id)
+            .join(LuckyDraw, LuckyDraw.id == LuckyDrawPick.draw_id)
+            .where(LuckyDrawPick.draw_id != draw.id, LuckyDrawPick.tier.is_not(None))
+            .order_by(LuckyDrawPick.id)
+        )
+        for participant_id, other in rows:
+            excluded.setdefault(participant_id, f"previous winner ({other})")
+    reasons = {exclusion.msisdn: exclusion.reason for exclusion in draw.exclusions}
+    if reasons:
+        for participant_id, msisdn in db.session.execute(
+            select(Participant.id, Participant.msisdn).where(Participant.msisdn.in_(list(reasons)))
+        ):
+            excluded.setdefault(participant_id, reasons[msisdn])
+    return excluded
+
+
+def eligible_entries(draw: LuckyDraw, excluded: Iterable[int] = ()) -> list[tuple[int, int]]:
+    """Valid entries whose SMS we received in [from, until), excluded participants left out, by id."""
+    skip = set(excluded)
+    query = (
+        select(Entry.id, Entry.participant_id)
+        .join(InboundSms, InboundSms.id == Entry.sms_id)
+        .where(Entry.outcome.in_([str(o) for o in VALID_OUTCOMES]),
+               InboundSms.received_at >= draw.window_from, InboundSms.received_at < draw.window_until)
+        .order_by(Entry.id)
+        .execution_options(yield_per=10_000)
+    )
+    return [(entry_id, participant_id) for entry_id, participant_id in db.session.execute(query)
+            if participant_id not in skip]
+
+
+def close_draw(draw_id: str, *, actor: str, now: datetime | None = None) -> LuckyDraw:
+    now = now or utcnow()
+    draw = get_draw(draw_id)
+    if draw.state != DrawState.OPEN:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} is already closed.")
+    if now < draw.window_until:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} takes entries until {draw.window_until.isoformat()}: "
+                             f"close it after that.")
+    excluded = _excluded_participants(draw)
+    entries = eligible_entries(draw, excluded)
+    if not entries:
+        raise NoEligibleEntries(f"Draw {draw.draw_id} has no eligible entry: nothing to close.")
+    data = algorithm.entries_csv(entries)
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["participant_id", "reason"])
+    for participant_id in sorted(excluded):
+        writer.writerow([participant_id, excluded[participant_id]])
+    draw.entries_csv = data
+    draw.exclusions_csv = out.getvalue()
+    draw.entries_sha256 = algorithm.entries_sha256(entries)
+    draw.entries_count = len(entries)
+    draw.participants_count = len({participant for _entry, participant in entries})
+    draw.closed_at = now
+    draw.state = DrawState.CLOSED.value
+    _event(draw, actor, "closed", now, entries_sha256=draw.entries_sha256, entries=draw.entries_count,
+           participants=draw.participants_count, excluded=len(excluded))
+    db.session.flush()
+    return draw
+
+
+def beacon_published_too_early(draw: LuckyDraw) -> bool:
+    """True when the draw's drand round came out before the close (the run will refuse it)."""
+    return (draw.beacon_planned_at is not None and draw.closed_at is not None
+            and draw.beacon_planned_at < draw.closed_at)
+
+
+def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous_signature: str | None = None,
+             value: str | None = None, port: int = 17, now: datetime | None = None) -> LuckyDraw:
+    """Pick winners and alternates once, from the verified beacon; queue the winners' SMS."""
+    now = now or utcnow()
+    draw = get_draw(draw_id)
+    if draw.state == DrawState.OPEN:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} is not closed yet: close it first.")
+    if draw.state == DrawState.RUN:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has already been run; a draw runs once.")
+    if draw.beacon_source == MANUAL:
+        if value is None or not value.strip() or signature:
+            raise BeaconRefused("This draw's beacon is a manual value: give it with --beacon-value.")
+        beacon_hex = algorithm.manual_beacon_hex(value)
+        draw.beacon_value = value
+    else:
+        network = drand.NETWORKS[draw.beacon_source]
+        if not signature or value is not None:
+            raise BeaconRefused(f"This draw's beacon is {network.source} round {draw.beacon_round}: "
+                                f"give its signature with --beacon-signature.")
+        assert draw.beacon_round is not None and draw.closed_at is not None
+        published = drand.round_time(network, draw.beacon_round)
+        if published < draw.closed_at:
+            raise BeaconRefused(f"drand round {draw.beacon_round} was published at {published.isoformat()}, before "
+                                f"the draw closed ({draw.closed_at.isoformat()}): it cannot be used.")
+        try:
+            sig = bytes.fromhex(signature)
+            previous = bytes.fromhex(previous_signature) if previous_signature else None
+            beacon_hex = drand.verify(network, draw.beacon_round, sig, previous)
+        except ValueError as exc:  # BeaconError is a ValueError, so is bad hex
+            raise BeaconRefused(f"The beacon signature does not verify: {exc}.") from None
+        draw.beacon_signature = sig.hex()
+        draw.beacon_previous_signature = previous.hex() if previous else None
+    assert draw.entries_csv is not None and draw.entries_sha256 is not None
+    entries = algorithm.parse_entries_csv(draw.entries_csv)
+    tiers = [prize.tier for prize in draw.prizes for _ in range(prize.count)]
+    outcome = algorithm.pick(entries, seed=bytes.fromhex(draw.seed_hex), draw_id=draw.draw_id,
+                             entries_hash=draw.entries_sha256, beacon_hex=beacon_hex, winners=len(tiers),
+                             alternates=draw.alternates_wanted)
+    draw.beacon_randomness = beacon_hex
+    draw.run_at = now
+    draw.state = DrawState.RUN.value
+    msisdns = _msisdns([p.participant_id for p in outcome.winners + outcome.alternates])
+    for pick, tier in zip(outcome.winners, tiers, strict=False):
+        draw.picks.append(LuckyDrawPick(rank=pick.rank, entry_id=pick.entry_id, participant_id=pick.participant_id,
+                                        msisdn=msisdns[pick.participant_id], drawn_tier=tier, tier=tier,
+                                        state=PickState.NOTIFIED.value))
+    for number, pick in enumerate(outcome.alternates, start=1):
+        draw.picks.append(LuckyDrawPick(rank=pick.rank, entry_id=pick.entry_id, participant_id=pick.participant_id,
+                                        msisdn=msisdns[pick.participant_id], alternate_rank=number,
+                                        state=PickState.RESERVE.value))
+    db.session.flush()
+    _event(draw, actor, "run", now, randomness=beacon_hex, winners=len(outcome.winners),
+           alternates=len(outcome.alternates), unawarded=len(tiers) - len(outcome.winners))
+    for pick in draw.picks:
+        if pick.state == PickState.NOTIFIED:
+            _notify(draw, pick, actor, port, now)
+    db.session.flush()
+    return draw
+
+
+def _msisdns(participant_ids: Sequence[int]) -> dict[int, str]:
+    if not participant_ids:
+        return {}
+    rows = db.session.execute(select(Participant.id, Participant.msisdn).where(Participant.id.in_(participant_ids)))
+    return {participant_id: msisdn for participant_id, msisdn in rows}
+
+
+def winner_text(draw: LuckyDraw, tier: int) -> str:
+    prize = next(p.name for p in draw.prizes if p.tier == tier)
+    stored = db.session.get(ReplyTemplate, WINNER_TEMPLATE)
+    for template in ((stored.text if stored else None), DEFAULT_WINNER_TEXT):
+        if not template:
+            continue
+        try:
+            text = template.format_map({"draw": draw.name, "prize": prize, "draw_id": draw.draw_id})
+        except (KeyError, ValueError, IndexError):
+            continue
+        try:
+            outbound.check_text(text)
+        except DomainError:
+            continue
+        return text
+    return f"Félicitations ! Vous avez gagné au tirage ROKO : {prize}."[:70]
+
+
+def _notify(draw: LuckyDraw, pick: LuckyDrawPick, actor: str, port: int, now: datetime) -> None:
+    """Queue the WINNER SMS (a winner's notice goes to blocked and opted-out numbers too)."""
+    assert pick.tier is not None
+    message = outbound.queue_message(phone_number=pick.msisdn, text=winner_text(draw, pick.tier), port=port,
+                                     template_key=WINNER_TEMPLATE, caller=f"draw:{draw.draw_id}",
+                                     priority=Priority.REPLY)
+    pick.outbound_sms_id = message.id
+    pick.notified_at = now
+    _event(draw, actor, "notified", now, entry_id=pick.entry_id, tier=pick.tier, outbound_sms_id=message.id)
+
+
+def _prize_pick(draw: LuckyDraw, entry_id: int) -> LuckyDrawPick:
+    if draw.state != DrawState.RUN:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet.")
+    pick = next((p for p in draw.picks if p.entry_id == entry_id and p.tier is not None), None)
+    if pick is None:
+        raise NotFound(f"Entry {entry_id} holds no prize in draw {draw.draw_id}.")
+    if pick.state != PickState.NOTIFIED:
+        raise DrawOutOfOrder(f"The prize of entry {entry_id} is already {pick.state}.")
+    return pick
+
+
+def claim(draw_id: str, entry_id: int, *, actor: str, now: datetime | None = None) -> LuckyDrawPick:
+    """The winner proved who they are and got the prize."""
+    now = now or utcnow()
+    draw = get_draw(draw_id)
+    pick = _prize_pick(draw, entry_id)
+    pick.state = PickState.CLAIMED.value
+    pick.claimed_at = now
+    _event(draw, actor, "claimed", now, entry_id=entry_id, tier=pick.tier)
+    db.session.flush()
+    return pick
+
+
+def forfeit(draw_id: str, entry_id: int, *, reason: str, actor: str, port: int = 17,
+            now: datetime | None = None) -> LuckyDrawPick | None:
+    """The prize is lost (deadline passed, refused); it goes to the next unused alternate,
+    who is notified. Returns that alternate, or None when none is left."""
+    now = now or utcnow()
+    if not reason.strip():
+        raise InvalidInput("reason", "Say why the prize is forfeited.")
+    draw = get_draw(draw_id)
+    pick = _prize_pick(draw, entry_id)
+    pick.state = PickState.FORFEITED.value
+    pick.forfeited_at = now
+    pick.forfeit_reason = reason.strip()[:500]
+    _event(draw, actor, "forfeited", now, entry_id=entry_id, tier=pick.tier, reason=pick.forfeit_reason)
+    successor = next((p for p in sorted(draw.picks, key=lambda p: p.rank) if p.state == PickState.RESERVE), None)
+    if successor is not None:
+        successor.tier = pick.tier
+        successor.replaces_id = pick.id
+        successor.state = PickState.NOTIFIED.value
+        _event(draw, actor, "promoted", now, entry_id=successor.entry_id, alternate_rank=successor.alternate_rank,
+               tier=successor.tier, replaces_entry_id=entry_id)
+        _notify(draw, successor, actor, port, now)
+    db.session.flush()
+    return successor
+
+
+def draw_record(draw: LuckyDraw) -> dict[str, Any]:
+    """``draw.json``: what is published; the seed only once the draw has run."""
+    def iso(moment: datetime | None) -> str | None:
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+
+    ran = draw.state == DrawState.RUN
+    return {
+        "algorithm": algorithm.ALGORITHM,
+        "draw_id": draw.draw_id,
+        "name": draw.name,
+        "state": draw.state,
+        "entry_window": {"from": iso(draw.window_from), "until": iso(draw.window_until)},
+        "created_at": iso(draw.created_at),
+        "closed_at": iso(draw.closed_at),
+        "run_at": iso(draw.run_at),
+        "commitment": draw.commitment,
+        "seed": draw.seed_hex if ran else None,
+        "beacon": {
+            "source": draw.beacon_source,
+            "round": draw.beacon_round,
+            "planned_at": iso(draw.beacon_planned_at),
+            "description": draw.beacon_description,
+            "signature": draw.beacon_signature,
+            "previous_signature": draw.beacon_previous_signature,
+            "value": draw.beacon_value,
+            "randomness": draw.beacon_randomness,
+        },
+        "entries_sha256": draw.entries_sha256,
+        "entries_count": draw.entries_count,
+        "participants_count": draw.participants_count,
+        "prizes": [{"tier": p.tier, "name": p.name, "count": p.count} for p in draw.prizes],
+        "alternates_wanted": draw.alternates_wanted,
+        "winners": [{"tier": p.drawn_tier, "entry_id": p.entry_id, "participant_id": p.participant_id,
+                     "msisdn_masked": mask(p.msisdn), "state": p.state}
+                    for p in draw.picks if p.drawn_tier is not None],
+        "alternates": [{"rank": p.alternate_rank, "entry_id": p.entry_id, "participant_id": p.participant_id,
+                        "msisdn_masked": mask(p.msisdn), "state": p.state, "tier": p.tier}
+                       for p in draw.picks if p.alternate_rank is not None],
+        "unawarded": _unawarded(draw) if ran else [],
+        "timeline": [{"at": iso(e.at), "actor": e.actor if e.actor in ("cli", "system") else "operator",
+                      "action": e.action} for e in draw.events],
+    }
+
+
+def _unawarded(draw: LuckyDraw) -> list[dict[str, Any]]:
+    held: dict[int, int] = {}
+    for pick in draw.picks:
+        if pick.drawn_tier is not None:
+            held[pick.drawn_tier] = held.get(pick.drawn_tier, 0) + 1
+    return [{"tier": p.tier, "name": p.name, "count": p.count - held.get(p.tier, 0)}
+            for p in draw.prizes if held.get(p.tier, 0) < p.count]

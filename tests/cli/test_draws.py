@@ -1,0 +1,155 @@
+"""``flask roko draw ...``: the life cycle from the command line, the bundle, and refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from roko_app.extensions import db
+from tests.factories import add_entry
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = json.loads((ROOT / "tests/data/draw_known_answers.json").read_text(encoding="utf-8"))["drand"][0]
+
+
+def _invoke(runner: Any, *args: str) -> Any:
+    return runner.invoke(args=["roko", "draw", *args])
+
+
+def _refused(result: Any, text: str) -> None:
+    assert result.exit_code == 1, result.output
+    assert text in result.output
+    assert "Traceback" not in result.output
+    assert isinstance(result.exception, SystemExit)  # a clean exit, not an error escaping
+
+
+def _seed_entries(app: Any, count: int = 25, people: int = 10) -> None:
+    with app.app_context():
+        for i in range(count):
+            add_entry(f"62{i % people:07d}", "VALID_FIRST", datetime(2026, 6, 2, 8, tzinfo=UTC) + timedelta(minutes=i),
+                      code=f"U{i:08d}")
+        db.session.commit()
+
+
+CREATE = ["create", "--name", "Tirage de juin", "--from", "2026-06-01T00:00", "--until", "2026-06-08T00:00+00:00",
+          "--prize", "Tricycle:1", "--prize", "Sac de 50 kg:2", "--alternates", "2",
+          "--beacon", "manual:LONAGUI du 9 juin"]
+
+
+def test_the_whole_life_cycle_and_a_bundle_anyone_can_check(app: Any, runner: Any, tmp_path: Path) -> None:
+    _seed_entries(app)
+    with freeze_time("2026-05-30 12:00:00"):
+        created = _invoke(runner, *CREATE)
+    assert created.exit_code == 0, created.output
+    draw_id = created.output.strip().splitlines()[-1]
+    with freeze_time("2026-06-07 23:00:00"):
+        _refused(_invoke(runner, "close", draw_id), "until")
+    _refused(_invoke(runner, "run", draw_id, "--beacon-value", "1 2 3"), "close it first")
+    with freeze_time("2026-06-08 00:00:01"):
+        closed = _invoke(runner, "close", draw_id)
+    assert closed.exit_code == 0, closed.output
+    entries_sha256 = closed.output.strip().splitlines()[-1]
+    assert len(entries_sha256) == 64
+    run = _invoke(runner, "run", draw_id, "--beacon-value", "12 34 56")
+    assert run.exit_code == 0, run.output
+    _refused(_invoke(runner, "run", draw_id, "--beacon-value", "65 43 21"), "runs once")
+
+    bundle = tmp_path / "bundle"
+    exported = _invoke(runner, "export", draw_id, "--out", str(bundle))
+    assert exported.exit_code == 0, exported.output
+    assert sorted(p.name for p in bundle.iterdir()) == ["VERIFY.md", "draw.json", "entries.csv", "exclusions.csv",
+                                                        "verify_draw.py"]
+    record = json.loads((bundle / "draw.json").read_text(encoding="utf-8"))
+    assert record["entries_sha256"] == entries_sha256 and record["algorithm"] == "roko-draw-v1"
+    # A naive --from is Conakry time (UTC+0, no DST).
+    assert record["entry_window"] == {"from": "2026-06-01T00:00:00Z", "until": "2026-06-08T00:00:00Z"}
+    standalone = subprocess.run([sys.executable, "verify_draw.py", "."], cwd=bundle, capture_output=True, text=True,
+                                check=False)
+    assert (standalone.returncode, standalone.stdout) == (0, "OK\n")
+    verified = _invoke(runner, "verify", str(bundle))
+    assert verified.exit_code == 0 and verified.output.strip() == "OK"
+    _refused(_invoke(runner, "export", draw_id, "--out", str(bundle)), "not empty")
+
+    first, second = record["winners"][0]["entry_id"], record["winners"][1]["entry_id"]
+    assert _invoke(runner, "claim", draw_id, "--entry", str(first)).exit_code == 0
+    forfeited = _invoke(runner, "forfeit", draw_id, "--entry", str(second), "--reason", "délai dépassé")
+    assert forfeited.exit_code == 0 and "alternate 1" in forfeited.output
+    _refused(_invoke(runner, "claim", draw_id, "--entry", str(second)), "forfeited")
+
+    # A tampered bundle is refused by both checkers.
+    lines = (bundle / "entries.csv").read_text().splitlines(keepends=True)
+    (bundle / "entries.csv").write_text("".join(lines[:-1]))
+    _refused(_invoke(runner, "verify", str(bundle)), "entries")
+    assert subprocess.run([sys.executable, str(bundle / "verify_draw.py"), str(bundle)], capture_output=True,
+                          check=False).returncode == 1
+
+
+def test_drand_run_verifies_the_signature_and_the_bundle_check_does_too(app: Any, runner: Any,
+                                                                         tmp_path: Path) -> None:
+    with app.app_context():
+        add_entry("620000001", "VALID_FIRST", datetime(2023, 9, 15, 9, 5, tzinfo=UTC), code="U00000001")
+        add_entry("620000002", "VALID_FIRST", datetime(2023, 9, 15, 9, 6, tzinfo=UTC), code="U00000002")
+        db.session.commit()
+    with freeze_time("2023-09-15 09:00:00"):
+        created = _invoke(runner, "create", "--name", "Q", "--from", "2023-09-15T09:00Z", "--until",
+                          "2023-09-15T10:30Z", "--prize", "Sac:1", "--alternates", "1",
+                          "--beacon", f"drand-quicknet:{QUICK['round']}")
+        assert created.exit_code == 0, created.output
+        _refused(_invoke(runner, "create", "--name", "Q", "--from", "2023-09-15T09:00Z", "--until",
+                         "2023-09-15T11:30Z", "--prize", "Sac:1", "--alternates", "1",
+                         "--beacon", f"drand-quicknet:{QUICK['round']}"), "before the window ends")
+    draw_id = created.output.strip().splitlines()[-1]
+    with freeze_time("2023-09-15 10:45:00"):
+        assert _invoke(runner, "close", draw_id).exit_code == 0
+    flipped = bytearray.fromhex(QUICK["signature"])
+    flipped[-1] ^= 1
+    _refused(_invoke(runner, "run", draw_id, "--beacon-signature", flipped.hex()), "does not verify")
+    run = _invoke(runner, "run", draw_id, "--beacon-signature", QUICK["signature"])
+    assert run.exit_code == 0, run.output
+    assert QUICK["randomness"] in run.output
+    bundle = tmp_path / "q"
+    assert _invoke(runner, "export", draw_id, "--out", str(bundle)).exit_code == 0
+    assert _invoke(runner, "verify", str(bundle)).output.strip() == "OK"
+    record = json.loads((bundle / "draw.json").read_text())
+    record["beacon"]["round"] += 1  # same signature, another round: only the BLS check sees it
+    (bundle / "draw.json").write_text(json.dumps(record))
+    _refused(_invoke(runner, "verify", str(bundle)), "does not verify")
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    (["close", "NOPE"], "No draw"),
+    (["run", "NOPE", "--beacon-value", "x"], "No draw"),
+    (["create", *CREATE[1:7], "--prize", "Tricycle", "--alternates", "1"], "NAME:COUNT"),
+    (["create", *CREATE[1:7], "--prize", "T:1", "--alternates", "1", "--beacon", "coin:3"], "Unknown beacon"),
+])
+def test_refusals_exit_1_with_one_line(app: Any, runner: Any, args: list[str], text: str) -> None:
+    _refused(_invoke(runner, *args), text)
+
+
+def test_close_with_no_eligible_entry_is_refused(app: Any, runner: Any) -> None:
+    with freeze_time("2026-05-30 12:00:00"):
+        draw_id = _invoke(runner, *CREATE).output.strip().splitlines()[-1]
+    with freeze_time("2026-06-09 00:00:00"):
+        _refused(_invoke(runner, "close", draw_id), "no eligible entry")
+
+
+def test_exclude_file(app: Any, runner: Any, tmp_path: Path) -> None:
+    _seed_entries(app, 10, 5)
+    file = tmp_path / "staff.csv"
+    file.write_text("msisdn,reason\n+224 620 000 001,staff\n620000002,\n", encoding="utf-8")
+    with freeze_time("2026-05-30 12:00:00"):
+        draw_id = _invoke(runner, *CREATE, "--exclude-file", str(file)).output.strip().splitlines()[-1]
+    with freeze_time("2026-06-09 00:00:00"):
+        closed = _invoke(runner, "close", draw_id)
+    assert closed.exit_code == 0, closed.output
+    assert "6 entries from 3 participants" in closed.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("phone\n620000001\n", encoding="utf-8")
+    _refused(_invoke(runner, *CREATE, "--exclude-file", str(bad)), "msisdn")

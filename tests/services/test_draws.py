@@ -1,0 +1,270 @@
+"""services.draws: create (commitment, beacon rules), close (eligibility, freezing), run
+(once, verified beacon, winners as the published algorithm says), claim and forfeit."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from roko_app.extensions import db
+from roko_app.models import OutboundSms
+from roko_app.models.lucky_draw import LuckyDrawEvent
+from roko_app.services import draws
+from roko_app.services.errors import InvalidInput, NotFound
+from tests.factories import add_entry, add_participant
+
+ROOT = Path(__file__).resolve().parents[2]
+KNOWN = json.loads((ROOT / "tests/data/draw_known_answers.json").read_text(encoding="utf-8"))
+QUICK = KNOWN["drand"][0]
+FROM = datetime(2026, 6, 1, tzinfo=UTC)
+UNTIL = datetime(2026, 6, 8, tzinfo=UTC)
+
+
+def _independent() -> Any:
+    """docs/verify_draw.py: an implementation of the algorithm that shares no code with the app."""
+    spec = importlib.util.spec_from_file_location("verify_draw", ROOT / "docs/verify_draw.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _create(beacon: str = "manual:LONAGUI du 9 juin", *, now: datetime = FROM, **values: Any) -> Any:
+    arguments: dict[str, Any] = {"name": "Tirage de juin", "window_from": FROM, "window_until": UNTIL,
+                                 "prizes": [("Tricycle", 1), ("Sac de 50 kg", 2)], "alternates": 2,
+                                 "beacon": draws.parse_beacon(beacon), "actor": "admin@roko.test", "now": now}
+    arguments.update(values)
+    return draws.create_draw(**arguments)
+
+
+def _entries(count: int = 12, people: int = 6, at: datetime = FROM + timedelta(days=1)) -> list[Any]:
+    return [add_entry(f"62{i % people:07d}", "VALID_FIRST" if i < people else "VALID_AGAIN",
+                      at + timedelta(minutes=i), code=f"U{i:08d}") for i in range(count)]
+
+
+def test_create_commits_to_a_secret_seed(app: Any) -> None:
+    with app.app_context():
+        draw = _create()
+        assert hashlib.sha256(bytes.fromhex(draw.seed_hex)).hexdigest() == draw.commitment
+        assert draw.draw_id.isascii() and draw.state == "OPEN"
+        record = draws.draw_record(draw)
+        assert record["seed"] is None and record["commitment"] == draw.commitment
+        assert draw.seed_hex not in json.dumps(record)
+        other = _create()
+        assert other.seed_hex != draw.seed_hex and other.draw_id != draw.draw_id
+
+
+def test_create_picks_a_future_quicknet_round_after_until_by_default(app: Any) -> None:
+    with app.app_context():
+        draw = _create(None)  # type: ignore[arg-type]
+        assert draw.beacon_source == "drand-quicknet"
+        assert draw.beacon_planned_at is not None and draw.beacon_planned_at >= UNTIL + timedelta(hours=1)
+        assert draw.beacon_planned_at - timedelta(seconds=3) < UNTIL + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(("beacon", "now"), [
+    ("drand-quicknet:657413", datetime(2023, 9, 15, 10, tzinfo=UTC)),  # published before until (11:30)
+    ("drand-quicknet:657413", datetime(2023, 9, 15, 11, 30, tzinfo=UTC)),  # already published
+])
+def test_create_refuses_a_round_published_too_early(app: Any, beacon: str, now: datetime) -> None:
+    with app.app_context(), pytest.raises(draws.BeaconRefused, match="657413"):
+        _create(beacon, now=now, window_from=now - timedelta(days=1),
+                window_until=datetime(2023, 9, 15, 11, 30, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("text", "field"), [
+    ("manual:", "beacon"), ("coin:1", "beacon"), ("drand-quicknet:zero", "beacon"), ("drand-mainnet:0", "beacon"),
+])
+def test_bad_beacon_options(text: str, field: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        draws.parse_beacon(text)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize(("text", "expected"), [("Tricycle:1", ("Tricycle", 1)), ("Sac: 50 kg:10", ("Sac: 50 kg", 10))])
+def test_prizes_parse(text: str, expected: tuple[str, int]) -> None:
+    assert draws.parse_prize(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Tricycle", "Tricycle:0", ":3", "Tricycle:x"])
+def test_bad_prizes_are_refused(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        draws.parse_prize(text)
+
+
+@pytest.mark.parametrize(("msisdn", "masked"), [("620000078", "62•••••78"), ("612345678", "61•••••78")])
+def test_mask(msisdn: str, masked: str) -> None:
+    assert draws.mask(msisdn) == masked
+
+
+def test_close_freezes_exactly_the_eligible_entries(app: Any) -> None:
+    with app.app_context():
+        inside = add_entry("620000001", "VALID_FIRST", FROM, code="U00000001")  # from is inclusive
+        again = add_entry("620000001", "VALID_AGAIN", UNTIL - timedelta(microseconds=1), code="U00000002")
+        other = add_entry("620000002", "VALID_FIRST", FROM + timedelta(days=2), code="U00000003")
+        add_entry("620000003", "VALID_FIRST", UNTIL, code="U00000004")  # until is exclusive
+        add_entry("620000003", "VALID_FIRST", FROM - timedelta(seconds=1), code="U00000005")
+        add_entry("620000004", "INVALID_CODE", FROM + timedelta(days=1), code="U00000006")
+        add_entry("620000004", "DUPLICATE", FROM + timedelta(days=1), code="U00000007")
+        late = add_entry("620000005", "VALID_FIRST", UNTIL - timedelta(hours=1), code="U00000008")
+        # Classified after the window, received inside it: it counts (received_at rules).
+        late.created_at = UNTIL + timedelta(hours=2)
+        # Received before the window, classified inside it: it does not count.
+        early = add_entry("620000006", "VALID_FIRST", FROM - timedelta(hours=1), code="U00000009")
+        early.created_at = FROM + timedelta(hours=1)
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="admin@roko.test", now=UNTIL)
+        expected = sorted([(inside.id, inside.participant_id), (again.id, again.participant_id),
+                           (other.id, other.participant_id), (late.id, late.participant_id)])
+        body = "entry_id,participant_id\n" + "".join(f"{e},{p}\n" for e, p in expected)
+        assert draw.entries_csv == body.encode()
+        assert draw.entries_sha256 == hashlib.sha256(body.encode()).hexdigest()
+        assert (draw.entries_count, draw.participants_count) == (4, 3)
+        assert draw.exclusions_csv == "participant_id,reason\n"
+
+
+def test_exclusions_and_previous_winners_are_left_out(app: Any) -> None:
+    with app.app_context():
+        _entries(6, 6)
+        first = _create(prizes=[("Tricycle", 1)], alternates=0)
+        draws.close_draw(first.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(first.draw_id, actor="a", value="1 2 3", now=UNTIL)
+        winner = first.picks[0].participant_id
+        staff_msisdn = next(f"62{i:07d}" for i in range(6) if f"62{i:07d}" != first.picks[0].msisdn)
+        staff = add_participant(staff_msisdn).id
+        second = _create(exclude_previous_winners=True, exclusions=[(staff_msisdn, "staff"), ("629999999", "x")])
+        draws.close_draw(second.draw_id, actor="a", now=UNTIL)
+        lines = (second.exclusions_csv or "").splitlines()
+        assert lines[0] == "participant_id,reason"
+        assert sorted(lines[1:]) == sorted([f"{winner},previous winner ({first.draw_id})", f"{staff},staff"])
+        frozen = {int(line.split(",")[1]) for line in (second.entries_csv or b"").decode().splitlines()[1:]}
+        assert winner not in frozen and staff not in frozen and len(frozen) == 4
+
+
+@freeze_time("2026-06-07 23:59:59")
+def test_close_before_until_is_refused_and_changes_nothing(app: Any) -> None:
+    with app.app_context():
+        _entries()
+        draw = _create()
+        with pytest.raises(draws.DrawOutOfOrder, match="until"):
+            draws.close_draw(draw.draw_id, actor="a")
+        assert draw.state == "OPEN" and draw.entries_sha256 is None
+
+
+def test_close_with_no_eligible_entry_is_refused(app: Any) -> None:
+    with app.app_context():
+        add_entry("620000001", "INVALID_CODE", FROM + timedelta(days=1), code="U00000001")
+        draw = _create()
+        with pytest.raises(draws.NoEligibleEntries):
+            draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+
+
+
+def test_run_follows_the_published_algorithm_and_runs_once(app: Any) -> None:
+    with app.app_context():
+        _entries(30, 9)
+        draw = _create()
+        with pytest.raises(draws.DrawOutOfOrder, match="close"):
+            draws.run_draw(draw.draw_id, actor="a", value="x", now=UNTIL)
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(draw.draw_id, actor="a", value="LONAGUI 9 juin: 12 34 56", now=UNTIL + timedelta(days=1))
+        record = draws.draw_record(draw)
+        independent = _independent()
+        entries = independent.read_entries(draw.entries_csv)
+        picked = independent.compute(entries, bytes.fromhex(record["seed"]), draw.draw_id, draw.entries_sha256,
+                                     hashlib.sha256(b"LONAGUI 9 juin: 12 34 56").hexdigest(), 5)
+        assert [(w["entry_id"], w["participant_id"]) for w in record["winners"]] == picked[:3]
+        assert [w["tier"] for w in record["winners"]] == [1, 2, 2]
+        assert [(a["rank"], a["entry_id"], a["participant_id"]) for a in record["alternates"]] == [
+            (1, *picked[3]), (2, *picked[4])]
+        assert all(w["msisdn_masked"].count("•") == 5 for w in record["winners"])
+        # Every winner's SMS is queued at once; alternates wait.
+        sent = db.session.scalars(select(OutboundSms).where(OutboundSms.template_key == "WINNER")).all()
+        assert sorted(m.to_msisdn for m in sent) == sorted(p.msisdn for p in draw.picks if p.tier is not None)
+        assert all("Tricycle" in m.text or "Sac de 50 kg" in m.text for m in sent)
+        with pytest.raises(draws.DrawOutOfOrder, match="once"):
+            draws.run_draw(draw.draw_id, actor="a", value="other", now=UNTIL + timedelta(days=2))
+        assert draws.draw_record(draw)["winners"] == record["winners"]
+
+
+def test_fewer_participants_than_prizes_leaves_prizes_unawarded(app: Any) -> None:
+    with app.app_context():
+        _entries(4, 2)
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(draw.draw_id, actor="a", value="v", now=UNTIL)
+        record = draws.draw_record(draw)
+        assert len(record["winners"]) == 2 and record["alternates"] == []
+        assert record["unawarded"] == [{"tier": 2, "name": "Sac de 50 kg", "count": 1}]
+
+
+def _drand_draw(close_at: datetime) -> Any:
+    start = datetime(2023, 9, 15, 9, tzinfo=UTC)
+    add_entry("620000001", "VALID_FIRST", start + timedelta(minutes=5), code="U00000001")
+    add_entry("620000002", "VALID_FIRST", start + timedelta(minutes=6), code="U00000002")
+    draw = _create(f"drand-quicknet:{QUICK['round']}", now=start, window_from=start,
+                   window_until=datetime(2023, 9, 15, 10, 30, tzinfo=UTC))
+    draws.close_draw(draw.draw_id, actor="a", now=close_at)
+    return draw
+
+
+def test_run_verifies_the_drand_round(app: Any) -> None:
+    with app.app_context():
+        draw = _drand_draw(datetime(2023, 9, 15, 10, 45, tzinfo=UTC))
+        flipped = bytearray.fromhex(QUICK["signature"])
+        flipped[5] ^= 0x10
+        for bad in (flipped.hex(), "zz", ""):
+            with pytest.raises(draws.BeaconRefused):
+                draws.run_draw(draw.draw_id, actor="a", signature=bad, now=datetime(2023, 9, 15, 11, 1, tzinfo=UTC))
+        assert draw.state == "CLOSED"
+        with pytest.raises(draws.BeaconRefused, match="manual|signature"):
+            draws.run_draw(draw.draw_id, actor="a", value="x", now=datetime(2023, 9, 15, 11, 1, tzinfo=UTC))
+        draws.run_draw(draw.draw_id, actor="a", signature=QUICK["signature"],
+                       now=datetime(2023, 9, 15, 11, 1, tzinfo=UTC))
+        assert draw.beacon_randomness == QUICK["randomness"] and draw.state == "RUN"
+
+
+def test_run_refuses_a_round_published_before_the_close(app: Any) -> None:
+    with app.app_context():
+        draw = _drand_draw(datetime(2023, 9, 15, 11, 30, tzinfo=UTC))
+        assert draws.beacon_published_too_early(draw)
+        with pytest.raises(draws.BeaconRefused, match="before"):
+            draws.run_draw(draw.draw_id, actor="a", signature=QUICK["signature"],
+                           now=datetime(2023, 9, 15, 11, 31, tzinfo=UTC))
+        assert draw.state == "CLOSED"
+
+
+def test_claim_and_forfeit_promote_the_next_alternate(app: Any) -> None:
+    with app.app_context():
+        _entries(20, 8)
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(draw.draw_id, actor="a", value="v", now=UNTIL)
+        first, second = draw.picks[0], draw.picks[1]
+        alternate_1, alternate_2 = draw.picks[3], draw.picks[4]
+        draws.claim(draw.draw_id, first.entry_id, actor="op@roko.test", now=UNTIL + timedelta(days=1))
+        assert first.state == "claimed"
+        with pytest.raises(draws.DrawOutOfOrder):
+            draws.forfeit(draw.draw_id, first.entry_id, reason="late", actor="op")
+        promoted = draws.forfeit(draw.draw_id, second.entry_id, reason="délai dépassé", actor="op@roko.test")
+        assert promoted is alternate_1 and alternate_1.tier == second.tier == 2 and alternate_1.state == "notified"
+        assert alternate_1.replaces_id == second.id and second.forfeit_reason == "délai dépassé"
+        assert alternate_2.state == "reserve"
+        queued = db.session.get(OutboundSms, alternate_1.outbound_sms_id)
+        assert queued is not None and queued.to_msisdn == alternate_1.msisdn
+        with pytest.raises(NotFound):
+            draws.claim(draw.draw_id, alternate_2.entry_id, actor="op")
+        actions = [e.action for e in db.session.scalars(select(LuckyDrawEvent).where(
+            LuckyDrawEvent.draw_id == draw.id).order_by(LuckyDrawEvent.id))]
+        assert actions == ["created", "closed", "run", "notified", "notified", "notified", "claimed", "forfeited",
+                           "promoted", "notified"]
+        with pytest.raises(NotFound):
+            draws.get_draw("nope")
