@@ -1,14 +1,19 @@
 """Reading and checking JSON request bodies for the JSON blueprints.
 
 ``read_json_object`` turns the request body into a dict or raises the documented
-errors (413, 415, 400); ``Fields`` checks one field at a time, collects every problem
-and raises a single 400 ``VALIDATION_ERROR`` listing them all.
+errors (413, 415, 400): the body must be JSON text in UTF-8 (or UTF-16/32), nested at
+most ``MAX_DEPTH`` levels, with finite numbers only, and every string in it, keys
+included, must be storable text (no NUL, no unpaired surrogate). ``Fields`` checks one
+field at a time, collects every problem and raises a single 400 ``VALIDATION_ERROR``
+listing them all.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +22,16 @@ from flask import Request
 from roko_app.web.errors import ApiError, FieldProblem
 
 INT64_MAX = 2**63 - 1
+# Far deeper than any body we accept needs (Optimove's is 4 levels), far below the
+# interpreter's recursion limit, which the JSON parser and encoder would otherwise hit.
+MAX_DEPTH = 32
+# The instants a timestamp may name: far enough inside the datetime range that showing
+# one in any time zone (UTC-12 to UTC+14, or a zone's local mean time before 1912) works.
+EARLIEST_INSTANT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+# At most this many problems are listed in one answer.
+MAX_PROBLEMS = 50
+UNSTORABLE = "contains a NUL character or an unpaired surrogate"
 
 
 def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
@@ -26,16 +41,119 @@ def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "The body must be JSON (Content-Type: application/json).")
     raw = request.get_data(cache=True)  # raises 413 past max_content_length
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ApiError(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}.") from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ApiError(400, "MALFORMED_JSON", "The body must be a JSON object.")
     return body
 
 
-def _storable(text: str) -> bool:
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed, or a 400: not JSON text (``MALFORMED_JSON``: invalid syntax or
+    encoding, ``NaN``/``Infinity``/numbers out of the float range, deeper than
+    ``MAX_DEPTH``), or strings that no database column can hold (``VALIDATION_ERROR``
+    naming where they are)."""
+    try:
+        # Strict decoding: json.loads would let UTF-8-encoded surrogates through.
+        text = raw.decode(json.detect_encoding(raw))
+        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite_float)
+    except RecursionError:
+        raise _too_deep() from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}.") from None
+    if isinstance(value, (dict, list)):
+        _check_depth(value)
+    suspect = _SUSPECT_ESCAPE.search(text) and _may_hold_unstorable(value)
+    problems = unstorable_strings(value) if suspect else []
+    if problems:
+        names = ", ".join(dict.fromkeys(p.field for p in problems[:5]))
+        raise ApiError(400, "VALIDATION_ERROR", f"Invalid request: check {names}.", problems)
+    return value
+
+
+def _not_a_number(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {literal[:20]} is out of range")
+    return value
+
+
+def _too_deep() -> ApiError:
+    return ApiError(400, "MALFORMED_JSON", f"The body is nested deeper than {MAX_DEPTH} levels.")
+
+
+def _check_depth(value: dict[str, Any] | list[Any]) -> None:
+    """400 ``MALFORMED_JSON`` when ``value`` nests deeper than ``MAX_DEPTH``; level by
+    level (a 10,000-recipient batch takes a few milliseconds)."""
+    level: list[Any] = [value]
+    depth = 1
+    while level:
+        if depth > MAX_DEPTH:
+            raise _too_deep()
+        below: list[Any] = []
+        for node in level:
+            below += [c for c in (node.values() if type(node) is dict else node) if type(c) is dict or type(c) is list]
+        level, depth = below, depth + 1
+
+
+# A string can only hold NUL or a lone surrogate if the JSON text escapes one (the parser
+# refuses raw NUL, strict decoding refuses encoded surrogates): a C-speed scan for such
+# escapes spares any further look when there is none, as in most bodies; when there is
+# (emoji are escaped as surrogate pairs), one more C-speed pass tells whether any string
+# is unstorable, and only then are the strings walked to name them.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _may_hold_unstorable(value: Any) -> bool:
+    dumped = json.dumps(value, ensure_ascii=False)
+    try:
+        dumped.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\\u0000" in dumped  # or an escaped backslash before "u0000": the walk tells
+
+
+def unstorable_strings(value: Any) -> list[FieldProblem]:
+    """Where ``value`` holds strings, keys included, that are not storable text (at most
+    ``MAX_PROBLEMS`` of them); [] when there is none. Iterative, any depth."""
+    problems: list[FieldProblem] = []
+    queue: deque[tuple[Any, str]] = deque([(value, "")])
+    while queue and len(problems) < MAX_PROBLEMS:
+        node, path = queue.popleft()
+        if isinstance(node, str):
+            if not storable(node):
+                problems.append(FieldProblem(path or "body", UNSTORABLE))
+            continue
+        if not isinstance(node, (dict, list)):
+            continue
+        for key, item in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(key, str) and not storable(key):
+                problems.append(FieldProblem(_join(path, key), "has a name that " + UNSTORABLE))
+            if isinstance(item, (str, dict, list)):
+                queue.append((item, _join(path, key)))
+    return problems[:MAX_PROBLEMS]
+
+
+def _join(path: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    name = printable(key)
+    return f"{path}.{name}" if path else name
+
+
+def printable(text: str, limit: int = 100) -> str:
+    """``text`` safe to echo in an answer: NUL, other control characters and lone
+    surrogates written as ``\\uXXXX``, cut at ``limit`` characters."""
+    text = text[:limit]
+    if storable(text) and text.isprintable():
+        return text
+    return "".join(c if c.isprintable() and not 0xD800 <= ord(c) <= 0xDFFF else f"\\u{ord(c):04x}" for c in text)
+
+
+def storable(text: str) -> bool:
     """PostgreSQL text cannot hold NUL, and UTF-8 cannot hold a lone surrogate."""
     if "\x00" in text:
         return False
@@ -44,6 +162,22 @@ def _storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _iso(instant: datetime) -> str:
+    return instant.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def integral(value: Any) -> int | None:
+    """``value`` as an int when it is a JSON integer, else None. ``26.0`` is one (JSON
+    Schema says so); ``true`` is not (bool is an int in Python, not in JSON)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 class Fields:
@@ -73,8 +207,8 @@ class Fields:
         present, value = self._get(name, required)
         if not present:
             return None
-        # bool is a subclass of int in Python, but not an integer in JSON.
-        if isinstance(value, bool) or not isinstance(value, int):
+        value = integral(value)
+        if value is None:
             self.problem(name, "must be an integer")
             return None
         if minimum is not None and value < minimum:
@@ -100,8 +234,8 @@ class Fields:
         if max_length is not None and len(value) > max_length:
             self.problem(name, f"must have at most {max_length} characters")
             return None
-        if not _storable(value):
-            self.problem(name, "contains a NUL character or an unpaired surrogate")
+        if not storable(value):
+            self.problem(name, UNSTORABLE)
             return None
         if pattern is not None and not pattern.fullmatch(value):
             self.problem(name, f"must match {pattern.pattern}")
@@ -123,4 +257,11 @@ class Fields:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 is past the year 9999 in UTC
+            parsed = None
+        if parsed is None or not EARLIEST_INSTANT <= parsed <= LATEST_INSTANT:
+            self.problem(name, f"must be between {_iso(EARLIEST_INSTANT)} and {_iso(LATEST_INSTANT)}")
+            return None
+        return parsed

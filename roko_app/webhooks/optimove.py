@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, request
@@ -21,7 +21,7 @@ from roko_app.extensions import db, limiter
 from roko_app.services import campaigns
 from roko_app.web.credentials import signature_problem, token_matches
 from roko_app.web.errors import ApiError, FieldProblem
-from roko_app.web.validation import read_json_object
+from roko_app.web.validation import LATEST_INSTANT, integral, read_json_object
 from roko_app.webhooks.routes import bp
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def optimove_campaigns() -> tuple[dict[str, Any], int]:
         "batchId": batch.batch_id,
         "accepted": batch.accepted,
         "rejected": batch.rejected,
-        "scheduledTime": int(batch.scheduled_at.timestamp() * 1000),
+        "scheduledTime": (batch.scheduled_at - _EPOCH) // _MILLISECOND,
     }
     if not result.deliverable:
         return {**response, "error": "Unprocessable Entity", "code": "NO_DELIVERABLE_RECIPIENT",
@@ -107,6 +107,9 @@ _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "appId": int, "brandId": str, "campaignId": str, "campaignType": int, "channelId": int,
     "engagementId": str, "isHashed": bool, "tenantId": int,
 }
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+MAX_EPOCH_MS = (LATEST_INSTANT - _EPOCH) // _MILLISECOND  # 9999-12-30T23:59:59.999Z
 
 
 def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
@@ -169,24 +172,32 @@ def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]
 
 
 def _epoch_ms(value: Any, problems: list[FieldProblem]) -> datetime | None:
+    """Unix time in ms: a JSON integer, or a string of ASCII digits (tolerated); never
+    other digits (full-width, Arabic-Indic, superscripts), signs or spaces."""
     if value is None:
         problems.append(FieldProblem("metadata.scheduledTime", "is required (Unix time in milliseconds)"))
         return None
-    if isinstance(value, str) and value.isdigit():  # numbers sent as strings are tolerated
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()):
+            problems.append(FieldProblem("metadata.scheduledTime", "must be a non-negative integer (Unix time in ms)"))
+            return None
+        if len(value) > len(str(MAX_EPOCH_MS)):
+            problems.append(FieldProblem("metadata.scheduledTime", "is out of range"))
+            return None
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    milliseconds = integral(value)
+    if milliseconds is None or milliseconds < 0:
         problems.append(FieldProblem("metadata.scheduledTime", "must be a non-negative integer (Unix time in ms)"))
         return None
-    try:
-        return datetime.fromtimestamp(value / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
+    if milliseconds > MAX_EPOCH_MS:
         problems.append(FieldProblem("metadata.scheduledTime", "is out of range"))
         return None
+    return _EPOCH + timedelta(milliseconds=milliseconds)
 
 
 def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
     if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+        return integral(value) is not None
     return isinstance(value, kind)
 
 
