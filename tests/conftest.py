@@ -109,6 +109,7 @@ def make_app(_migrated: str) -> Iterator[Callable[..., Any]]:
 
     yield factory
     for app in apps:
+        app.extensions["topaz"].close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
@@ -191,6 +192,7 @@ def live_server(_migrated: str, make_app: Callable[..., Any]) -> Iterator[Callab
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 # --- the gateway simulator and API keys ----------------------------------------------
