@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts (``inbound.py``, ``inbound_cpu.py``,
-``optimove.py``, ``console.py``, ``dispatch.py``).
+``optimove.py``, ``console.py``, ``dispatch.py``, ``classify.py``, ``reply_latency.py``).
 
 The scripts are run as ``.venv/bin/python bench/<name>.py``, so ``bench/`` is
 ``sys.path[0]`` and they import this module as ``from common import ...``. It imports
@@ -9,7 +9,7 @@ a script can still tell the user to run it with the project's virtualenv.
 
 What is here: the error type of a failed run, ``log``, loopback ports, medians, load,
 CPU and memory readings from ``/proc``, the wait for a quiet machine, gunicorn
-start/stop, the benchmark databases (a SQLite file in a temporary folder, a
+start/stop, the Topaz simulator in a process of its own, the benchmark databases (a SQLite file in a temporary folder, a
 ``roko_bench_<random>`` PostgreSQL database on a loopback server, both removed at the
 end) and their migrations, and the frame of a run: the ``--backend`` option, SIGTERM
 handling, the results folder and command line, the machine and code description
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import platform
 import shlex
@@ -235,6 +236,71 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
+# --------------------------------------------------------------------------- the Topaz simulator
+
+
+@dataclass
+class Simulator:
+    """``python -m roko_app.gateway.simulator`` in a process of its own on a free loopback
+    port, requiring ``token`` on sends; its output goes to ``log_path``."""
+
+    log_path: Path
+    token: str
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "roko_app.gateway.simulator", "--host", HOST, "--port", str(self.port),
+                 "--token", self.token], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                if self._call("GET", "/health", timeout=2) == {"status": "ok"}:
+                    return
+            time.sleep(0.1)
+        raise BenchError(f"the simulator did not start; see {self.log_path}")
+
+    def check_alive(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            raise BenchError(f"the simulator process is gone (exit status {self.proc and self.proc.returncode}); "
+                             f"see {self.log_path}")
+
+    def sends(self) -> list[dict[str, Any]]:
+        """Every send it accepted, in order (``GET /sent``)."""
+        return list(self._call("GET", "/sent")["messages"])
+
+    def clear(self) -> None:
+        self._call("DELETE", "/sent")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def _call(self, method: str, path: str, timeout: float = 60) -> Any:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise BenchError(f"simulator {method} {path}: HTTP {response.status} {body[:200]!r}")
+            return json.loads(body)
+        finally:
+            conn.close()
+
+
 # --------------------------------------------------------------------------- databases
 
 
@@ -293,6 +359,46 @@ def migrated_database(backend: str, pg_url: str, sqlite_prefix: str = "roko-benc
     with database as url:
         upgrade(url)
         yield url
+
+
+@contextlib.contextmanager
+def database_copy(database_url: str, pg_url: str) -> Iterator[str]:
+    """The URL of a copy of the prepared database ``database_url``, removed at the end.
+
+    SQLite: the file is checkpointed (WAL folded in) and copied beside it. PostgreSQL:
+    ``CREATE DATABASE <copy> TEMPLATE <original>`` through ``pg_url`` (nobody may be
+    connected to the original meanwhile), dropped ``WITH (FORCE)`` at the end."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        source = Path(str(url.database))
+        with contextlib.closing(sqlite3.connect(source)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        target = source.with_name(f"copy-{uuid.uuid4().hex[:8]}.db")
+        shutil.copyfile(source, target)
+        try:
+            yield url.set(database=str(target)).render_as_string(hide_password=False)
+        finally:
+            for path in target.parent.glob(target.name + "*"):
+                path.unlink(missing_ok=True)
+        return
+    if pg_url.startswith("postgresql://"):
+        pg_url = "postgresql+psycopg://" + pg_url[len("postgresql://"):]
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
+    name = f"{url.database}_copy_{uuid.uuid4().hex[:6]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{url.database}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        except Exception as exc:  # report it, but do not hide the original error
+            log(f"WARNING: could not drop database {name}: {exc}; drop it by hand")
+        admin.dispose()
 
 
 def upgrade(database_url: str) -> None:

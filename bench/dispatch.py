@@ -58,15 +58,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import requests
 from common import (
     DEFAULT_PG_URL,
-    HOST,
     RESULTS,
     ROOT,
     BenchError,
+    Simulator,
     cpu_model,
-    free_port,
     loadavg,
     log,
     median,
@@ -137,50 +135,6 @@ class Outbox:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Simulator:
-    log_path: Path
-    port: int = 0
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> None:
-        self.port = free_port()
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "roko_app.gateway.simulator", "--host", HOST, "--port", str(self.port),
-                 "--token", TOKEN], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise BenchError(f"the simulator did not start; see {self.log_path}")
-
-    def check_alive(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            raise BenchError(f"the simulator process is gone (exit status {self.proc and self.proc.returncode}); "
-                             f"see {self.log_path}")
-
-    def sends(self) -> list[dict[str, Any]]:
-        return list(requests.get(self.url + "/sent", timeout=60).json()["messages"])
-
-    def clear(self) -> None:
-        requests.delete(self.url + "/sent", timeout=60).raise_for_status()
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def start_workers(count: int, env: dict[str, str], log_path: Path, concurrency: int = 1) -> list[subprocess.Popen[bytes]]:
@@ -412,7 +366,7 @@ def machine() -> dict[str, Any]:
 def run_backend(backend: str, args: argparse.Namespace, logs: Path) -> dict[str, Any]:
     log(f"== {backend}")
     with migrated_database(backend, args.pg_url, "roko-dispatch-") as url:
-        simulator = Simulator(logs / f"{backend}-simulator.log")
+        simulator = Simulator(logs / f"{backend}-simulator.log", TOKEN)
         simulator.start()
         outbox = Outbox(url)
         try:
