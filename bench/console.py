@@ -213,11 +213,14 @@ def in_process(database_url: str, total: int) -> dict[str, Any]:
     and the cursors the HTTP scenarios use."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from sqlalchemy import and_, func, or_, select, text
+    from sqlalchemy import func, select, text
 
     from roko_app.extensions import db
     from roko_app.models import Entry
-    from roko_app.services import accounts, reports
+    from roko_app.reads.dashboard import DayCounts, dashboard_stats
+    from roko_app.reads.entries import EntryFilters
+    from roko_app.reads.pager import Cursor, older_than
+    from roko_app.services import accounts
 
     app = make_app(database_url)
     out: dict[str, Any] = {"plans": {}, "queries_ms": {}}
@@ -230,30 +233,30 @@ def in_process(database_url: str, total: int) -> dict[str, Any]:
             .order_by(Entry.id.desc()).limit(1)).one()
         sample = db.session.execute(select(Entry.msisdn, Entry.code).where(Entry.id == total // 2)).one()
         code = sample.code or db.session.scalar(select(Entry.code).where(Entry.code.is_not(None)).limit(1))
-        out["far_cursor"] = reports.Cursor(far.created_at, far.id).encode()
-        out["valid_again_cursor"] = reports.Cursor(valid_again.created_at, valid_again.id).encode()
+        out["far_cursor"] = Cursor(far.created_at, far.id).encode()
+        out["valid_again_cursor"] = Cursor(valid_again.created_at, valid_again.id).encode()
         out["range"] = ((valid_again.created_at - timedelta(days=20)).date().isoformat(),
                         (valid_again.created_at + timedelta(days=10)).date().isoformat())
         out["phone"], out["code"] = sample.msisdn, code
 
-        def keyset(cursor: reports.Cursor) -> Any:
-            return and_(Entry.created_at <= cursor.at, or_(Entry.created_at < cursor.at, Entry.id < cursor.id))
+        def keyset(cursor: Cursor) -> Any:
+            return older_than(Entry.created_at, Entry.id, cursor)
 
-        far_cursor = reports.Cursor(far.created_at, far.id)
-        deep = reports.Cursor(valid_again.created_at, valid_again.id)
-        filtered = reports.EntryFilters(outcome="VALID_AGAIN", date_from=datetime.fromisoformat(out["range"][0]).date(),
-                                        date_to=datetime.fromisoformat(out["range"][1]).date())
+        far_cursor = Cursor(far.created_at, far.id)
+        deep = Cursor(valid_again.created_at, valid_again.id)
+        filtered = EntryFilters(outcome="VALID_AGAIN", date_from=datetime.fromisoformat(out["range"][0]).date(),
+                                date_to=datetime.fromisoformat(out["range"][1]).date())
         statements = {
             "entries first page": select(Entry.id).order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
             "entries cursor 90% back": select(Entry.id).where(keyset(far_cursor))
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
-            # as the service runs it: the cursor replaces the "to" bound (reports._narrowed)
+            # as the read model runs it: the cursor replaces the "to" bound (EntryFilters.narrowed)
             "entries outcome+range+deep cursor": select(Entry.id)
-            .where(*reports._narrowed(filtered, deep).conditions(), keyset(deep))
+            .where(*filtered.narrowed(deep).conditions(), keyset(deep))
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
-            "entries by phone": select(Entry.id).where(*reports.EntryFilters(phone=out["phone"]).conditions())
+            "entries by phone": select(Entry.id).where(*EntryFilters(phone=out["phone"]).conditions())
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
-            "entries by code": select(Entry.id).where(*reports.EntryFilters(code=code).conditions())
+            "entries by code": select(Entry.id).where(*EntryFilters(code=code).conditions())
             .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51),
             "campaign by outcome": select(Entry.outcome, func.count()).group_by(Entry.outcome),
         }
@@ -265,12 +268,12 @@ def in_process(database_url: str, total: int) -> dict[str, Any]:
             else:
                 found = [row[0] for row in db.session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"))]
             out["plans"][name] = found
-        cache = reports.DayCounts()
+        cache = DayCounts()
         aggregates: dict[str, Callable[[], Any]] = {
             "campaign by outcome (one GROUP BY over all entries)": lambda: db.session.execute(
                 select(Entry.outcome, func.count()).group_by(Entry.outcome)).all(),
-            "dashboard service, no cache (a process's first view)": lambda: reports.dashboard(),
-            "dashboard service, settled days cached": lambda: reports.dashboard(cache=cache),
+            "dashboard service, no cache (a process's first view)": lambda: dashboard_stats(),
+            "dashboard service, settled days cached": lambda: dashboard_stats(cache=cache),
         }
         for name, run in aggregates.items():
             run()

@@ -18,12 +18,12 @@ from roko_app.console.forms import (
     UserCreateForm,
     UserRoleForm,
 )
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
+from roko_app.reads.audit import audit_page
 from roko_app.services import accounts, api_keys
 from roko_app.services.errors import AlreadyExists, DomainError, InvalidInput, NotFound
-
-AUDIT_PAGE_SIZE = 50
 
 
 def _audit(action: str, target: str | None, details: dict[str, Any] | None = None) -> None:
@@ -159,13 +159,14 @@ def _keys_page(form: ApiKeyCreateForm, error: str | None, status: int) -> Any:
                            revoke_form=ApiKeyRevokeForm(formdata=None)), status
 
 
-
 # --- audit log ---------------------------------------------------------------------------
 
 @bp.get("/admin/audit")
 @role_required(Role.ADMIN)
 def audit() -> Any:
-    before = request.args.get("before", type=int)
-    events = accounts.audit_page(AUDIT_PAGE_SIZE + 1, before)
-    older = events[AUDIT_PAGE_SIZE - 1].id if len(events) > AUDIT_PAGE_SIZE else None
-    return render_template("console/audit.html", events=events[:AUDIT_PAGE_SIZE], older=older, first_page=before is None)
+    invalid: list[str] = []
+    limit = parse_limit(request.args, invalid)
+    flash_invalid(invalid)
+    before, after = parse_cursors(request.args)
+    page = audit_page(before=before, after=after, limit=limit)
+    return render_template("console/audit.html", page=page, urls=page_urls("console.audit", page))

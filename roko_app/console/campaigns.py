@@ -11,8 +11,10 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
+from roko_app.reads.campaigns import STATUS_COLUMNS, batch_messages, batch_rejections, batch_summaries, batch_summary
 from roko_app.services import accounts, campaigns
 from roko_app.services.errors import NotFound
 
@@ -22,25 +24,27 @@ PAGE = 50
 @bp.get("/campaigns")
 @role_required(Role.VIEWER)
 def campaigns_list() -> Any:
-    before = request.args.get("before", type=int)
-    summaries = campaigns.batch_summaries(limit=PAGE + 1, before_id=before)
-    older = summaries[PAGE].batch.id + 1 if len(summaries) > PAGE else None
-    return render_template("console/campaigns.html", summaries=summaries[:PAGE], older=older,
-                           statuses=campaigns.STATUS_COLUMNS)
+    invalid: list[str] = []
+    limit = parse_limit(request.args, invalid)
+    flash_invalid(invalid)
+    before, after = parse_cursors(request.args)
+    page = batch_summaries(before=before, after=after, limit=limit)
+    return render_template("console/campaigns.html", page=page, urls=page_urls("console.campaigns_list", page),
+                           statuses=STATUS_COLUMNS)
 
 
 @bp.get("/campaigns/<int:batch_id>")
 @role_required(Role.VIEWER)
 def campaign(batch_id: int) -> Any:
     try:
-        summary = campaigns.batch_summary(batch_id)
+        summary = batch_summary(batch_id)
     except NotFound:
         abort(404)
     after = request.args.get("after", type=int)
-    messages = campaigns.batch_messages(batch_id, limit=PAGE + 1, after_id=after)
+    messages = batch_messages(batch_id, limit=PAGE + 1, after_id=after)
     more = messages[PAGE - 1].id if len(messages) > PAGE else None
     return render_template("console/campaign.html", summary=summary, messages=messages[:PAGE], more=more,
-                           rejections=campaigns.batch_rejections(batch_id), statuses=campaigns.STATUS_COLUMNS)
+                           rejections=batch_rejections(batch_id), statuses=STATUS_COLUMNS)
 
 
 @bp.post("/campaigns/<int:batch_id>/cancel")

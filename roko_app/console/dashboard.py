@@ -16,7 +16,7 @@ from roko_app.console.blueprint import bp
 from roko_app.console.entries import OUTCOME_LABELS, campaign_tz
 from roko_app.models.accounts import Role
 from roko_app.models.draw import VALID_OUTCOMES
-from roko_app.services import reports
+from roko_app.reads.dashboard import SILENT_AFTER, Bucket, DayCounts, dashboard_stats
 
 # The charts' drawing box, in SVG user units. The SVG is stretched to the width of the
 # page and a fixed height (preserveAspectRatio="none"), so it holds bars only; the
@@ -48,8 +48,8 @@ class Chart:
         return sum(bar.count for bar in self.bars)
 
 
-def bar_chart(buckets: Sequence[reports.Bucket], title: Callable[[reports.Bucket], str],
-              label: Callable[[reports.Bucket], str], label_every: int) -> Chart:
+def bar_chart(buckets: Sequence[Bucket], title: Callable[[Bucket], str],
+              label: Callable[[Bucket], str], label_every: int) -> Chart:
     """Bars scaled to the largest bucket; every ``label_every``-th bar (from the last) labelled."""
     maximum = max((bucket.count for bucket in buckets), default=0)
     slot = CHART_WIDTH / max(len(buckets), 1)
@@ -67,8 +67,8 @@ def bar_chart(buckets: Sequence[reports.Bucket], title: Callable[[reports.Bucket
 @role_required(Role.VIEWER)
 def dashboard() -> Any:
     tz = campaign_tz()
-    cache = current_app.extensions.setdefault("roko_dashboard_days", reports.DayCounts())
-    stats = reports.dashboard(tz=tz, campaign_start=current_app.config.get("CAMPAIGN_START_AT"), cache=cache)
+    cache = current_app.extensions.setdefault("roko_dashboard_days", DayCounts())
+    stats = dashboard_stats(tz=tz, campaign_start=current_app.config.get("CAMPAIGN_START_AT"), cache=cache)
     hourly = bar_chart(stats.hourly_valid, title=lambda b: format_datetime(b.start, "d MMM HH:mm"),
                        label=lambda b: format_time(b.start, "HH:mm"), label_every=4)
     daily = bar_chart(stats.daily_valid, title=lambda b: format_date(b.start, "d MMM yyyy"),
@@ -76,6 +76,6 @@ def dashboard() -> Any:
                       label_every=max(1, math.ceil(len(stats.daily_valid) / 6)))
     today = stats.now.astimezone(tz).date().isoformat()
     valid_today = sum(stats.today.get(outcome, 0) for outcome in VALID_OUTCOMES)
-    silent_minutes = int(reports.SILENT_AFTER.total_seconds() // 60)
+    silent_minutes = int(SILENT_AFTER.total_seconds() // 60)
     return render_template("console/dashboard.html", stats=stats, hourly=hourly, daily=daily, today=today,
                            valid_today=valid_today, outcomes=OUTCOME_LABELS, silent_minutes=silent_minutes)

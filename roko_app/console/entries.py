@@ -7,18 +7,20 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, flash, render_template, request, stream_with_context, url_for
-from flask_babel import gettext as _
+from flask import Response, current_app, render_template, request, stream_with_context, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome
 from roko_app.models.accounts import Role
-from roko_app.services import accounts, reports
+from roko_app.reads.entries import EntryFilters, iter_entries_csv, search_entries
+from roko_app.reads.values import msisdn_key
+from roko_app.services import accounts
 
 OUTCOME_LABELS = {
     Outcome.VALID_FIRST: _l("Valid, first"),
@@ -33,9 +35,6 @@ OUTCOME_LABELS = {
     Outcome.OPT_OUT: _l("Opt-out"),
 }
 
-FILTER_LABELS = {"outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
-                 "code": _l("Code"), "limit": _l("Rows per page"), "status": _l("Status")}
-
 
 @bp.app_template_filter("outcome_label")
 def outcome_label(outcome: str | None) -> str:
@@ -47,17 +46,7 @@ def campaign_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
 
 
-def parse_limit(args: Mapping[str, str], invalid: list[str]) -> int | None:
-    raw = (args.get("limit") or "").strip()
-    if not raw:
-        return None
-    if not raw.isascii() or not raw.isdigit():
-        invalid.append("limit")
-        return None
-    return reports.clamp_limit(int(raw))
-
-
-def parse_entry_filters(args: Mapping[str, str]) -> tuple[reports.EntryFilters, list[str]]:
+def parse_entry_filters(args: Mapping[str, str]) -> tuple[EntryFilters, list[str]]:
     """The filters of the query string, and the names of the ones ignored as invalid."""
     invalid: list[str] = []
     outcome = (args.get("outcome") or "").strip() or None
@@ -72,27 +61,10 @@ def parse_entry_filters(args: Mapping[str, str]) -> tuple[reports.EntryFilters, 
         except ValueError:
             invalid.append(name)
             days[name] = None
-    filters = reports.EntryFilters(outcome=outcome, date_from=days["from"], date_to=days["to"],
-                                   phone=(args.get("phone") or "").strip() or None,
-                                   code=(args.get("code") or "").strip() or None, tz=campaign_tz())
+    filters = EntryFilters(outcome=outcome, date_from=days["from"], date_to=days["to"],
+                           phone=(args.get("phone") or "").strip() or None,
+                           code=(args.get("code") or "").strip() or None, tz=campaign_tz())
     return filters, invalid
-
-
-def flash_invalid(invalid: list[str]) -> None:
-    if invalid:
-        names = ", ".join(str(FILTER_LABELS.get(name, name)) for name in invalid)
-        flash(_("Ignored an invalid value in: %(fields)s", fields=names), "warning")
-
-
-def page_urls(endpoint: str, page: reports.Page[Any], **values: Any) -> dict[str, str | None]:
-    """Links to the older, newer and first pages, keeping the query's other arguments."""
-    args = {key: value for key, value in request.args.items() if key not in ("before", "after") and value}
-    args.update(values)
-    return {
-        "older": url_for(endpoint, **args, before=page.older) if page.older else None,
-        "newer": url_for(endpoint, **args, after=page.newer) if page.newer else None,
-        "first": None if page.first else url_for(endpoint, **args),
-    }
 
 
 @bp.get("/entries")
@@ -101,11 +73,11 @@ def entries() -> Any:
     filters, invalid = parse_entry_filters(request.args)
     limit = parse_limit(request.args, invalid)
     flash_invalid(invalid)
-    page = reports.search_entries(filters, before=reports.Cursor.decode(request.args.get("before")),
-                                  after=reports.Cursor.decode(request.args.get("after")), limit=limit)
+    before, after = parse_cursors(request.args)
+    page = search_entries(filters, before=before, after=after, limit=limit)
     export_args = {key: value for key, value in request.args.items()
                    if key in ("outcome", "from", "to", "phone", "code") and value}
-    farmer = reports.msisdn_key(filters.phone) if filters.phone else None
+    farmer = msisdn_key(filters.phone) if filters.phone else None
     return render_template("console/entries.html", page=page, urls=page_urls("console.entries", page),
                            args=request.args, outcomes=OUTCOME_LABELS, farmer=farmer,
                            csv_url=url_for("console.entries_csv", **export_args))
@@ -119,7 +91,7 @@ def entries_csv() -> Any:
                    address=request.remote_addr)
     db.session.commit()
     name = f"roko-entries-{utcnow():%Y%m%d-%H%M%S}.csv"
-    response = Response(stream_with_context(reports.iter_entries_csv(filters)), mimetype="text/csv")
+    response = Response(stream_with_context(iter_entries_csv(filters)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,29 +13,31 @@ from roko_app.console.blueprint import bp
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.services import accounts, participants, reports
+from roko_app.reads import farmers
+from roko_app.reads.values import msisdn_key
+from roko_app.services import accounts, participants
 from roko_app.services.errors import NotFound
 
 
 @bp.get("/farmers/<msisdn>")
 @role_required(Role.VIEWER)
 def farmer(msisdn: str) -> Any:
-    key = reports.msisdn_key(msisdn)
+    key = msisdn_key(msisdn)
     if not key:
         abort(404)
     if key != msisdn:  # one address per farmer: +224 612 34 56 78 -> 612345678
         return redirect(url_for("console.farmer", msisdn=key))
-    found = reports.farmer(key)
+    found = farmers.farmer(key)
     if found is None:
         abort(404)
     return render_template("console/farmer.html", farmer=found, now=utcnow(),
-                           limit=reports.CONVERSATION_LIMIT, entries_limit=reports.FARMER_ENTRIES_LIMIT)
+                           limit=farmers.CONVERSATION_LIMIT, entries_limit=farmers.FARMER_ENTRIES_LIMIT)
 
 
 @bp.post("/farmers/<msisdn>/unblock")
 @role_required(Role.OPERATOR)
 def farmer_unblock(msisdn: str) -> Any:
-    key = reports.msisdn_key(msisdn)
+    key = msisdn_key(msisdn)
     try:
         was_blocked = participants.unblock(key)
     except NotFound:

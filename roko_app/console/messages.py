@@ -11,11 +11,13 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
-from roko_app.console.entries import flash_invalid, page_urls, parse_limit
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
 from roko_app.models import OutboundStatus
 from roko_app.models.accounts import Role
-from roko_app.services import accounts, outbound, reports
+from roko_app.reads.messages import inbound_page, outbound_page
+from roko_app.reads.pager import Page
+from roko_app.services import accounts, outbound
 from roko_app.services.errors import NotFound
 from roko_app.web.security import safe_next
 
@@ -47,12 +49,11 @@ def messages() -> Any:
         status = None
     flash_invalid(invalid)
     phone = (args.get("phone") or "").strip() or None
-    before, after = reports.Cursor.decode(args.get("before")), reports.Cursor.decode(args.get("after"))
+    before, after = parse_cursors(args)
     if direction == "out":
-        page: reports.Page[Any] = reports.outbound_page(status=status, phone=phone, before=before, after=after,
-                                                        limit=limit)
+        page: Page[Any] = outbound_page(status=status, phone=phone, before=before, after=after, limit=limit)
     else:
-        page = reports.inbound_page(phone=phone, before=before, after=after, limit=limit)
+        page = inbound_page(phone=phone, before=before, after=after, limit=limit)
     statuses = [(s.value, STATUS_LABELS.get(s.value, s.value)) for s in OutboundStatus]
     return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
                            statuses=statuses, urls=page_urls("console.messages", page, dir=direction),

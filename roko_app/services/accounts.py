@@ -167,10 +167,3 @@ def audit(actor: str, action: str, target: str | None = None, details: dict[str,
     event = AuditEvent(at=utcnow(), actor=actor, action=action, target=target, details=details, address=address)
     db.session.add(event)
     return event
-
-
-def audit_page(limit: int = 100, before_id: int | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(AuditEvent.id < before_id)
-    return list(db.session.scalars(query))

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, column, func, insert, select, table, update
+from sqlalchemy import Table, column, insert, select, table, update
 
 from roko_app.database.dialect import insert_for
 from roko_app.database.types import utcnow
@@ -227,76 +226,6 @@ def _insert_rows(session: Any, target: Table, rows: list[dict[str, Any]]) -> Non
         params.append(values)
     plain = table(target.name, *(column(c.name) for c in columns), schema=target.schema)
     session.execute(insert(plain), params)
-
-
-# --- the console's view of batches ------------------------------------------------------
-
-STATUS_COLUMNS = ("QUEUED", "SENDING", "SENT", "FAILED", "CANCELLED")
-
-
-@dataclass(frozen=True, slots=True)
-class BatchSummary:
-    batch: CampaignBatch
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return self.batch.accepted + self.batch.rejected
-
-    @property
-    def done(self) -> int:
-        return self.counts.get("SENT", 0) + self.counts.get("FAILED", 0) + self.counts.get("CANCELLED", 0)
-
-    @property
-    def progress(self) -> int:
-        """Per cent of queued messages that reached a final state."""
-        return 100 if not self.batch.accepted else round(100 * self.done / self.batch.accepted)
-
-    @property
-    def cancellable(self) -> bool:
-        return self.batch.cancelled_at is None and self.counts.get("QUEUED", 0) > 0
-
-
-def batch_summaries(limit: int = 50, before_id: int | None = None) -> list[BatchSummary]:
-    query = select(CampaignBatch).order_by(CampaignBatch.id.desc()).limit(limit)
-    if before_id is not None:
-        query = query.where(CampaignBatch.id < before_id)
-    batches = list(db.session.scalars(query))
-    counts = _status_counts([b.id for b in batches])
-    return [BatchSummary(b, counts.get(b.id, {})) for b in batches]
-
-
-def batch_summary(batch_id: int) -> BatchSummary:
-    batch = db.session.get(CampaignBatch, batch_id)
-    if batch is None:
-        raise NotFound("No such batch.")
-    return BatchSummary(batch, _status_counts([batch_id]).get(batch_id, {}))
-
-
-def _status_counts(batch_ids: Iterable[int]) -> dict[int, dict[str, int]]:
-    ids = list(batch_ids)
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(OutboundSms.campaign_batch_id, OutboundSms.status, func.count())
-        .where(OutboundSms.campaign_batch_id.in_(ids)).group_by(OutboundSms.campaign_batch_id, OutboundSms.status)
-    )
-    counts: dict[int, dict[str, int]] = {}
-    for batch_id, status, count in rows:
-        counts.setdefault(batch_id, {})[status] = count
-    return counts
-
-
-def batch_messages(batch_id: int, limit: int = 200, after_id: int | None = None) -> list[OutboundSms]:
-    query = select(OutboundSms).where(OutboundSms.campaign_batch_id == batch_id).order_by(OutboundSms.id).limit(limit)
-    if after_id is not None:
-        query = query.where(OutboundSms.id > after_id)
-    return list(db.session.scalars(query))
-
-
-def batch_rejections(batch_id: int, limit: int = 200) -> list[CampaignRejection]:
-    return list(db.session.scalars(select(CampaignRejection).where(CampaignRejection.batch_id == batch_id)
-                                   .order_by(CampaignRejection.position).limit(limit)))
 
 
 def cancel(batch_id: int, by: str, now: datetime | None = None) -> int:

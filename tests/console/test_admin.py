@@ -4,6 +4,7 @@ admins get in, every action is audited."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from roko_app.models import ApiKey, AuditEvent, User
 from roko_app.services import accounts
 from tests.conftest import SIM_TOKEN
 from tests.console.conftest import PASSWORD, csrf_from, make_user
+from tests.factories import T0, add_audit_event
+from tests.helpers import pager_link
 
 USERS = "/console/admin/users"
 KEYS = "/console/admin/api-keys"
@@ -235,7 +238,7 @@ def test_revoking_an_unknown_key_is_404(login: Any) -> None:
 
 # --- the audit log ---------------------------------------------------------------------------
 
-def test_the_audit_log_is_newest_first_and_paged_by_id(console_app: Any, login: Any) -> None:
+def test_the_audit_log_is_newest_first_and_paged(console_app: Any, login: Any) -> None:
     with console_app.app_context():
         for i in range(120):
             accounts.audit("cli", "test.event", f"target-{i:03d}")
@@ -245,14 +248,39 @@ def test_the_audit_log_is_newest_first_and_paged_by_id(console_app: Any, login: 
     targets = re.findall(r"target-(\d{3})", first)
     assert targets == [f"{i:03d}" for i in range(119, 70, -1)]  # 49 of them after the log-in
     assert "<code>login</code>" in first and first.index("<code>login</code>") < first.index("target-119")
-    older = re.search(r'href="([^"]+)" id="older"', first)
-    assert older and older.group(1).startswith(AUDIT + "?before=")
-    second = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert pager_link(first, "prev") is None
+    older = pager_link(first, "next")
+    assert older and older.startswith(AUDIT + "?before=")
+    second = client.get(older).get_data(as_text=True)
     assert re.findall(r"target-(\d{3})", second) == [f"{i:03d}" for i in range(70, 20, -1)]
-    older = re.search(r'href="([^"]+)" id="older"', second)
-    third = client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    third = client.get(pager_link(second, "next")).get_data(as_text=True)
     assert re.findall(r"target-(\d{3})", third) == [f"{i:03d}" for i in range(20, -1, -1)]
-    assert 'id="older"' not in third and 'id="newest"' in third
+    assert pager_link(third, "next") is None and f'href="{AUDIT}">«' in third  # back to the newest
+    back = client.get(pager_link(third, "prev")).get_data(as_text=True)
+    assert re.findall(r"target-(\d{3})", back) == re.findall(r"target-(\d{3})", second)
+
+
+def test_the_audit_log_pages_by_time_then_id(console_app: Any, login: Any) -> None:
+    """Events at the same instant keep their place: none is skipped or shown twice."""
+    with console_app.app_context():
+        ids = [add_audit_event(T0 + timedelta(seconds=min(i, 3)), target=f"target-{i:03d}").id for i in range(8)]
+        db.session.commit()
+    client = login("admin")
+    url: str | None = AUDIT + "?limit=3"
+    seen: list[int] = []
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        seen += [int(i) for i in re.findall(r'<tr id="event-(\d+)"', html)]
+        url = pager_link(html, "next")
+        assert url is None or "limit=3" in url
+    assert seen[1:] == sorted(ids, key=lambda i: (min(ids.index(i), 3), i), reverse=True)  # after the log-in
+
+
+def test_an_audit_page_past_the_oldest_event_links_back_to_the_newest(console_app: Any, login: Any) -> None:
+    html = login("admin").get(AUDIT + "?before=1_1").get_data(as_text=True)  # older than anything
+    assert 'id="event-' not in html
+    assert pager_link(html, "next") is None and pager_link(html, "prev") is None
+    assert f'href="{AUDIT}">«' in html  # a link back to the newest page
 
 
 def test_every_console_action_lands_in_the_audit_log(console_app: Any, login: Any) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +13,8 @@ from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms
 from roko_app.web.credentials import sign
 from tests.console.conftest import csrf_from
+from tests.factories import T0, add_batch
+from tests.helpers import pager_link
 
 
 def push_batch(app: Any) -> int:
@@ -58,3 +62,44 @@ def test_operator_cancels_unsent_messages_and_it_is_audited(console_app: Any, lo
 def test_anonymous_is_sent_to_login_and_unknown_batch_is_404(console_app: Any, login: Any) -> None:
     assert console_app.test_client().get("/console/campaigns").status_code == 302
     assert login("viewer").get("/console/campaigns/999999").status_code == 404
+
+
+# --- the list's pages ----------------------------------------------------------------------
+
+def listed(html: str) -> list[str]:
+    return re.findall(r'<a href="/console/campaigns/\d+">([^<]+)</a>', html)
+
+
+def test_the_campaign_list_is_paged_newest_first(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        for i in range(53):  # a full first page of 50, then 3; two received at the same instant
+            add_batch(T0 + timedelta(minutes=min(i, 51)), f"batch-{i:02d}")
+        db.session.commit()
+    client = login("viewer")
+    first = client.get("/console/campaigns").get_data(as_text=True)
+    assert listed(first) == [f"batch-{i:02d}" for i in (52, 51, *range(50, 2, -1))]
+    assert pager_link(first, "prev") is None
+    older = pager_link(first, "next")
+    assert older is not None and older.startswith("/console/campaigns?before=")
+    last = client.get(older).get_data(as_text=True)
+    assert listed(last) == ["batch-02", "batch-01", "batch-00"]
+    assert pager_link(last, "next") is None and 'href="/console/campaigns">«' in last
+    newer = pager_link(last, "prev")
+    assert newer is not None and listed(client.get(newer).get_data(as_text=True)) == listed(first)
+
+
+def test_a_page_of_exactly_the_last_batches_has_no_older_link(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        for i in range(4):
+            add_batch(T0 + timedelta(minutes=i), f"batch-{i:02d}")
+        db.session.commit()
+    client = login("viewer")
+    first = client.get("/console/campaigns?limit=2").get_data(as_text=True)
+    assert listed(first) == ["batch-03", "batch-02"]
+    last = client.get(pager_link(first, "next")).get_data(as_text=True)
+    assert listed(last) == ["batch-01", "batch-00"] and pager_link(last, "next") is None
+
+
+def test_no_batch_yet(console_app: Any, login: Any) -> None:
+    html = login("viewer").get("/console/campaigns").get_data(as_text=True)
+    assert listed(html) == [] and '<nav class="pager"' not in html

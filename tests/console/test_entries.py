@@ -1,82 +1,28 @@
-"""The entries page: roles, filters, keyset pagination and the streamed CSV export.
-
-The row factories at the top are shared with the other read-page tests
-(dashboard, farmer, messages)."""
+"""The entries page: roles, filters, keyset pagination and the streamed CSV export
+(the read model itself: tests/reads/test_entries.py)."""
 
 from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import and_, event, or_, select, text
+from sqlalchemy import event, select
 
 from roko_app.extensions import db
-from roko_app.models import AuditEvent, Entry, InboundSms, OutboundSms, Participant
-from roko_app.services import reports
-
-T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
-_gateway_ids = itertools.count(1)
-
-
-# --------------------------------------------------------------------------- factories
-
-
-def add_participant(msisdn: str, **values: Any) -> Participant:
-    participant = db.session.scalars(select(Participant).where(Participant.msisdn == msisdn)).one_or_none()
-    if participant is None:
-        participant = Participant(msisdn=msisdn, first_seen_at=values.pop("first_seen_at", T0), valid_entries=0)
-        db.session.add(participant)
-    for name, value in values.items():
-        setattr(participant, name, value)
-    db.session.flush()
-    return participant
-
-
-def add_sms(sender: str, text: str, at: datetime, *, guinea: bool = True) -> InboundSms:
-    sms = InboundSms(gateway_sms_id=next(_gateway_ids), port=17, sender=sender,
-                     sender_msisdn=sender if guinea else None, text=text, gateway_timestamp=at, received_at=at,
-                     source="topaz")
-    db.session.add(sms)
-    db.session.flush()
-    return sms
-
-
-def add_entry(msisdn: str, outcome: str, at: datetime, *, code: str | None = None, chances: int = 0,
-              text: str | None = None, guinea: bool = True) -> Entry:
-    """An inbound SMS and its entry, as classification would have stored them."""
-    participant = add_participant(msisdn)
-    sms = add_sms(msisdn, text if text is not None else f"ROKO {code or 'hello'}", at, guinea=guinea)
-    entry = Entry(sms_id=sms.id, participant_id=participant.id, msisdn=msisdn, outcome=outcome, code=code,
-                  chances=chances, created_at=at)
-    db.session.add(entry)
-    db.session.flush()
-    return entry
-
-
-def add_outbound(to: str, text: str, at: datetime, *, status: str = "SENT", attempts: int = 1,
-                 last_error: str | None = None, reply_to: int | None = None) -> OutboundSms:
-    message = OutboundSms(to_msisdn=to, text=text, encoding="GSM-7", units=len(text), status=status, priority=10,
-                          port=17, caller="auto-reply", attempts=attempts, last_error=last_error,
-                          next_attempt_at=at, reply_to_sms_id=reply_to, created_at=at, updated_at=at,
-                          sent_at=at + timedelta(seconds=2) if status == "SENT" else None)
-    db.session.add(message)
-    db.session.flush()
-    return message
+from roko_app.models import AuditEvent
+from roko_app.reads import entries
+from roko_app.reads.pager import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from tests.factories import T0, add_entries_at_equal_times, add_entry
+from tests.helpers import pager_link
 
 
 def page_ids(html: str) -> list[int]:
     return [int(i) for i in re.findall(r'<tr id="entry-(\d+)"', html)]
-
-
-def link(html: str, rel: str) -> str | None:
-    match = re.search(rf'<a href="([^"]+)" rel="{rel}"', html)
-    return match.group(1).replace("&amp;", "&") if match else None
 
 
 # --------------------------------------------------------------------------- roles
@@ -129,10 +75,9 @@ def test_entries_page_lists_newest_first_with_links_to_the_farmer(console_app: A
 def many(console_app: Any) -> list[int]:
     """13 entries: 7 of them at the same instant (the id decides), newest first."""
     with console_app.app_context():
-        rows = [add_entry(f"6100000{i:02d}", "VALID_FIRST" if i % 2 else "BAD_FORMAT",
-                          T0 + timedelta(seconds=i if i < 3 or i > 9 else 5)) for i in range(13)]
+        ids = add_entries_at_equal_times()
         db.session.commit()
-        return [e.id for e in sorted(rows, key=lambda e: (e.created_at, e.id), reverse=True)]
+        return ids
 
 
 @pytest.mark.parametrize("limit", [1, 2, 3, 5, 7, 13, 50])
@@ -145,38 +90,18 @@ def test_keyset_pages_cover_every_row_once_forwards_and_backwards(login: Any, ma
         html = client.get(url).get_data(as_text=True)
         pages.append(page_ids(html))
         urls.append(url)
-        url = link(html, "next")
+        url = pager_link(html, "next")
         assert len(pages) <= 14
     assert [i for page in pages for i in page] == many
     assert all(len(page) == limit for page in pages[:-1])
     # Back from the last page, "newer" gives the same pages again.
     html = client.get(urls[-1]).get_data(as_text=True)
     for expected in reversed(pages[:-1]):
-        url = link(html, "prev")
+        url = pager_link(html, "prev")
         assert url is not None
         html = client.get(url).get_data(as_text=True)
         assert page_ids(html) == expected
-    assert link(html, "prev") is None
-
-
-def test_service_pages_with_equal_timestamps(console_app: Any, many: list[int]) -> None:
-    with console_app.app_context():
-        seen: list[int] = []
-        before = None
-        while True:
-            page = reports.search_entries(reports.EntryFilters(), before=before, limit=4)
-            seen += [row.id for row in page.rows]
-            if page.older is None:
-                break
-            before = reports.Cursor.decode(page.older)
-        assert seen == many
-        # after=<cursor of the 6th row>: the 4 rows just newer, still newest first.
-        sixth = reports.search_entries(reports.EntryFilters(), limit=13).rows[5]
-        newer = reports.search_entries(reports.EntryFilters(), after=reports.Cursor(sixth.created_at, sixth.id), limit=4)
-        assert [row.id for row in newer.rows] == many[1:5] and not newer.first
-        # fewer than a page is newer: the first page instead
-        first = reports.search_entries(reports.EntryFilters(), after=reports.Cursor(sixth.created_at, sixth.id), limit=5)
-        assert [row.id for row in first.rows] == many[:5] and first.first and first.newer is None
+    assert pager_link(html, "prev") is None
 
 
 @pytest.mark.parametrize("raw", ["garbage", "12_x", "_", "99999999999999999999_1", "", "1_99999999999999999999"])
@@ -185,19 +110,14 @@ def test_a_mangled_cursor_gives_the_first_page(login: Any, many: list[int], raw:
     assert page_ids(html) == many[:3]
 
 
-def test_cursor_round_trip_keeps_microseconds() -> None:
-    cursor = reports.Cursor(datetime(2026, 6, 10, 12, 0, 0, 999_999, tzinfo=UTC), 42)
-    assert reports.Cursor.decode(cursor.encode()) == cursor
-
-
 def test_limit_is_capped(console_app: Any, login: Any) -> None:
     with console_app.app_context():
         for i in range(205):
             add_entry(f"61{i:07d}", "BAD_FORMAT", T0 + timedelta(seconds=i))
         db.session.commit()
     html = login("viewer").get("/console/entries?limit=5000").get_data(as_text=True)
-    assert len(page_ids(html)) == reports.MAX_PAGE_SIZE
-    assert len(page_ids(login("viewer").get("/console/entries").get_data(as_text=True))) == reports.DEFAULT_PAGE_SIZE
+    assert len(page_ids(html)) == MAX_PAGE_SIZE
+    assert len(page_ids(login("viewer").get("/console/entries").get_data(as_text=True))) == DEFAULT_PAGE_SIZE
 
 
 # --------------------------------------------------------------------------- filters
@@ -245,12 +165,12 @@ def test_filters_stay_on_the_pager_links(login: Any, dataset: dict[str, int]) ->
     client = login("viewer")
     html = client.get("/console/entries?outcome=INVALID_CODE&from=2026-06-09&limit=1").get_data(as_text=True)
     assert page_ids(html) == [dataset["foreign"]]
-    older = link(html, "next")
+    older = pager_link(html, "next")
     assert older is not None
     query = parse_qs(urlsplit(older).query)
     assert query["outcome"] == ["INVALID_CODE"] and query["from"] == ["2026-06-09"] and query["limit"] == ["1"]
     html = client.get(older).get_data(as_text=True)
-    assert page_ids(html) == [dataset["from"]] and link(html, "next") is None
+    assert page_ids(html) == [dataset["from"]] and pager_link(html, "next") is None
 
 
 def test_date_range_pages_forwards_and_backwards(login: Any, dataset: dict[str, int]) -> None:
@@ -263,11 +183,11 @@ def test_date_range_pages_forwards_and_backwards(login: Any, dataset: dict[str, 
         html = client.get(url).get_data(as_text=True)
         pages.append(html)
         seen += page_ids(html)
-        url = link(html, "next")
+        url = pager_link(html, "next")
     assert seen == [dataset[name] for name in ("to", "mid", "foreign", "from")]
     backwards: list[int] = []
     html = pages[-1]
-    while (url := link(html, "prev")) is not None:
+    while (url := pager_link(html, "prev")) is not None:
         html = client.get(url).get_data(as_text=True)
         backwards += page_ids(html)
     assert backwards == seen[-2::-1]
@@ -275,7 +195,7 @@ def test_date_range_pages_forwards_and_backwards(login: Any, dataset: dict[str, 
 
 def test_csv_export_of_a_date_range_in_chunks(console_app: Any, login: Any, dataset: dict[str, int],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 1)
+    monkeypatch.setattr(entries, "CSV_CHUNK_ROWS", 1)
     rows = read_csv(login("viewer").get("/console/entries.csv?from=2026-06-09&to=2026-06-10"))
     assert [int(row[0]) for row in rows[1:]] == [dataset[name] for name in ("to", "mid", "foreign", "from")]
 
@@ -311,7 +231,7 @@ def test_csv_export_streams_every_matching_row(console_app: Any, login: Any, dat
     assert response.mimetype == "text/csv" and response.mimetype_params["charset"] == "utf-8"
     assert re.fullmatch(r'attachment; filename="roko-entries-\d{8}-\d{6}\.csv"', response.headers["Content-Disposition"])
     rows = read_csv(response)
-    assert rows[0] == list(reports.CSV_HEADER)
+    assert rows[0] == list(entries.CSV_HEADER)
     assert [int(row[0]) for row in rows[1:]] == [dataset[n] for n in ("after", "to", "mid", "foreign", "from", "before")]
     by_id = {int(row[0]): row for row in rows[1:]}
     assert by_id[dataset["to"]][1:6] == ["2026-06-10 23:59:59", "622334455", "DUPLICATE", "U00000003", "0"]
@@ -329,7 +249,7 @@ def test_csv_export_applies_the_filters_and_is_audited(console_app: Any, login: 
 
 def test_csv_export_reads_in_chunks_without_losing_rows(console_app: Any, login: Any, many: list[int],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reports, "CSV_CHUNK_ROWS", 2)  # 7 equal timestamps straddle chunks
+    monkeypatch.setattr(entries, "CSV_CHUNK_ROWS", 2)  # 7 equal timestamps straddle chunks
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -355,37 +275,6 @@ def test_csv_export_defuses_formulas_in_farmers_texts(console_app: Any, login: A
     rows = read_csv(login("viewer").get("/console/entries.csv"))
     assert rows[1][7] == "ligne 1\nligne 2, \"ok\""
     assert rows[2][7] == "'=HYPERLINK(\"http://evil\",\"x\")"
-
-
-# --------------------------------------------------------------------------- the plans use the indexes
-
-
-def plan(statement: Any) -> str:
-    compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
-    if db.engine.dialect.name == "sqlite":
-        return " | ".join(str(row[-1]) for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
-    db.session.execute(text("SET LOCAL enable_seqscan = off"))  # empty tables: ask whether an index *can* serve
-    db.session.execute(text("SET LOCAL enable_sort = off"))
-    return " | ".join(row[0] for row in db.session.execute(text(f"EXPLAIN {compiled}")))
-
-
-@pytest.mark.parametrize(("filters", "index"), [
-    ({}, "ix_entry_created"),
-    ({"outcome": "VALID_FIRST"}, "ix_entry_outcome_created"),
-    ({"phone": "612345678"}, "ix_entry_msisdn_created"),
-])
-def test_entry_pages_are_read_from_an_index_in_order(console_app: Any, filters: dict[str, str], index: str) -> None:
-    with console_app.app_context():
-        conditions = reports.EntryFilters(**filters).conditions()  # type: ignore[arg-type]
-        cursor = reports.Cursor(T0, 10**6)
-        keyset = and_(Entry.created_at <= cursor.at, or_(Entry.created_at < cursor.at, Entry.id < cursor.id))
-        for extra in ([], [keyset]):  # first page, deep page
-            statement = (select(Entry.id).where(*conditions, *extra)
-                         .order_by(Entry.created_at.desc(), Entry.id.desc()).limit(51))
-            found = plan(statement)
-            assert index in found, found
-            assert "TEMP B-TREE" not in found and "Sort" not in found, found
-        db.session.rollback()
 
 
 def test_entries_page_speaks_french_by_default(login: Any, dataset: dict[str, int]) -> None:

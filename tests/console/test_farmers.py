@@ -12,9 +12,8 @@ from sqlalchemy import select
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Participant
-from roko_app.services import reports
 from tests.console.conftest import csrf_from
-from tests.console.test_entries import T0, add_entry, add_outbound, add_participant, add_sms
+from tests.factories import T0, add_entry, add_outbound, add_participant
 
 FARMER = "612345678"
 
@@ -75,17 +74,6 @@ def test_a_number_we_only_wrote_to_has_a_page(console_app: Any, login: Any) -> N
         db.session.commit()
     html = login("viewer").get("/console/farmers/655555555").get_data(as_text=True)
     assert "Promo ROKO" in html
-
-
-def test_the_conversation_keeps_the_latest_messages(console_app: Any) -> None:
-    with console_app.app_context():
-        sms = [add_sms(FARMER, f"sms {i}", T0 + timedelta(minutes=i)) for i in range(5)]
-        db.session.commit()
-        found = reports.farmer(FARMER, limit=3)
-        assert found is not None and found.conversation_truncated
-        assert [item.text for item in found.conversation] == ["sms 2", "sms 3", "sms 4"]
-        assert not reports.farmer(FARMER, limit=5).conversation_truncated  # type: ignore[union-attr]
-        assert len(sms) == 5
 
 
 def block(app: Any, until: datetime | None, opted_out: datetime | None = None) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms
 from tests.console.conftest import csrf_from
-from tests.console.test_entries import T0, add_entry, add_outbound, add_sms, link
+from tests.factories import T0, add_entry, add_outbound, add_sms
+from tests.helpers import pager_link
 
 
 def rows(html: str, direction: str) -> list[int]:
@@ -76,7 +77,7 @@ def test_outbound_keyset_pages_with_equal_timestamps(console_app: Any, login: An
     while url:
         html = client.get(url).get_data(as_text=True)
         seen += rows(html, "out")
-        url = link(html, "next")
+        url = pager_link(html, "next")
         assert url is None or "status=QUEUED" in url and "dir=out" in url
     assert seen == expected
 

@@ -1,0 +1,75 @@
+"""The inbound and outbound message logs, newest first, in keyset pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from roko_app.extensions import db
+from roko_app.models import Entry, InboundSms, OutboundSms
+from roko_app.reads.pager import Cursor, Page, keyset_page
+from roko_app.reads.values import is_guinea_mobile, msisdn_key
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRow:
+    id: int
+    received_at: datetime
+    sender: str
+    sender_msisdn: str | None
+    port: int
+    text: str
+    entry_id: int | None
+    outcome: str | None
+
+    @property
+    def farmer(self) -> str:
+        """The number the farmer's page is keyed by (as on the entry)."""
+        return self.sender_msisdn or self.sender
+
+
+_INBOUND_COLUMNS = (InboundSms.id, InboundSms.received_at, InboundSms.sender, InboundSms.sender_msisdn,
+                    InboundSms.port, InboundSms.text)
+
+
+def inbound_page(*, phone: str | None = None, before: Cursor | None = None, after: Cursor | None = None,
+                 limit: int | None = None) -> Page[InboundRow]:
+    """Inbound SMS, newest first (by ``received_at``, ``id``), with their entry's outcome."""
+    statement = select(*_INBOUND_COLUMNS)
+    if phone and phone.strip():
+        statement = statement.where(sent_by(msisdn_key(phone)))
+    page = keyset_page(statement, InboundSms.received_at, InboundSms.id, before=before, after=after, limit=limit)
+    entries = entries_of_sms(row.id for row in page.rows)
+    return page.with_rows([InboundRow(*row, *entries.get(row.id, (None, None))) for row in page.rows])
+
+
+def outbound_page(*, status: str | None = None, phone: str | None = None, before: Cursor | None = None,
+                  after: Cursor | None = None, limit: int | None = None) -> Page[OutboundSms]:
+    """Outbound SMS, newest first (by ``created_at``, ``id``), optionally of one status."""
+    statement = select(OutboundSms)
+    if status:
+        statement = statement.where(OutboundSms.status == status)
+    if phone and phone.strip():
+        statement = statement.where(OutboundSms.to_msisdn == msisdn_key(phone))
+    return keyset_page(statement, OutboundSms.created_at, OutboundSms.id, before=before, after=after, limit=limit)
+
+
+def sent_by(key: str) -> Any:
+    """The condition "this inbound SMS was sent by the number ``key``" (as stored on entries)."""
+    if is_guinea_mobile(key):
+        return InboundSms.sender_msisdn == key
+    # A foreign sender has no normalised form; its entries carry the sender as received.
+    return InboundSms.id.in_(select(Entry.sms_id).where(Entry.msisdn == key))
+
+
+def entries_of_sms(ids: Iterable[int]) -> dict[int, tuple[int, str]]:
+    """``{sms id: (entry id, outcome)}`` for those of the inbound SMS ``ids`` that have an entry."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(Entry.sms_id, Entry.id, Entry.outcome).where(Entry.sms_id.in_(wanted)))
+    return {sms_id: (entry_id, outcome) for sms_id, entry_id, outcome in rows}

@@ -1,0 +1,37 @@
+"""Values typed by people into the console, in the form they are stored in; the
+campaign's local days as UTC instants."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, tzinfo
+
+from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
+from roko_app.sms.parsing import canonical_code
+
+
+def msisdn_key(raw: str) -> str:
+    """How a number typed by a person is stored: the 9-digit form of a Guinea mobile,
+    else the text as typed (stripped), as for a foreign sender."""
+    try:
+        return normalize_msisdn(raw)
+    except InvalidMsisdn:
+        return raw.strip()
+
+
+def is_guinea_mobile(key: str) -> bool:
+    """Whether ``key`` (as returned by :func:`msisdn_key`) is a Guinea mobile number."""
+    return len(key) == 9 and key.isascii() and key.isdigit() and key.startswith("6")
+
+
+def code_key(raw: str) -> str:
+    """A code typed by a person in its stored form: ``u 1234 5678`` -> ``U12345678``;
+    8 digits alone get their ``U``; anything else is kept (upper-cased) and matches nothing."""
+    compact = "".join(raw.split())
+    if compact.isascii() and compact.isdigit() and len(compact) == 8:
+        compact = "U" + compact
+    return canonical_code(compact) or compact.upper()
+
+
+def day_start(day: date, tz: tzinfo) -> datetime:
+    """The UTC instant at which ``day`` starts in ``tz``."""
+    return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
