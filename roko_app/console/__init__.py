@@ -9,6 +9,7 @@ from roko_app.console import (  # noqa: F401  (each module registers its views)
     dashboard,
     entries,
     farmers,
+    inbox,
     messages,
     replies,
 )

@@ -13,6 +13,7 @@ MENU = [
     ("console.dashboard", _l("Dashboard"), Role.VIEWER),
     ("console.entries", _l("Entries"), Role.VIEWER),
     ("console.messages", _l("Messages"), Role.VIEWER),
+    ("console.inbox", _l("To review"), Role.VIEWER),
     ("console.compose", _l("Send SMS"), Role.OPERATOR),
     ("console.templates", _l("Replies"), Role.OPERATOR),
     ("console.codes", _l("Codes"), Role.OPERATOR),
