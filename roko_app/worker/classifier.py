@@ -20,8 +20,9 @@ from roko_app.worker.sender import MAX_ERROR_BACKOFF_SECONDS, STOP_CHECK_SECONDS
 
 log = logging.getLogger(__name__)
 
-#: Longest wait for a notification before looking at the queue anyway (retries come due).
-MAX_LISTEN_SECONDS = 1.0
+#: Longest wait for a notification before looking at the queue anyway (retries come due,
+#: and a stop request is noticed).
+MAX_LISTEN_SECONDS = 0.5
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Classifier:
                     else:
                         log.error("classifier: database error again (%d in a row; %s); trying again in %g s", errors,
                                   type(getattr(exc, "orig", None) or exc).__name__, delay)
-                    self._sleep(delay)
+                    self.control.wait(delay)
                     continue
                 if not progressed:
                     if once:
@@ -175,14 +176,6 @@ class Classifier:
 
     def _wait_for_sms(self) -> None:
         if self.listener is not None:
-            self.listener.wait(min(max(self.poll_seconds, STOP_CHECK_SECONDS), MAX_LISTEN_SECONDS))
+            self.listener.wait(MAX_LISTEN_SECONDS)
         else:
-            self._sleep(self.poll_seconds)
-
-    def _sleep(self, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while not self.control.stopping:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, STOP_CHECK_SECONDS))
+            self.control.wait(self.poll_seconds)

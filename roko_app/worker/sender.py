@@ -84,6 +84,19 @@ class Control:
     def ring_outbox(self) -> None:
         self.outbox_bell += 1
 
+    def wait(self, seconds: float, *, bell: int | None = None) -> None:
+        """Sleep ``seconds``, or less once asked to stop or, given ``bell``, once the
+        outbox bell rang since it read ``bell``."""
+        # Not threading.Event.wait: setting an Event from a signal handler can deadlock
+        # on the Event's lock held by the interrupted wait itself.
+        step = STOP_CHECK_SECONDS if bell is None else BELL_CHECK_SECONDS
+        deadline = time.monotonic() + seconds
+        while not self.stopping and (bell is None or self.outbox_bell == bell):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, step))
+
     @property
     def exhausted(self) -> bool:
         return self._budget is not None and self._budget <= 0
@@ -130,7 +143,7 @@ class Worker:
         self.claim_horizon = claim_horizon
         self.stats = WorkerStats()
         self.control = control or Control(max_messages)
-        self._sleep = sleep or self._interruptible_sleep
+        self._sleep = sleep or self.control.wait
         self.send_bound = timedelta(seconds=client.connect_timeout + client.read_timeout)
         self.margin = max(policy.lease * LEASE_MARGIN_FRACTION, MIN_LEASE_MARGIN)
         if policy.lease <= self.send_bound + self.margin:
@@ -164,27 +177,12 @@ class Worker:
     def stopping(self) -> bool:
         return self.control.stopping
 
-    def _interruptible_sleep(self, seconds: float) -> None:
-        # Not threading.Event.wait: setting an Event from a signal handler can deadlock
-        # on the Event's lock held by the interrupted wait itself.
-        deadline = time.monotonic() + seconds
-        while not self.control.stopping:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, STOP_CHECK_SECONDS))
-
     def _idle(self, seconds: float, bell: int) -> None:
         """Wait for the next poll, or less when the outbox bell rang since ``bell``."""
-        if self._sleep != self._interruptible_sleep:
-            self._sleep(seconds)
-            return
-        deadline = time.monotonic() + seconds
-        while not self.control.stopping and self.control.outbox_bell == bell:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            time.sleep(min(remaining, BELL_CHECK_SECONDS))
+        if self._sleep == self.control.wait:
+            self.control.wait(seconds, bell=bell)
+        else:
+            self._sleep(seconds)  # an injected sleep (tests with a frozen clock)
 
     def run(self, *, once: bool = False) -> WorkerStats:
         """Send until stopped (or, with ``once``, until nothing is due)."""
