@@ -9,13 +9,11 @@ quietly falls back to SQLite.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,11 +24,8 @@ from sqlalchemy.engine import make_url
 from roko_app import create_app
 from roko_app.extensions import db
 from roko_app.gateway.simulator import RunningSimulator, start_in_thread
-from roko_app.services import api_keys
-
-ROOT = Path(__file__).resolve().parent.parent
-WEBHOOK_TOKEN = "test-inbound-token"
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.factories import issue_key
+from tests.helpers import IN_CI, ROOT, SIM_TOKEN, WEBHOOK_TOKEN, base_config, free_port, wipe_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -80,11 +75,6 @@ def is_postgres(database_url: str) -> bool:
     return database_url.startswith("postgresql")
 
 
-def base_config(database_url: str, **extra: Any) -> dict[str, Any]:
-    return {"ENV": "test", "DATABASE_URL": database_url, "WEBHOOK_INBOUND_TOKEN": WEBHOOK_TOKEN,
-            "SECRET_KEY": "test-secret", "INBOUND_PORTS": "", **extra}
-
-
 @pytest.fixture(scope="session")
 def _migrated(database_url: str) -> str:
     """Create the schema once per run through the real migrations."""
@@ -114,25 +104,7 @@ def make_app(_migrated: str) -> Iterator[Callable[..., Any]]:
             db.session.remove()
             db.engine.dispose()
     if apps:
-        _wipe(apps[0])
-
-
-def _wipe(app: Any) -> None:
-    """Delete every row, then restore the data the migrations seed (reply templates)."""
-    from datetime import UTC, datetime
-
-    from roko_app.models import ReplyTemplate
-    from roko_app.services.replies import DEFAULT_REPLIES
-
-    with app.app_context():
-        with db.engine.begin() as conn:
-            for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
-            conn.execute(ReplyTemplate.__table__.insert(), [
-                {"key": str(key), "text": text, "updated_at": datetime.now(UTC), "updated_by": "seed"}
-                for key, text in DEFAULT_REPLIES.items()
-            ])
-        db.engine.dispose()
+        wipe_database(apps[0])
 
 
 @pytest.fixture
@@ -148,12 +120,6 @@ def client(app: Any) -> Any:
 @pytest.fixture
 def runner(app: Any) -> Any:
     return app.test_cli_runner()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -197,9 +163,6 @@ def live_server(_migrated: str, make_app: Callable[..., Any]) -> Iterator[Callab
 
 # --- the gateway simulator and API keys ----------------------------------------------
 
-SIM_TOKEN = "sim-token"
-
-
 @pytest.fixture
 def simulator() -> Iterator[RunningSimulator]:
     with start_in_thread(token=SIM_TOKEN, seed=1) as sim:
@@ -210,13 +173,6 @@ def simulator() -> Iterator[RunningSimulator]:
 def send_app(make_app: Callable[..., Any], simulator: RunningSimulator) -> Any:
     return make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_SEND_PORT=17,
                     TOPAZ_CONNECT_TIMEOUT=0.5, TOPAZ_READ_TIMEOUT=0.5)
-
-
-def issue_key(app: Any, name: str = "ops-dashboard") -> str:
-    with app.app_context():
-        _, key = api_keys.create(name)
-        db.session.commit()
-    return key
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Row builders for tests: each adds rows to the current session (inside an app
-context) and flushes, so the caller commits when it wants to."""
+"""Row builders for tests. Those taking an ``app`` open their own app context and
+commit; the others add to the current session (inside an app context) and flush, so
+the caller commits when it wants to."""
 
 from __future__ import annotations
 
@@ -7,14 +8,47 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.models import AuditEvent, CampaignBatch, Entry, InboundSms, OutboundSms, Participant
+from roko_app.models import (
+    AuditEvent,
+    CampaignBatch,
+    Entry,
+    InboundSms,
+    OutboundSms,
+    OutboundStatus,
+    Participant,
+    Priority,
+)
+from roko_app.services import accounts, api_keys
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+# The password of the users make_user creates.
+PASSWORD = "correct horse battery"
 _gateway_ids = itertools.count(1)
 _batch_ids = itertools.count(1)
+
+
+# --------------------------------------------------------------------------- accounts and keys
+
+
+def make_user(app: Any, email: str, role: str, password: str = PASSWORD) -> None:
+    with app.app_context():
+        accounts.create_user(email, role, password)
+        db.session.commit()
+
+
+def issue_key(app: Any, name: str = "ops-dashboard") -> str:
+    """A new API key named ``name``; the key itself."""
+    with app.app_context():
+        _, key = api_keys.create(name)
+        db.session.commit()
+    return key
+
+
+# --------------------------------------------------------------------------- SMS, entries, participants
 
 
 def add_participant(msisdn: str, **values: Any) -> Participant:
@@ -48,6 +82,12 @@ def add_entry(msisdn: str, outcome: str, at: datetime, *, code: str | None = Non
     db.session.flush()
     return entry
 
+def add_entries_at_equal_times() -> list[int]:
+    """13 entries, 7 of them at the same instant (the id decides); their ids newest first."""
+    rows = [add_entry(f"6100000{i:02d}", "VALID_FIRST" if i % 2 else "BAD_FORMAT",
+                      T0 + timedelta(seconds=i if i < 3 or i > 9 else 5)) for i in range(13)]
+    return [e.id for e in sorted(rows, key=lambda e: (e.created_at, e.id), reverse=True)]
+
 
 def add_outbound(to: str, text: str, at: datetime, *, status: str = "SENT", attempts: int = 1,
                  last_error: str | None = None, reply_to: int | None = None) -> OutboundSms:
@@ -58,6 +98,25 @@ def add_outbound(to: str, text: str, at: datetime, *, status: str = "SENT", atte
     db.session.add(message)
     db.session.flush()
     return message
+
+
+def bulk_queue(app: Any, count: int = 1, *, priority: int = Priority.BULK, port: int = 17,
+               not_before: datetime | None = None, now: datetime | None = None) -> list[int]:
+    """Insert ``count`` QUEUED rows in one statement (as a campaign would); their ids."""
+    now = now or utcnow()
+    due = max(not_before, now) if not_before else now
+    rows = [{"to_msisdn": f"62{i:07d}", "text": f"Merci pour votre participation ROKO. {i}", "encoding": "GSM-7",
+             "units": 40, "status": OutboundStatus.QUEUED, "priority": priority, "port": port, "template_key": "BULK",
+             "caller": "test", "attempts": 0, "not_before": not_before, "next_attempt_at": due,
+             "created_at": now, "updated_at": now} for i in range(count)]
+    with app.app_context():
+        ids = list(db.session.scalars(insert(OutboundSms).returning(OutboundSms.id, sort_by_parameter_order=True),
+                                      rows))
+        db.session.commit()
+    return ids
+
+
+# --------------------------------------------------------------------------- audit log, campaigns
 
 
 def add_audit_event(at: datetime, action: str = "test.event", target: str | None = None,
@@ -79,12 +138,6 @@ def add_batch(received_at: datetime, batch_id: str | None = None, *, accepted: i
     db.session.flush()
     return batch
 
-
-def add_entries_at_equal_times() -> list[int]:
-    """13 entries, 7 of them at the same instant (the id decides); their ids newest first."""
-    rows = [add_entry(f"6100000{i:02d}", "VALID_FIRST" if i % 2 else "BAD_FORMAT",
-                      T0 + timedelta(seconds=i if i < 3 or i > 9 else 5)) for i in range(13)]
-    return [e.id for e in sorted(rows, key=lambda e: (e.created_at, e.id), reverse=True)]
 
 
 # --------------------------------------------------------------------------- the dashboard's day

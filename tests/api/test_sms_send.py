@@ -10,15 +10,7 @@ from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import OutboundSms
-from tests.webhooks.test_topaz_inbound import assert_error
-
-URL = "/api/v1/sms/send"
-SEED_EXAMPLE = {"phone_number": "612345678", "text": "Merci pour votre participation ROKO.", "template_key": "VALID_FIRST"}
-
-
-def send(app: Any, body: Any, key: str | None) -> Any:
-    headers = {"x-api-key": key} if key is not None else {}
-    return app.test_client().post(URL, json=body, headers=headers)
+from tests.helpers import SEND_SEED_EXAMPLE, SEND_URL, assert_error, send
 
 
 def rows(app: Any) -> list[OutboundSms]:
@@ -27,13 +19,13 @@ def rows(app: Any) -> list[OutboundSms]:
 
 
 def test_seed_example_is_sent_through_the_gateway(send_app: Any, api_key: str, simulator: Any) -> None:
-    response = send(send_app, SEED_EXAMPLE, api_key)
+    response = send(send_app, SEND_SEED_EXAMPLE, api_key)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
     (row,) = rows(send_app)
     (sent,) = simulator.sent()
     assert body == {"sms_id": row.id, "status": "SENT", "gateway_sms_id": sent["gateway_sms_id"], "reason": None}
-    assert (sent["to"], sent["text"], sent["port"], sent["encoding"]) == ("612345678", SEED_EXAMPLE["text"], 17, "GSM-7")
+    assert (sent["to"], sent["text"], sent["port"], sent["encoding"]) == ("612345678", SEND_SEED_EXAMPLE["text"], 17, "GSM-7")
     assert sent["client_ref"] == f"roko-out-{row.id}"
     assert (row.status, row.attempts, row.gateway_sms_id) == ("SENT", 1, sent["gateway_sms_id"])
     assert (row.template_key, row.caller, row.encoding, row.units) == ("VALID_FIRST", "ops-dashboard", "GSM-7", 36)
@@ -45,13 +37,13 @@ def test_seed_example_is_sent_through_the_gateway(send_app: Any, api_key: str, s
     ("00224-612.345.678", "612345678"),
 ])
 def test_phone_number_is_normalised(send_app: Any, api_key: str, simulator: Any, given: str, normalised: str) -> None:
-    assert send(send_app, {**SEED_EXAMPLE, "phone_number": given}, api_key).status_code == 200
+    assert send(send_app, {**SEND_SEED_EXAMPLE, "phone_number": given}, api_key).status_code == 200
     assert simulator.sent()[0]["to"] == normalised
 
 
 @pytest.mark.parametrize("number", ["712345678", "61234567", "6123456789", "+33612345678", "61234567a", "", "+224"])
 def test_invalid_phone_number_is_400_saying_why(send_app: Any, api_key: str, simulator: Any, number: str) -> None:
-    body = assert_error(send(send_app, {**SEED_EXAMPLE, "phone_number": number}, api_key), 400, "VALIDATION_ERROR")
+    body = assert_error(send(send_app, {**SEND_SEED_EXAMPLE, "phone_number": number}, api_key), 400, "VALIDATION_ERROR")
     (detail,) = body["details"]
     assert detail["field"] == "phone_number" and detail["problem"]
     assert rows(send_app) == [] and simulator.sent() == []
@@ -65,7 +57,7 @@ def test_invalid_phone_number_is_400_saying_why(send_app: Any, api_key: str, sim
 ])
 def test_text_over_one_segment_is_400_naming_encoding_and_limit(send_app: Any, api_key: str, simulator: Any,
                                                                  text: str, encoding: str, units: int, limit: int) -> None:
-    body = assert_error(send(send_app, {**SEED_EXAMPLE, "text": text}, api_key), 400, "TEXT_TOO_LONG")
+    body = assert_error(send(send_app, {**SEND_SEED_EXAMPLE, "text": text}, api_key), 400, "TEXT_TOO_LONG")
     assert (body["encoding"], body["units"], body["limit"]) == (encoding, units, limit)
     assert body["segments"] == 2
     assert body["details"][0]["field"] == "text"
@@ -75,7 +67,7 @@ def test_text_over_one_segment_is_400_naming_encoding_and_limit(send_app: Any, a
 
 @pytest.mark.parametrize("text", ["a" * 160, "€" * 80, "reçu " + "a" * 65, "🎉" * 35])
 def test_text_exactly_one_segment_is_sent(send_app: Any, api_key: str, simulator: Any, text: str) -> None:
-    assert send(send_app, {**SEED_EXAMPLE, "text": text}, api_key).status_code == 200
+    assert send(send_app, {**SEND_SEED_EXAMPLE, "text": text}, api_key).status_code == 200
     assert simulator.sent()[0]["text"] == text
 
 
@@ -85,39 +77,39 @@ def test_text_exactly_one_segment_is_sent(send_app: Any, api_key: str, simulator
     ({"template_key": 3}, "template_key"),
 ])
 def test_field_violations_are_400(send_app: Any, api_key: str, changes: dict[str, Any], field: str) -> None:
-    body = assert_error(send(send_app, {**SEED_EXAMPLE, **changes}, api_key), 400, "VALIDATION_ERROR")
+    body = assert_error(send(send_app, {**SEND_SEED_EXAMPLE, **changes}, api_key), 400, "VALIDATION_ERROR")
     assert [d["field"] for d in body["details"]] == [field]
     assert rows(send_app) == []
 
 
 @pytest.mark.parametrize("missing", ["phone_number", "text"])
 def test_required_fields(send_app: Any, api_key: str, missing: str) -> None:
-    body = {k: v for k, v in SEED_EXAMPLE.items() if k != missing}
+    body = {k: v for k, v in SEND_SEED_EXAMPLE.items() if k != missing}
     assert_error(send(send_app, body, api_key), 400, "VALIDATION_ERROR")
 
 
 def test_template_key_is_optional_and_30_characters_fit(send_app: Any, api_key: str, simulator: Any) -> None:
     assert send(send_app, {"phone_number": "612345678", "text": "Bonjour"}, api_key).status_code == 200
-    assert send(send_app, {**SEED_EXAMPLE, "template_key": "k" * 30}, api_key).status_code == 200
+    assert send(send_app, {**SEND_SEED_EXAMPLE, "template_key": "k" * 30}, api_key).status_code == 200
     assert [r.template_key for r in rows(send_app)] == [None, "k" * 30]
 
 
 def test_missing_unknown_and_revoked_keys_are_401(send_app: Any, api_key: str, simulator: Any, caplog: Any) -> None:
     caplog.set_level(logging.WARNING, logger="roko_app")
-    assert_error(send(send_app, SEED_EXAMPLE, None), 401, "INVALID_API_KEY")
-    assert_error(send(send_app, SEED_EXAMPLE, "roko_" + "x" * 43), 401, "INVALID_API_KEY")
-    assert_error(send(send_app, SEED_EXAMPLE, api_key + "x"), 401, "INVALID_API_KEY")
-    assert send(send_app, SEED_EXAMPLE, api_key).status_code == 200
+    assert_error(send(send_app, SEND_SEED_EXAMPLE, None), 401, "INVALID_API_KEY")
+    assert_error(send(send_app, SEND_SEED_EXAMPLE, "roko_" + "x" * 43), 401, "INVALID_API_KEY")
+    assert_error(send(send_app, SEND_SEED_EXAMPLE, api_key + "x"), 401, "INVALID_API_KEY")
+    assert send(send_app, SEND_SEED_EXAMPLE, api_key).status_code == 200
     result = send_app.test_cli_runner().invoke(args=["roko", "api-key", "revoke", "ops-dashboard"])
     assert result.exit_code == 0, result.output
-    assert_error(send(send_app, SEED_EXAMPLE, api_key), 401, "INVALID_API_KEY")
+    assert_error(send(send_app, SEND_SEED_EXAMPLE, api_key), 401, "INVALID_API_KEY")
     assert len(simulator.sent()) == 1
     assert api_key not in caplog.text
 
 
 def test_gateway_rejection_is_422_failed_with_reason(send_app: Any, api_key: str, simulator: Any) -> None:
     simulator.set(mode="reject")
-    response = send(send_app, SEED_EXAMPLE, api_key)
+    response = send(send_app, SEND_SEED_EXAMPLE, api_key)
     assert response.status_code == 422
     body = response.get_json()
     (row,) = rows(send_app)
@@ -135,7 +127,7 @@ def test_gateway_outage_leaves_the_message_queued_202(send_app: Any, api_key: st
         simulator.set(latency_ms=1500)  # longer than the 0.5 s read timeout
     else:
         simulator.stop()
-    response = send(send_app, SEED_EXAMPLE, api_key)
+    response = send(send_app, SEND_SEED_EXAMPLE, api_key)
     assert response.status_code == 202, response.get_json()
     body = response.get_json()
     (row,) = rows(send_app)
@@ -153,7 +145,7 @@ def test_a_timed_out_send_retried_with_its_client_ref_is_not_sent_twice(send_app
     from roko_app.services import outbound
 
     simulator.set(latency_ms=1500)
-    assert send(send_app, SEED_EXAMPLE, api_key).status_code == 202
+    assert send(send_app, SEND_SEED_EXAMPLE, api_key).status_code == 202
     simulator.set(latency_ms=0)
     with send_app.app_context():
         (row,) = db.session.scalars(select(OutboundSms))
@@ -167,12 +159,12 @@ def test_a_timed_out_send_retried_with_its_client_ref_is_not_sent_twice(send_app
 
 
 def test_unknown_method_is_json_405(send_app: Any) -> None:
-    assert_error(send_app.test_client().get(URL), 405, "METHOD_NOT_ALLOWED")
+    assert_error(send_app.test_client().get(SEND_URL), 405, "METHOD_NOT_ALLOWED")
 
 
 def test_counts_rows_once_per_request(send_app: Any, api_key: str, simulator: Any) -> None:
     for _ in range(3):
-        send(send_app, SEED_EXAMPLE, api_key)
+        send(send_app, SEND_SEED_EXAMPLE, api_key)
     with send_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboundSms)) == 3
     assert len(simulator.sent()) == 3

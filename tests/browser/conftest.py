@@ -21,16 +21,12 @@ import pytest
 from werkzeug.serving import make_server
 
 from roko_app import create_app
-from tests.conftest import IN_CI, ROOT, _wipe, base_config
-from tests.console.conftest import PASSWORD, make_user
+from tests.factories import make_user
+from tests.helpers import IN_CI, PHONE, base_config, wipe_database
 
 CHROMIUM = os.environ.get("ROKO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-# Screenshots kept as test artefacts (git-ignored).
-ARTIFACTS = ROOT / "test-artifacts"
-PHONE = {"width": 360, "height": 780}
-LAPTOP = {"width": 1280, "height": 800}
 
 
 def _unavailable(reason: str) -> None:
@@ -76,7 +72,7 @@ def reading_server(_migrated: str) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
-        _wipe(app)
+        wipe_database(app)
 
 
 @pytest.fixture
@@ -93,18 +89,3 @@ def page(browser: Any) -> Iterator[Any]:
     yield tab
     context.close()
     assert problems == [], problems
-
-
-def log_in(page: Any, base_url: str, email: str = "operator@roko.test") -> None:
-    page.goto(base_url + "/login")
-    page.fill("#email", email)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(base_url + "/console/")
-
-
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=True)
-    return path

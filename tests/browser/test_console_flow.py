@@ -13,8 +13,7 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms, OutboundStatus
 from roko_app.worker import Worker
-from tests.browser.conftest import LAPTOP, log_in, screenshot
-from tests.conftest import SIM_TOKEN
+from tests.helpers import LAPTOP, SIM_TOKEN, log_in_browser, screenshot
 
 
 def counter(page: Any) -> dict[str, Any]:
@@ -27,7 +26,7 @@ def counter(page: Any) -> dict[str, Any]:
 def test_compose_send_and_see_it_sent(page: Any, console_server: str, make_app: Any, simulator: Any) -> None:
     worker_app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_CONNECT_TIMEOUT=0.5,
                           TOPAZ_READ_TIMEOUT=0.5, TOPAZ_RATE_PER_PORT=0)
-    log_in(page, console_server)
+    log_in_browser(page, console_server)
     page.click("label.nav-toggle-label")  # the phone menu
     page.click("nav a[href='/console/compose']")
     page.wait_for_url(console_server + "/console/compose")

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from roko_app.sms.encoding import GSM7_BASIC, GSM7_EXTENSION, GSM_SAFE_REPLACEMENTS, analyze, gsm_safe
-from tests.browser.conftest import log_in
-from tests.sms import test_encoding
+from tests.helpers import log_in_browser
 
-CASES: list[dict[str, Any]] = json.loads(
-    (Path(__file__).resolve().parent.parent / "data" / "segment_cases.json").read_text(encoding="utf-8"))
+DATA = Path(__file__).resolve().parent.parent / "data"
+CASES: list[dict[str, Any]] = json.loads((DATA / "segment_cases.json").read_text(encoding="utf-8"))
+GSM_SAFE_CASES: list[dict[str, str]] = json.loads((DATA / "gsm_safe_cases.json").read_text(encoding="utf-8"))
 
 READ_BOX = "box => ({encoding: box.dataset.encoding, units: Number(box.dataset.units), limit: Number(box.dataset.limit), " \
            "fits: box.dataset.fits === 'true', segments: Number(box.dataset.segments), " \
@@ -36,9 +36,9 @@ READ_STATE = "() => ({held: document.getElementById('text').value, shown: (" + R
 
 
 def gsm_safe_table() -> list[str]:
-    """The inputs of tests/sms/test_encoding.py's gsm_safe table, plus its other examples."""
-    mark = next(m for m in test_encoding.test_gsm_safe_table.pytestmark if m.name == "parametrize")
-    return [text for text, _ in mark.args[1]] + [
+    """The inputs of the gsm_safe table (tests/data/gsm_safe_cases.json, also run by
+    tests/sms/test_encoding.py), plus that module's other examples."""
+    return [case["text"] for case in GSM_SAFE_CASES] + [
         "Votre reçu est prêt à l\u2019entrepôt « ROKO »…",
         "Bravo\u00a0! Votre code\u202f: U12345678 \u2013 tirage le 5\u2009mai",
         "Œuvre du cœur, Noël à Ÿ, maïs, ÎLE, À BIENTÔT, Être",
@@ -78,7 +78,7 @@ def random_texts(count: int, seed: int = 20260515) -> list[str]:
 
 
 def test_the_counter_agrees_with_every_segment_case(page: Any, reading_server: str) -> None:
-    log_in(page, reading_server)
+    log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/compose")
     textarea = page.locator("#text")
     disagreements = []
@@ -98,7 +98,7 @@ def test_the_counter_agrees_with_every_segment_case(page: Any, reading_server: s
 
 
 def test_the_script_functions_agree_with_python_on_raw_and_random_texts(page: Any, reading_server: str) -> None:
-    log_in(page, reading_server)
+    log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/compose")
     texts = [case["text"] for case in CASES] + random_texts(400)
     results = page.evaluate("texts => texts.map(t => { const i = RokoSms.analyze(t); const s = RokoSms.gsmSafe(t);"
@@ -111,7 +111,7 @@ def test_the_script_functions_agree_with_python_on_raw_and_random_texts(page: An
 
 
 def test_the_replace_button_gives_what_gsm_safe_gives(page: Any, reading_server: str) -> None:
-    log_in(page, reading_server)
+    log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/compose")
     textarea, replace = page.locator("#text"), page.locator("#text-counter [data-role=replace]")
     for text in gsm_safe_table() + [case["text"] for case in CASES]:
@@ -129,7 +129,7 @@ def test_the_replace_button_gives_what_gsm_safe_gives(page: Any, reading_server:
 
 def test_a_template_is_counted_with_its_placeholders_filled(page: Any, reading_server: str) -> None:
     """Reply templates: {code} counts as U12345678 (9), {chances} as 99999, {hours} as 9999."""
-    log_in(page, reading_server)
+    log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/replies/VALID_AGAIN")
     textarea, box, save = page.locator("#text"), page.locator("#text-counter"), page.locator("#save-button")
     textarea.fill("x" * 151 + "{code}")

@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from roko_app.extensions import db
 from roko_app.models import Code
@@ -130,13 +130,19 @@ def test_generate_refuses_bad_input_and_never_overwrites(app: Any, runner: Any, 
     assert count_codes(app) == 0
 
 
-def test_a_failed_import_leaves_neither_file_nor_codes(app: Any, runner: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    def broken(*_: Any) -> None:
-        raise RuntimeError("database went away")
+def test_a_failed_import_leaves_neither_file_nor_codes(app: Any, runner: Any, tmp_path: Path) -> None:
+    def database_went_away(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CODE "):
+            raise RuntimeError("database went away")
 
-    monkeypatch.setattr(code_registry, "_insert_chunk", broken)
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", database_went_away)
     out = tmp_path / "lot.csv"
-    result = runner.invoke(args=["roko", "codes", "generate", "--count", "5", "--batch", "LOT-1", "--out", str(out)])
+    try:
+        result = runner.invoke(args=["roko", "codes", "generate", "--count", "5", "--batch", "LOT-1", "--out", str(out)])
+    finally:
+        event.remove(engine, "before_cursor_execute", database_went_away)
     assert result.exit_code != 0
     assert not out.exists() and not (tmp_path / "lot.csv.partial").exists()
     assert count_codes(app) == 0

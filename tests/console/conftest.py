@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from roko_app.extensions import db
-from roko_app.services import accounts
-
-PASSWORD = "correct horse battery"
-
-
-def make_user(app: Any, email: str, role: str, password: str = PASSWORD) -> None:
-    with app.app_context():
-        accounts.create_user(email, role, password)
-        db.session.commit()
-
-
-def csrf_from(html: str) -> str:
-    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
-        r'value="([^"]+)"[^>]*name="csrf_token"', html)
-    assert match, "no CSRF token in the page"
-    return match.group(1)
+from tests.factories import make_user
+from tests.helpers import log_in
 
 
 @pytest.fixture
@@ -40,11 +24,6 @@ def login(console_app: Any) -> Callable[..., Any]:
     """``login("operator")`` returns a test client logged in with that role."""
 
     def _login(role: str, client: Any = None) -> Any:
-        client = client or console_app.test_client()
-        page = client.get("/login")
-        response = client.post("/login", data={"email": f"{role}@roko.test", "password": PASSWORD,
-                                               "csrf_token": csrf_from(page.get_data(as_text=True))})
-        assert response.status_code == 302, response.get_data(as_text=True)
-        return client
+        return log_in(client or console_app.test_client(), f"{role}@roko.test")
 
     return _login

@@ -13,27 +13,13 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import ApiKey, AuditEvent, User
 from roko_app.services import accounts
-from tests.conftest import SIM_TOKEN
-from tests.console.conftest import PASSWORD, csrf_from, make_user
-from tests.factories import T0, add_audit_event
-from tests.helpers import pager_link
+from tests.factories import T0, add_audit_event, make_user
+from tests.helpers import SIM_TOKEN, csrf_from, english, log_in, pager_link, post_login
 
 USERS = "/console/admin/users"
 KEYS = "/console/admin/api-keys"
 AUDIT = "/console/admin/audit"
 
-
-def login_to(app: Any, email: str, password: str = PASSWORD) -> Any:
-    client = app.test_client()
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return client
-
-
-def english(client: Any) -> Any:
-    client.get("/lang/en?next=/console/")
-    return client
 
 
 def events(app: Any, action: str) -> list[AuditEvent]:
@@ -112,7 +98,7 @@ def test_create_a_user_with_a_generated_password_shown_once(console_app: Any, lo
     password = re.search(r'<code class="secret-value" id="new-password">([^<]+)</code>', html).group(1)
     assert user(console_app, "new.operator@roko.test").role == "operator"
     assert password not in client.get(USERS).get_data(as_text=True)  # never shown again
-    assert login_to(console_app, "new.operator@roko.test", password).get("/console/compose").status_code == 200
+    assert log_in(console_app.test_client(), "new.operator@roko.test", password).get("/console/compose").status_code == 200
     (event,) = events(console_app, "user.create")
     assert (event.actor, event.target, event.details) == ("admin@roko.test", "new.operator@roko.test", {"role": "operator"})
     assert password not in str(event.details)
@@ -122,7 +108,7 @@ def test_create_a_user_with_a_typed_password(console_app: Any, login: Any) -> No
     response = form_post(login("admin"), USERS, email="typed@roko.test", role="viewer", password="a long typed password")
     assert response.status_code == 200
     assert 'id="new-password"' not in response.get_data(as_text=True)
-    assert login_to(console_app, "typed@roko.test", "a long typed password").get("/console/").status_code == 200
+    assert log_in(console_app.test_client(), "typed@roko.test", "a long typed password").get("/console/").status_code == 200
 
 
 @pytest.mark.parametrize(("email", "password", "message"), [
@@ -159,9 +145,7 @@ def test_deactivate_and_reactivate(console_app: Any, login: Any) -> None:
     target = user(console_app, "operator@roko.test")
     assert form_post(admin, f"{USERS}/{target.id}/active", active="0").status_code == 302
     assert user(console_app, "operator@roko.test").active is False
-    client = console_app.test_client()
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    refused = client.post("/login", data={"email": "operator@roko.test", "password": PASSWORD, "csrf_token": token})
+    refused = post_login(console_app.test_client(), "operator@roko.test")
     assert refused.status_code == 200  # the log-in form again, not a redirect
     assert form_post(admin, f"{USERS}/{target.id}/active", active="1").status_code == 302
     assert user(console_app, "operator@roko.test").active is True
@@ -200,7 +184,7 @@ def send(app: Any, key: str) -> Any:
 
 
 def test_an_api_key_is_shown_once_works_and_once_revoked_is_refused(key_app: Any) -> None:
-    client = login_to(key_app, "admin@roko.test")
+    client = log_in(key_app.test_client(), "admin@roko.test")
     response = form_post(client, KEYS, page=KEYS, name="ops-dashboard")
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"

@@ -10,12 +10,8 @@ from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import AuditEvent
-from tests.console.conftest import PASSWORD, csrf_from
-
-
-def post_login(client: Any, email: str, password: str, **extra: str) -> Any:
-    token = csrf_from(client.get("/login").get_data(as_text=True))
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": token, **extra})
+from tests.factories import PASSWORD, make_user
+from tests.helpers import csrf_from, post_login
 
 
 def test_anonymous_is_redirected_to_login(console_app: Any) -> None:
@@ -69,8 +65,6 @@ def test_login_is_throttled_per_account(console_app: Any) -> None:
 
 def test_login_is_throttled_per_address(make_app: Any) -> None:
     app = make_app(LOGIN_MAX_FAILURES_PER_ADDRESS=3)
-    from tests.console.conftest import make_user
-
     make_user(app, "victim@roko.test", "viewer")
     client = app.test_client()
     for i in range(3):

@@ -12,9 +12,8 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms
 from roko_app.web.credentials import sign
-from tests.console.conftest import csrf_from
 from tests.factories import T0, add_batch
-from tests.helpers import pager_link
+from tests.helpers import csrf_from, pager_link
 
 
 def push_batch(app: Any) -> int:

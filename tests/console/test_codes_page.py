@@ -15,7 +15,7 @@ from roko_app.console import code_registry as codes_page
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Code
 from roko_app.services import code_registry
-from tests.console.conftest import csrf_from
+from tests.helpers import csrf_from, english
 
 URL = "/console/codes"
 
@@ -26,10 +26,6 @@ def upload(client: Any, content: bytes, batch: str = "LOT-A", encoding: str = "u
     return client.post(URL, data={"csrf_token": token, "batch": batch, "encoding": encoding,
                                   "file": (io.BytesIO(content), filename)}, content_type="multipart/form-data")
 
-
-def english(client: Any) -> Any:
-    client.get("/lang/en?next=/console/")
-    return client
 
 
 def codes_in(app: Any) -> list[Code]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms, OutboundStatus, Priority
 from roko_app.sms import encoding
-from tests.console.conftest import csrf_from
+from tests.helpers import csrf_from, english
 
 URL = "/console/compose"
 
@@ -31,10 +31,6 @@ def audit_events(app: Any, action: str) -> list[AuditEvent]:
         db.session.expunge_all()
         return rows
 
-
-def english(client: Any) -> Any:
-    client.get("/lang/en?next=/console/")
-    return client
 
 
 def post(client: Any, numbers: str, text: str) -> Any:

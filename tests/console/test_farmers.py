@@ -12,8 +12,8 @@ from sqlalchemy import select
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Participant
-from tests.console.conftest import csrf_from
 from tests.factories import T0, add_entry, add_outbound, add_participant
+from tests.helpers import csrf_from
 
 FARMER = "612345678"
 

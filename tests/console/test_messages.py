@@ -12,9 +12,8 @@ from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, OutboundSms
-from tests.console.conftest import csrf_from
 from tests.factories import T0, add_entry, add_outbound, add_sms
-from tests.helpers import pager_link
+from tests.helpers import csrf_from, pager_link
 
 
 def rows(html: str, direction: str) -> list[int]:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import AuditEvent, Outcome, ReplyTemplate
 from roko_app.services import replies
-from tests.console.conftest import csrf_from
+from tests.helpers import csrf_from, english
 
 LIST = "/console/replies"
 
@@ -40,10 +40,6 @@ def save(client: Any, key: str, text: str) -> Any:
     token = csrf_from(client.get(edit_url(key)).get_data(as_text=True))
     return client.post(edit_url(key), data={"csrf_token": token, "text": text})
 
-
-def english(client: Any) -> Any:
-    client.get("/lang/en?next=/console/")
-    return client
 
 
 def test_anonymous_is_sent_to_login(console_app: Any) -> None:

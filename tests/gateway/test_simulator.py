@@ -291,14 +291,14 @@ class WebhookReceiver:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {key.lower(): value for key, value in self.headers.items()}
-                with receiver._lock:
+                with receiver.lock:
                     receiver.requests.append({"path": self.path, "headers": headers, "json": json.loads(body)})
                     sms_id = len(receiver.requests)
                 if headers.get("x-roko-webhook-token") == HOOK_TOKEN:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -139,8 +143,10 @@ def test_read_timeout_is_transient_and_a_retry_with_the_same_client_ref_is_safe(
 
 
 @contextmanager
-def canned_server(status: int, body: bytes, headers: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
-    """Serve one fixed answer on a loopback port; yields {"url", "requests"}."""
+def canned_server(status: int, body: bytes, headers: dict[str, str] | None = None,
+                  tls: tuple[Path, Path] | None = None) -> Iterator[dict[str, Any]]:
+    """Serve one fixed answer on a loopback port (over HTTPS with ``tls`` = (certificate,
+    key)); yields {"url", "requests"}."""
     captured: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -162,10 +168,16 @@ def canned_server(status: int, body: bytes, headers: dict[str, str] | None = Non
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_address[1]}", "requests": captured}
+        yield {"url": f"{scheme}://127.0.0.1:{server.server_address[1]}", "requests": captured}
     finally:
         server.shutdown()
         server.server_close()
@@ -227,14 +239,32 @@ def test_the_proxy_environment_is_read_once_when_the_client_is_built(monkeypatch
     assert [json.loads(r["body"])["client_ref"] for r in gateway["requests"]] == ["roko-out-1", "roko-out-3"]
 
 
-def test_a_ca_bundle_from_the_environment_is_used(tmp_path: Any, monkeypatch: Any) -> None:
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by its own key (made by the openssl command)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is missing")
+    certificate, key = folder / "gateway.pem", folder / "gateway.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    return certificate, key
+
+
+def test_a_ca_bundle_from_the_environment_is_used(tmp_path: Path, monkeypatch: Any) -> None:
+    """A gateway whose certificate only the bundle named in the environment vouches for."""
+    certificate, key = self_signed_certificate(tmp_path)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "ca.pem"))
-    with TopazClient("https://gateway.example", TOKEN, 17) as client:
-        assert client._session.verify == str(tmp_path / "ca.pem")
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
-    with TopazClient("https://gateway.example", TOKEN, 17) as client:
-        assert client._session.verify is True
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    with canned_server(200, b'{"status": "sent", "gateway_sms_id": 5}', tls=(certificate, key)) as gateway:
+        with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=2, read_timeout=2) as client:
+            refused = client.send(client_ref="roko-out-1", **MESSAGE)  # the default bundle does not know it
+        for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.setenv(variable, str(certificate))
+            with TopazClient(gateway["url"], TOKEN, 17, connect_timeout=2, read_timeout=2) as client:
+                assert client.send(client_ref="roko-out-2", **MESSAGE).is_sent, variable
+            monkeypatch.delenv(variable)
+    assert refused.is_transient and "certificate" in (refused.reason or "").lower(), refused
+    assert [json.loads(r["body"])["client_ref"] for r in gateway["requests"]] == ["roko-out-2", "roko-out-2"]
 
 
 def test_an_empty_token_sends_no_authorization_header() -> None:

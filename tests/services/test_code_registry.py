@@ -311,7 +311,7 @@ def test_generated_codes_are_not_sequential_and_look_uniform(app: Any) -> None:
 def test_generate_avoids_codes_in_the_registry_and_repeats(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     run_import(app, "code\nU00000001\nU00000002\nU00000003\nU00000005\n", batch="LOT-OLD")
     draws = iter([1, 2, 3, 4, 4, 5, 6, 1, 6, 7, 99])
-    monkeypatch.setattr(code_registry, "_draw_number", lambda: next(draws))
+    monkeypatch.setattr(code_registry.secrets, "randbelow", lambda upper: next(draws))
     with app.app_context():
         assert list(code_registry.generate_codes(3, KEY)) == ["U00000004", "U00000006", "U00000007"]
 

@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from roko_app import create_app
-from tests.conftest import base_config
-from tests.webhooks.test_topaz_inbound import SEED_EXAMPLE, URL, assert_error, count, post
+from tests.helpers import SEED_EXAMPLE, URL, assert_error, base_config, count, post
 
 # Databases that refuse connections: nothing listens on port 1, and SQLite cannot create
 # a file in a folder that does not exist.

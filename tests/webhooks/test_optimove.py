@@ -16,8 +16,7 @@ from sqlalchemy import func, select
 from roko_app.extensions import db
 from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, Participant
 from roko_app.web.credentials import sign
-from tests.conftest import SIM_TOKEN
-from tests.webhooks.test_topaz_inbound import assert_error
+from tests.helpers import SIM_TOKEN, assert_error
 
 URL = "/api/v1/webhooks/optimove/campaigns"
 API_KEY = "test-optimove-key"

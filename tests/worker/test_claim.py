@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from roko_app.extensions import db
 from roko_app.models import OutboundSms, OutboundStatus, Priority
 from roko_app.services import outbound
 from roko_app.sms.encoding import analyze
-from tests.worker.helpers import bulk_queue
+from tests.factories import bulk_queue
 
 T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
 
@@ -64,20 +64,32 @@ def test_unknown_priorities_are_refused_so_no_row_is_left_unclaimable() -> None:
                                    caller="t", now=T0)["priority"] == 10
 
 
-def test_each_claim_query_reads_the_queue_index_in_order(app: Any, is_postgres: bool) -> None:
-    """No sort step: a claim costs the rows it takes, not the length of the queue."""
-    queued = ((OutboundSms.status == OutboundStatus.QUEUED) & (OutboundSms.priority == 0)
-              & (OutboundSms.next_attempt_at <= T0))
-    statement = outbound._claim_query(queued, 20)
+def test_each_claim_of_queued_rows_reads_the_queue_index_in_order(app: Any, is_postgres: bool) -> None:
+    """No sort step: a claim costs the rows it takes, not the length of the queue. The
+    statements checked are the ones ``claim_due`` runs (one range per priority)."""
+    claims: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "outbound_sms.priority = " in statement:
+            claims.append((statement, parameters))
+
     with app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            outbound.claim_due(20, now=T0)  # an empty queue: every priority is asked for
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert len(claims) == len(Priority), claims
         conn = db.session.connection()
-        compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
-        if is_postgres:
+        if is_postgres:  # near-empty tables: ask whether the index *can* serve the claim in order
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-            plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
-            assert "Sort" not in plan, plan
-        else:
-            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
-            assert "TEMP B-TREE" not in plan, plan
+            conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        for statement, parameters in claims:
+            if is_postgres:
+                plan = "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters))
+            else:
+                plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters))
+            assert "ix_outbound_sms_queue" in plan, plan
+            assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
         db.session.rollback()
-    assert "ix_outbound_sms_queue" in plan, plan

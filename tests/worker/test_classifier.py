@@ -19,7 +19,7 @@ from roko_app.models import Code, Entry, InboundSms, OutboundSms
 from roko_app.services import classify, outbound
 from roko_app.services.code_registry import hash_code
 from roko_app.worker import Classifier, Control, Worker, run_jobs
-from tests.conftest import SIM_TOKEN, WEBHOOK_TOKEN
+from tests.helpers import SIM_TOKEN, WEBHOOK_TOKEN
 
 URL = "/api/v1/webhooks/topaz/inbound"
 FARMER = "612345678"

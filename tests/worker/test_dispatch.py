@@ -17,7 +17,8 @@ from roko_app.models import OutboundSms, Priority
 from roko_app.services import outbound
 from roko_app.services.errors import NotFound
 from roko_app.worker import LocalPacer, Worker, run_workers
-from tests.worker.helpers import bulk_queue, outbox, refs, run_once, sent_refs, worker_config
+from tests.factories import bulk_queue
+from tests.helpers import outbox, refs, run_once, sent_refs, worker_config
 
 T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
 

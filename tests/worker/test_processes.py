@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.worker.helpers import bulk_queue, count_status, outbox, refs, sent_refs, worker_config, worker_process
+from tests.factories import bulk_queue
+from tests.helpers import count_status, outbox, refs, sent_refs, worker_config, worker_process
 
 PROCESS_TIMEOUT = 60
 

@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 
 from roko_app.worker import LocalPacer, RedisPacer, ThrottleUnavailable, Worker, pacer_from_config
-from tests.api.test_rate_limit import REDIS_URL, redis_available
-from tests.conftest import IN_CI, free_port
-from tests.worker.helpers import bulk_queue, outbox, worker_config
+from tests.factories import bulk_queue
+from tests.helpers import IN_CI, REDIS_URL, free_port, outbox, redis_available, worker_config
 
 
 class FakeClock:
