@@ -187,3 +187,51 @@ def test_auth_failures_match_the_document(client: Any) -> None:
         response = client.open(path, method=method.upper(), json={})
         assert response.status_code == 401
         check_response(op, response)
+
+
+def example_body(path: str) -> dict[str, Any]:
+    op = resolve(SPEC["paths"][path]["post"])
+    return json.loads(json.dumps(next(iter(op["requestBody"]["content"]["application/json"]["examples"].values()))["value"]))
+
+
+INBOUND, SEND, OPTIMOVE = "/api/v1/webhooks/topaz/inbound", "/api/v1/sms/send", "/api/v1/webhooks/optimove/campaigns"
+# Where fuzzing found the document and the app at odds (issue 12), and neighbours: each
+# body is judged the same way by both. (path, change to the example, valid?, status)
+AGREEMENT_CASES = [
+    (OPTIMOVE, lambda b: b["metadata"].pop("scheduledTime"), False, 400),
+    (OPTIMOVE, lambda b: b.update(scheduledTime=b["metadata"].pop("scheduledTime")), True, 200),
+    (OPTIMOVE, lambda b: b.update(scheduledTime="soon"), False, 400),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime=None), False, 400),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime="\uff11\uff17\uff10\uff14"), False, 400),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime="1" * 15), False, 400),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime=10**14), False, 400),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime="99999999999999"), True, 200),
+    (OPTIMOVE, lambda b: b["metadata"].update(scheduledTime=1704106200000.0), True, 200),
+    (OPTIMOVE, lambda b: b.update(recipients=None), True, 200),
+    (OPTIMOVE, lambda b: b["recipients"][0].update(content="hello"), False, 400),
+    (OPTIMOVE, lambda b: b["recipients"][0].update(message=None, content={"message": "Bonjour"}), True, 200),
+    (OPTIMOVE, lambda b: b["metadata"].update(appId=123.0), True, 200),
+    (SEND, lambda b: b.update(text="a" * 1599), False, 400),
+    (SEND, lambda b: b.update(text="a" * 161), False, 400),
+    (SEND, lambda b: b.update(text="a" * 160), True, 200),
+    (INBOUND, lambda b: b.update(port=26.0), True, 200),
+    (INBOUND, lambda b: b.update(gateway_sms_id=101.0), True, 200),
+    (INBOUND, lambda b: b.update(port=26.5), False, 400),
+    (INBOUND, lambda b: b.update(timestamp="9999-12-31T23:59:59-01:00"), False, 400),
+    (INBOUND, lambda b: b.update(timestamp="1899-12-31T23:59:59Z"), False, 400),
+    (INBOUND, lambda b: b.update(timestamp="1900-01-01T00:00:00+23:59"), True, 200),
+]
+
+
+@pytest.mark.parametrize(("path", "change", "valid", "status"), AGREEMENT_CASES,
+                         ids=[f"{c[0].rsplit('/', 1)[1]}-{i}" for i, c in enumerate(AGREEMENT_CASES)])
+def test_the_document_and_the_app_agree(client: Any, path: str, change: Any, valid: bool, status: int) -> None:
+    op = resolve(SPEC["paths"][path]["post"])
+    body = example_body(path)
+    change(body)
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    errors = list(jsonschema.Draft202012Validator(schema, format_checker=FORMATS).iter_errors(body))
+    assert not errors if valid else errors, [e.message for e in errors]
+    response = send(client, path, "post", op, body)
+    assert response.status_code == status, response.get_json()
+    check_response(op, response)

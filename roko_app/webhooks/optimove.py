@@ -21,7 +21,7 @@ from roko_app.extensions import db, limiter
 from roko_app.services import campaigns
 from roko_app.web.credentials import signature_problem, token_matches
 from roko_app.web.errors import ApiError, FieldProblem
-from roko_app.web.validation import LATEST_INSTANT, integral, read_json_object
+from roko_app.web.validation import integral, read_json_object
 from roko_app.webhooks.routes import bp
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,9 @@ _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
-MAX_EPOCH_MS = (LATEST_INSTANT - _EPOCH) // _MILLISECOND  # 9999-12-30T23:59:59.999Z
+# The latest scheduledTime: the largest number of 14 digits (year 5138), so that the
+# limit reads the same for numbers and for strings of digits (openapi.yaml says both).
+MAX_EPOCH_MS = 10**14 - 1
 
 
 def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
@@ -122,8 +124,14 @@ def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
         value = metadata.get(name)
         if value is not None and not _is(value, kind):
             problems.append(FieldProblem(f"metadata.{name}", f"must be {_kind_name(kind)}"))
-    scheduled_raw = metadata.get("scheduledTime", body.get("scheduledTime"))  # the sample puts it at the top
-    scheduled_at = _epoch_ms(scheduled_raw, problems)
+    # The seed's sample puts scheduledTime at the top level: used when metadata has none.
+    scheduled_at = None
+    if "scheduledTime" in body:
+        scheduled_at = _epoch_ms(body["scheduledTime"], "scheduledTime", problems)
+    if "scheduledTime" in metadata:
+        scheduled_at = _epoch_ms(metadata["scheduledTime"], "metadata.scheduledTime", problems)
+    elif "scheduledTime" not in body:
+        problems.append(FieldProblem("metadata.scheduledTime", "is required (Unix time in milliseconds)"))
     strings = {}
     for name in ("batchId", "requestId", "senderId", "engagementId"):
         value = body.get(name)
@@ -158,7 +166,9 @@ def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
 def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]) -> campaigns.Recipient:
     message = item.get("message")
     content = item.get("content")
-    if message is None and isinstance(content, dict):  # the sample's recipients[].content.message
+    if content is not None and not isinstance(content, dict):
+        problems.append(FieldProblem(f"recipients[{position}].content", "must be an object"))
+    elif message is None and content is not None:  # the sample's recipients[].content.message
         message = content.get("message")
     number, customer = item.get("mobileNumber"), item.get("customerId")
     if type(number) is str and type(message) is str and type(customer) is str:  # the usual case, quickly
@@ -171,26 +181,23 @@ def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]
                                message=_str(values["message"]), customer_id=_str(values["customerId"]))
 
 
-def _epoch_ms(value: Any, problems: list[FieldProblem]) -> datetime | None:
+def _epoch_ms(value: Any, field: str, problems: list[FieldProblem]) -> datetime | None:
     """Unix time in ms: a JSON integer, or a string of ASCII digits (tolerated); never
     other digits (full-width, Arabic-Indic, superscripts), signs or spaces."""
-    if value is None:
-        problems.append(FieldProblem("metadata.scheduledTime", "is required (Unix time in milliseconds)"))
-        return None
     if isinstance(value, str):
         if not (value.isascii() and value.isdigit()):
-            problems.append(FieldProblem("metadata.scheduledTime", "must be a non-negative integer (Unix time in ms)"))
+            problems.append(FieldProblem(field, "must be a non-negative integer (Unix time in ms)"))
             return None
         if len(value) > len(str(MAX_EPOCH_MS)):
-            problems.append(FieldProblem("metadata.scheduledTime", "is out of range"))
+            problems.append(FieldProblem(field, f"must be at most {MAX_EPOCH_MS}"))
             return None
         value = int(value)
     milliseconds = integral(value)
     if milliseconds is None or milliseconds < 0:
-        problems.append(FieldProblem("metadata.scheduledTime", "must be a non-negative integer (Unix time in ms)"))
+        problems.append(FieldProblem(field, "must be a non-negative integer (Unix time in ms)"))
         return None
     if milliseconds > MAX_EPOCH_MS:
-        problems.append(FieldProblem("metadata.scheduledTime", "is out of range"))
+        problems.append(FieldProblem(field, f"must be at most {MAX_EPOCH_MS}"))
         return None
     return _EPOCH + timedelta(milliseconds=milliseconds)
 

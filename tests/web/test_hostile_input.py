@@ -75,11 +75,11 @@ def fields(body: dict[str, Any]) -> list[str]:
     "0001-01-01T00:00:00+01:00",
     "0001-01-01T00:59:59.999999+01:00",
     "0001-01-01T00:00:00+23:59:59",
-    # Storable, but not showable in every time zone: refused as well.
+    # Storable, but not showable in every time zone: outside the years 1900 to 9998.
     "0001-01-01T00:00:00Z",
     "1899-12-31T23:59:59.999999Z",
-    "9999-12-31T00:00:00Z",
-    "9999-12-30T23:59:59-00:01",
+    "9999-01-01T00:00:00Z",
+    "9999-12-30T23:59:59+14:00",
 ])
 def test_timestamps_out_of_range_in_utc_are_refused(app: Any, client: Any, api_key: str, timestamp: str) -> None:
     body = refused(app, client, "inbound", encode(body_with("inbound", ("timestamp",), timestamp)), api_key,
@@ -89,9 +89,10 @@ def test_timestamps_out_of_range_in_utc_are_refused(app: Any, client: Any, api_k
 
 @pytest.mark.parametrize(("timestamp", "stored"), [
     ("1900-01-01T00:00:00Z", "1900-01-01T00:00:00+00:00"),
-    ("1900-01-01T01:00:00+01:00", "1900-01-01T00:00:00+00:00"),
-    ("9999-12-30T23:59:59.999999+00:00", "9999-12-30T23:59:59.999999+00:00"),
-    ("9999-12-30T22:59:59-01:00", "9999-12-30T23:59:59+00:00"),
+    ("1900-01-01T00:00:00+23:59", "1899-12-31T00:01:00+00:00"),
+    ("9998-12-31T23:59:59.999999Z", "9998-12-31T23:59:59.999999+00:00"),
+    ("9998-12-31T23:59:59-23:59", "9999-01-01T23:58:59+00:00"),
+    ("2026-05-15t10:30:00z", "2026-05-15T10:30:00+00:00"),  # RFC 3339 allows lower case
 ])
 def test_the_first_and_last_instants_are_stored(app: Any, client: Any, api_key: str, timestamp: str,
                                                  stored: str) -> None:
@@ -250,7 +251,7 @@ BAD_SCHEDULED_TIMES = [
     "17041062\u00b900000",
     "9" * 5000,
     "9" * 17,
-    "253402214400000",  # 9999-12-31T00:00:00Z
+    "100000000000000",  # 15 digits: past the 14 that openapi.yaml allows
     "+1704106200000",
     "-1",
     " 1704106200000",
@@ -258,7 +259,7 @@ BAD_SCHEDULED_TIMES = [
     "1.7e12",
     "",
     10**30,
-    253402214400000,
+    10**14,
     -1,
     1704106200000.5,
     True,
@@ -278,8 +279,8 @@ def test_bad_scheduled_times_are_refused(app: Any, client: Any, api_key: str, va
     (1704106200000, 1704106200000),
     (1704106200000.0, 1704106200000),
     ("0", 0),
-    (253402214399999, 253402214399999),
-    ("253402214399999", 253402214399999),
+    (99999999999999, 99999999999999),
+    ("99999999999999", 99999999999999),
 ])
 def test_good_scheduled_times_are_accepted(app: Any, client: Any, api_key: str, value: Any, millis: int) -> None:
     response = post_raw(client, "optimove", encode(body_with("optimove", ("metadata", "scheduledTime"), value)),
