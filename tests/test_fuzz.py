@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 import schemathesis
-import yaml
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
@@ -31,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from roko_app.web.credentials import sign
-from tests.conftest import WEBHOOK_TOKEN, issue_key
+from tests.factories import issue_key
 from tests.helpers import (
     INBOUND_URL,
     JSON_APIS,
@@ -39,14 +36,14 @@ from tests.helpers import (
     OPTIMOVE_SECRET,
     OPTIMOVE_URL,
     SEND_URL,
+    SPEC_PATH,
     VALID_BODIES,
+    WEBHOOK_TOKEN,
     api_config,
     assert_documented_error,
+    assert_documented_response,
     post_raw,
 )
-
-SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
-SPEC = yaml.safe_load(SPEC_PATH.read_text())
 
 SEED = 20260515
 CASES_PER_OPERATION = 60
@@ -119,29 +116,6 @@ def test_every_operation_answers_as_documented(case: Any, fuzzed_app: WithCreden
         assert response.status_code in ACCEPTED[case.operation.path], (case.body, response.text)
 
 
-def resolved(node: Any) -> Any:
-    """``node`` with the document's ``$ref``s inlined (it has no cycles)."""
-    if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = SPEC
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            return resolved(target)
-        return {key: resolved(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [resolved(item) for item in node]
-    return node
-
-
-def assert_documented_response(path: str, response: Any) -> None:
-    """A status the document lists for ``POST path``, with a body matching its schema."""
-    documented = resolved(SPEC["paths"][path]["post"]["responses"]).get(str(response.status_code))
-    assert documented, f"POST {path}: status {response.status_code} is not documented: {response.get_data()!r}"
-    assert response.mimetype == "application/json", response.get_data()
-    jsonschema.validate(response.get_json(), documented["content"]["application/json"]["schema"],
-                        format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
-
-
 # --- arbitrary JSON --------------------------------------------------------------------------
 
 # Any string: NUL, lone surrogates (written as \uXXXX escapes) and every other code point.
@@ -188,7 +162,7 @@ def test_arbitrary_json_never_gets_a_5xx(app: Any, api_key: str, api: str) -> No
     def answers_as_documented(raw: bytes) -> None:
         response = post_raw(client, api, raw, api_key=api_key)
         assert response.status_code < 500, response.get_data()
-        assert_documented_response(path, response)
+        assert_documented_response(path, "post", response)
         if response.status_code >= 400 and response.status_code != 422:
             assert_documented_error(response)
 

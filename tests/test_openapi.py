@@ -14,7 +14,8 @@ import yaml
 from openapi_spec_validator import validate
 
 from roko_app.web.credentials import sign
-from tests.conftest import SIM_TOKEN, WEBHOOK_TOKEN, issue_key
+from tests.factories import issue_key
+from tests.helpers import SIM_TOKEN, WEBHOOK_TOKEN
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text())

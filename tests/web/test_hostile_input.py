@@ -16,7 +16,7 @@ import pytest
 from roko_app.extensions import db
 from roko_app.models import InboundSms
 from roko_app.web.validation import MAX_DEPTH
-from tests.conftest import issue_key
+from tests.factories import issue_key
 from tests.helpers import JSON_APIS, VALID_BODIES, api_config, assert_documented_error, post_raw, stored_rows
 
 NOTHING = {"inbound_sms": 0, "inbound_discrepancy": 0, "outbound_sms": 0, "campaign_batch": 0,
