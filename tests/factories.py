@@ -166,3 +166,14 @@ def add_dashboard_sample() -> None:
         for _ in range(count):
             add_outbound("612345678", "Merci", datetime(2026, 6, 10, 8, 0, tzinfo=UTC), status=status)
     add_sms("612345678", "bonjour", DASHBOARD_LAST_SMS)  # the last inbound SMS
+
+
+def register_codes(app: Any, *codes: str, batch: str = "LOT-T") -> None:
+    """Put ``codes`` in the code registry (committed)."""
+    from roko_app.models import Code
+    from roko_app.services.code_registry import hash_code
+
+    with app.app_context():
+        for code in codes:
+            db.session.add(Code(code_hash=hash_code(code, app.config["CODE_KEY"]), batch=batch))
+        db.session.commit()

@@ -5,6 +5,7 @@ reading pages (CSRF token, pager links), Redis, and running the worker."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -349,3 +350,36 @@ def worker_process(app: Any, simulator: Any, *args: str, log_path: Path, **env: 
     with open(log_path, "a") as log_file:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "roko", "worker", *args],
                                 cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=log_file, text=True)
+
+
+# --- farmers' SMS through the webhook, then the classifier ----------------------------------
+
+_sms_ids = itertools.count(100_000)
+
+
+def text_in(app: Any, text: str, sender: str = "612345678", *, gateway_sms_id: int | None = None, port: int = 17,
+            classify: bool = True) -> int:
+    """Post a farmer's SMS to the inbound webhook and, unless ``classify`` is False, run
+    the classifier as the worker would; the stored SMS's id."""
+    body = {"gateway_sms_id": gateway_sms_id if gateway_sms_id is not None else next(_sms_ids), "port": port,
+            "sender": sender, "text": text, "timestamp": datetime.now(UTC).isoformat()}
+    response = app.test_client().post(URL, json=body, headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN})
+    assert response.status_code == 200, response.get_json()
+    if classify:
+        classify_all(app)
+    return int(response.get_json()["sms_id"])
+
+
+def classify_all(app: Any, **options: Any) -> Any:
+    """Classify every stored SMS (``flask roko worker --once --jobs classify``); its stats."""
+    from roko_app.worker import Classifier
+
+    with app.app_context():
+        return Classifier.from_app(app, **options).run(once=True)
+
+
+def expected_reply(key: str, **values: Any) -> str:
+    """The default French reply ``key`` with its placeholders filled."""
+    from roko_app.services.replies import DEFAULT_REPLIES
+
+    return DEFAULT_REPLIES[key].format_map({"code": "", "chances": 0, "hours": 24, **values})

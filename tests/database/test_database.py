@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from roko_app.extensions import db
-from tests.webhooks.test_topaz_inbound import SEED_EXAMPLE, body_with, post
+from tests.helpers import SEED_EXAMPLE, base_config, body_with, post
 
 T0 = datetime(2026, 5, 15, 10, 30, 0, tzinfo=UTC)
 
@@ -37,7 +37,6 @@ def test_every_migration_goes_down_and_up_again(database_url: str, tmp_path: Any
     from flask_migrate import downgrade, upgrade
 
     from roko_app import create_app
-    from tests.conftest import base_config
 
     admin = None
     if database_url.startswith("postgresql"):

@@ -3,7 +3,6 @@ participant's state and the French reply queued in the outbox."""
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,44 +12,19 @@ from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import Code, Entry, OutboundSms, Participant
-from roko_app.services.code_registry import hash_code
-from roko_app.services.replies import DEFAULT_REPLIES
-from roko_app.worker import Classifier
-from tests.conftest import WEBHOOK_TOKEN
+from tests.factories import register_codes
+from tests.helpers import expected_reply, text_in
 
-URL = "/api/v1/webhooks/topaz/inbound"
 FARMER = "612345678"
 OTHER = "622334455"
 CODES = ["U10000001", "U10000002", "U10000003", "U10000004"]
-_ids = itertools.count(1000)
 
 
 @pytest.fixture
 def draw_app(make_app: Any) -> Any:
     app = make_app(CAMPAIGN_START="", CAMPAIGN_END="")
-    register(app, *CODES)
+    register_codes(app, *CODES)
     return app
-
-
-def register(app: Any, *codes: str, batch: str = "LOT-T") -> None:
-    with app.app_context():
-        for code in codes:
-            db.session.add(Code(code_hash=hash_code(code, app.config["CODE_KEY"]), batch=batch))
-        db.session.commit()
-
-
-def text_in(app: Any, text: str, sender: str = FARMER, gateway_sms_id: int | None = None, port: int = 17) -> Any:
-    body = {"gateway_sms_id": gateway_sms_id if gateway_sms_id is not None else next(_ids), "port": port,
-            "sender": sender, "text": text, "timestamp": datetime.now(UTC).isoformat()}
-    response = app.test_client().post(URL, json=body, headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN})
-    assert response.status_code == 200, response.get_json()
-    classify_all(app)
-    return response.get_json()["sms_id"]
-
-
-def classify_all(app: Any) -> None:
-    with app.app_context():
-        Classifier.from_app(app).run(once=True)
 
 
 def entry_of(app: Any, sms_id: int) -> Entry:
@@ -68,8 +42,6 @@ def participant(app: Any, msisdn: str = FARMER) -> Participant:
         return db.session.scalars(select(Participant).where(Participant.msisdn == msisdn)).one()
 
 
-def expected(key: str, **values: Any) -> str:
-    return DEFAULT_REPLIES[key].format_map({"code": "", "chances": 0, "hours": 24, **values})
 
 
 def test_valid_first(draw_app: Any) -> None:
@@ -77,7 +49,7 @@ def test_valid_first(draw_app: Any) -> None:
     entry = entry_of(draw_app, sms)
     assert (entry.outcome, entry.code, entry.chances, entry.msisdn) == ("VALID_FIRST", "U10000001", 1, FARMER)
     reply = reply_to(draw_app, sms)
-    assert reply.text == expected("VALID_FIRST", code="U10000001")
+    assert reply.text == expected_reply("VALID_FIRST", code="U10000001")
     assert (reply.to_msisdn, reply.template_key, reply.status, reply.port) == (FARMER, "VALID_FIRST", "QUEUED", 17)
     assert reply.priority > 5 and reply.caller == "auto-reply" and reply.encoding == "GSM-7"
     with draw_app.app_context():
@@ -91,7 +63,7 @@ def test_valid_again_counts_chances(draw_app: Any) -> None:
     third = text_in(draw_app, "U10000003")
     assert [entry_of(draw_app, s).outcome for s in (second, third)] == ["VALID_AGAIN", "VALID_AGAIN"]
     assert entry_of(draw_app, third).chances == 3
-    assert reply_to(draw_app, third).text == expected("VALID_AGAIN", code="U10000003", chances=3)
+    assert reply_to(draw_app, third).text == expected_reply("VALID_AGAIN", code="U10000003", chances=3)
     assert participant(draw_app).valid_entries == 3
 
 
@@ -100,7 +72,7 @@ def test_duplicate_from_the_same_number(draw_app: Any) -> None:
     again = text_in(draw_app, "ROKO U10000001")
     entry = entry_of(draw_app, again)
     assert (entry.outcome, entry.chances) == ("DUPLICATE", 1)
-    assert reply_to(draw_app, again).text == expected("DUPLICATE", code="U10000001", chances=1)
+    assert reply_to(draw_app, again).text == expected_reply("DUPLICATE", code="U10000001", chances=1)
     assert participant(draw_app).valid_entries == 1
 
 
@@ -108,7 +80,7 @@ def test_already_used_by_another_number_is_logged_as_fraud_signal(draw_app: Any,
     text_in(draw_app, "ROKO U10000001", sender=OTHER)
     sms = text_in(draw_app, "ROKO U10000001")
     assert entry_of(draw_app, sms).outcome == "ALREADY_USED"
-    assert reply_to(draw_app, sms).text == expected("ALREADY_USED", code="U10000001")
+    assert reply_to(draw_app, sms).text == expected_reply("ALREADY_USED", code="U10000001")
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("fraud signal" in line and f"participant {participant(draw_app, FARMER).id}" in line
                for line in warnings), warnings
@@ -121,7 +93,7 @@ def test_invalid_code(draw_app: Any) -> None:
     sms = text_in(draw_app, "ROKO U99999999")
     entry = entry_of(draw_app, sms)
     assert (entry.outcome, entry.code, entry.code_id) == ("INVALID_CODE", "U99999999", None)
-    assert reply_to(draw_app, sms).text == expected("INVALID_CODE", code="U99999999")
+    assert reply_to(draw_app, sms).text == expected_reply("INVALID_CODE", code="U99999999")
 
 
 @pytest.mark.parametrize("text", ["bonjour", "ROKO", "ROKO U1234", "ROKO X12345678", "U123456789"])
@@ -138,7 +110,7 @@ def test_opt_out_is_confirmed_once_and_entries_still_count(draw_app: Any, text: 
     first = text_in(draw_app, text)
     second = text_in(draw_app, "STOP")
     assert entry_of(draw_app, first).outcome == entry_of(draw_app, second).outcome == "OPT_OUT"
-    assert reply_to(draw_app, first).text == expected("OPT_OUT")
+    assert reply_to(draw_app, first).text == expected_reply("OPT_OUT")
     assert reply_to(draw_app, second) is None, "one confirmation only"
     farmer = participant(draw_app)
     assert farmer.opted_out_at is not None and farmer.valid_entries == 1
@@ -185,7 +157,7 @@ def test_gateway_replay_creates_no_second_entry_or_reply(draw_app: Any) -> None:
 ])
 def test_campaign_window(make_app: Any, moment: str, outcome: str) -> None:
     app = make_app(CAMPAIGN_START="2026-06-01T00:00", CAMPAIGN_END="2026-09-01T00:00")
-    register(app, "U10000001")
+    register_codes(app, "U10000001")
     with freeze_time(moment):
         sms = text_in(app, "ROKO U10000001")
     entry = entry_of(app, sms)
@@ -198,7 +170,7 @@ def test_campaign_window(make_app: Any, moment: str, outcome: str) -> None:
 
 def test_open_ended_campaign_sides(make_app: Any) -> None:
     app = make_app(CAMPAIGN_START="", CAMPAIGN_END="2026-09-01T00:00")
-    register(app, "U10000001")
+    register_codes(app, "U10000001")
     with freeze_time("2020-01-01T00:00:00Z"):
         assert entry_of(app, text_in(app, "ROKO U10000001")).outcome == "VALID_FIRST"
 
@@ -214,7 +186,7 @@ def test_fifth_failure_in_24h_blocks_with_one_reply_then_silence(draw_app: Any) 
             frozen.tick(timedelta(minutes=10))
         fifth = text_in(draw_app, "ROKO U99999995")
         assert entry_of(draw_app, fifth).outcome == "INVALID_CODE"
-        assert reply_to(draw_app, fifth).text == expected("BLOCKED", hours=24)
+        assert reply_to(draw_app, fifth).text == expected_reply("BLOCKED", hours=24)
         blocked_until = participant(draw_app).blocked_until
         assert blocked_until == datetime(2026, 6, 11, 8, 40, tzinfo=UTC)
         # Blocked: a REGISTERED code is not even looked up, and there is no reply.
@@ -244,7 +216,7 @@ def test_failures_older_than_the_window_do_not_count(draw_app: Any) -> None:
 
 def test_already_used_counts_as_a_failure_and_bad_format_does_not(make_app: Any) -> None:
     app = make_app(BLOCK_AFTER_FAILURES=2)
-    register(app, *CODES)
+    register_codes(app, *CODES)
     text_in(app, "ROKO U10000001", sender=OTHER)
     for _ in range(3):
         text_in(app, "hello")

@@ -17,8 +17,7 @@ from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.services import classify
 from roko_app.worker import Classifier
-from tests.conftest import WEBHOOK_TOKEN
-from tests.webhooks.test_topaz_inbound import SEED_EXAMPLE, URL
+from tests.helpers import SEED_EXAMPLE, URL, WEBHOOK_TOKEN
 
 CONNECTIONS = 24
 ROUNDS = 5

@@ -8,59 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
-from tests.conftest import WEBHOOK_TOKEN
-
-URL = "/api/v1/webhooks/topaz/inbound"
-SEED_EXAMPLE = {
-    "gateway_sms_id": 101,
-    "port": 17,
-    "sender": "612345678",
-    "text": "ROKO U12345678",
-    "timestamp": "2026-05-15T10:30:00Z",
-    "source": "topaz",
-}
-
-
-def post(client: Any, body: Any = None, *, token: str | None = WEBHOOK_TOKEN, raw: bytes | None = None,
-         content_type: str = "application/json", **headers: str) -> Any:
-    if token is not None:
-        headers["X-Roko-Webhook-Token"] = token
-    data = raw if raw is not None else json.dumps(body)
-    return client.post(URL, data=data, content_type=content_type, headers=headers)
+from tests.helpers import SEED_EXAMPLE, WEBHOOK_TOKEN, assert_error, body_with, count, post
 
 
 def sms_rows(app: Any) -> list[InboundSms]:
     with app.app_context():
         return list(db.session.scalars(select(InboundSms).order_by(InboundSms.id)))
-
-
-def count(app: Any, model: Any = InboundSms) -> int:
-    with app.app_context():
-        return db.session.scalar(select(func.count()).select_from(model))
-
-
-def body_with(**changes: Any) -> dict[str, Any]:
-    body = dict(SEED_EXAMPLE)
-    for key, value in changes.items():
-        if value is ...:
-            body.pop(key)
-        else:
-            body[key] = value
-    return body
-
-
-def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert set(body) >= {"error", "message", "code"}
-    assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
-    return body
 
 
 # --- the happy path -------------------------------------------------------------------

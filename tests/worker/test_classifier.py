@@ -15,44 +15,28 @@ from freezegun import freeze_time
 from sqlalchemy import create_engine, select, text
 
 from roko_app.extensions import db
-from roko_app.models import Code, Entry, InboundSms, OutboundSms
+from roko_app.models import Entry, InboundSms, OutboundSms
 from roko_app.services import classify, outbound
-from roko_app.services.code_registry import hash_code
-from roko_app.worker import Classifier, Control, Worker, run_jobs
-from tests.helpers import SIM_TOKEN, WEBHOOK_TOKEN
+from roko_app.worker import Control, Worker, run_jobs
+from tests.factories import register_codes
+from tests.helpers import SIM_TOKEN, classify_all, text_in
 
-URL = "/api/v1/webhooks/topaz/inbound"
 FARMER = "612345678"
 OTHER = "622334455"
 T0 = datetime(2026, 6, 10, 9, 0, tzinfo=UTC)
-_ids = iter(range(5000, 10_000_000))
 
 
 @pytest.fixture
 def draw_app(make_app: Any) -> Any:
     app = make_app(CAMPAIGN_START="", CAMPAIGN_END="")
-    register(app, "U10000001", "U10000002", "U10000003")
+    register_codes(app, "U10000001", "U10000002", "U10000003")
     return app
 
 
-def register(app: Any, *codes: str) -> None:
-    with app.app_context():
-        for code in codes:
-            db.session.add(Code(code_hash=hash_code(code, app.config["CODE_KEY"]), batch="LOT-T"))
-        db.session.commit()
-
-
 def store(app: Any, text_: str, sender: str = FARMER, gateway_sms_id: int | None = None) -> int:
-    body = {"gateway_sms_id": gateway_sms_id if gateway_sms_id is not None else next(_ids), "port": 17,
-            "sender": sender, "text": text_, "timestamp": datetime.now(UTC).isoformat()}
-    response = app.test_client().post(URL, json=body, headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN})
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["sms_id"]
+    return text_in(app, text_, sender, gateway_sms_id=gateway_sms_id, classify=False)
 
 
-def classify_once(app: Any, **options: Any) -> Any:
-    with app.app_context():
-        return Classifier.from_app(app, **options).run(once=True)
 
 
 def sms(app: Any, sms_id: int) -> InboundSms:
@@ -90,7 +74,7 @@ def test_the_webhook_only_stores_and_the_worker_classifies(draw_app: Any) -> Non
     sms_id = store(draw_app, "ROKO U10000001")
     assert outcomes(draw_app) == {} and replies(draw_app) == {}
     assert sms(draw_app, sms_id).classified_at is None
-    stats = classify_once(draw_app)
+    stats = classify_all(draw_app)
     assert stats.classified == 1
     assert outcomes(draw_app) == {sms_id: "VALID_FIRST"} and replies(draw_app) == {sms_id: "VALID_FIRST"}
     assert sms(draw_app, sms_id).classified_at is not None
@@ -98,15 +82,15 @@ def test_the_webhook_only_stores_and_the_worker_classifies(draw_app: Any) -> Non
 
 def test_each_sms_is_classified_once_replays_and_reruns_included(draw_app: Any) -> None:
     first = store(draw_app, "ROKO U10000001", gateway_sms_id=77)
-    classify_once(draw_app)
+    classify_all(draw_app)
     assert store(draw_app, "ROKO U10000001", gateway_sms_id=77) == first  # the gateway's replay
-    assert classify_once(draw_app).classified == 0
+    assert classify_all(draw_app).classified == 0
     assert outcomes(draw_app) == {first: "VALID_FIRST"} and len(replies(draw_app)) == 1
 
 
 def test_a_batch_is_classified_in_one_round_in_arrival_order(draw_app: Any) -> None:
     ids = [store(draw_app, f"ROKO U1000000{i}") for i in (1, 2, 3)] + [store(draw_app, "bonjour", sender=OTHER)]
-    stats = classify_once(draw_app, batch_size=100)
+    stats = classify_all(draw_app, batch_size=100)
     assert (stats.classified, stats.batches) == (4, 1)  # one batch, one commit
     assert [outcomes(draw_app)[i] for i in ids] == ["VALID_FIRST", "VALID_AGAIN", "VALID_AGAIN", "BAD_FORMAT"]
 
@@ -114,13 +98,13 @@ def test_a_batch_is_classified_in_one_round_in_arrival_order(draw_app: Any) -> N
 def test_the_rules_apply_at_the_time_the_sms_arrived(make_app: Any) -> None:
     """A backlog classified after the campaign closed still counts what arrived before."""
     app = make_app(CAMPAIGN_START="2026-06-01T00:00", CAMPAIGN_END="2026-06-10T12:00")
-    register(app, "U10000001", "U10000002")
+    register_codes(app, "U10000001", "U10000002")
     with freeze_time(T0 + timedelta(hours=2, minutes=59)):  # 11:59, before the close
         before = store(app, "ROKO U10000001")
     with freeze_time(T0 + timedelta(hours=3)):  # 12:00, the close
         after = store(app, "ROKO U10000002")
     with freeze_time(T0 + timedelta(days=1)):
-        classify_once(app)
+        classify_all(app)
     assert outcomes(app) == {before: "VALID_FIRST", after: "CAMPAIGN_CLOSED"}
     with app.app_context():
         entry = db.session.scalars(select(Entry).where(Entry.sms_id == before)).one()
@@ -136,7 +120,7 @@ def test_a_failing_sms_does_not_hold_back_the_others(draw_app: Any) -> None:
         good_before = store(draw_app, "ROKO U10000001", sender="611111111")
         bad = store(draw_app, "POISON U10000002")
         good_after = store(draw_app, "ROKO U10000003", sender="633333333")
-        stats = classify_once(draw_app)
+        stats = classify_all(draw_app)
     assert (stats.classified, stats.failed, stats.parked) == (2, 1, 0)
     assert outcomes(draw_app) == {good_before: "VALID_FIRST", good_after: "VALID_FIRST"}
     row = sms(draw_app, bad)
@@ -150,20 +134,20 @@ def test_a_failing_sms_is_retried_with_backoff_then_parked_then_retried_by_hand(
         draw_app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     with freeze_time(T0):
         bad = store(draw_app, "POISON U10000001")
-        classify_once(draw_app)
+        classify_all(draw_app)
     with freeze_time(T0 + timedelta(seconds=29)):
-        assert classify_once(draw_app).failed == 0  # not due yet
+        assert classify_all(draw_app).failed == 0  # not due yet
     with freeze_time(T0 + timedelta(seconds=30)):
-        assert classify_once(draw_app).failed == 1
+        assert classify_all(draw_app).failed == 1
     row = sms(draw_app, bad)
     assert (row.classify_attempts, row.classify_after) == (2, T0 + timedelta(seconds=90))  # 30 s, then 60 s
     with freeze_time(T0 + timedelta(seconds=90)):
-        stats = classify_once(draw_app)
+        stats = classify_all(draw_app)
     assert (stats.failed, stats.parked) == (1, 1)
     row = sms(draw_app, bad)
     assert (row.parked_at, row.classify_attempts) == (T0 + timedelta(seconds=90), 3)
     with freeze_time(T0 + timedelta(days=30)):
-        assert classify_once(draw_app).failed == 0  # parked: never tried again by itself
+        assert classify_all(draw_app).failed == 0  # parked: never tried again by itself
     with draw_app.app_context():
         assert classify.pending_count() == 0
         classify.retry_parked(bad)
@@ -171,7 +155,7 @@ def test_a_failing_sms_is_retried_with_backoff_then_parked_then_retried_by_hand(
         with pytest.raises(classify.NotParked):
             classify.retry_parked(bad)
     monkeypatch.undo()  # the bug is fixed
-    assert classify_once(draw_app).classified == 1
+    assert classify_all(draw_app).classified == 1
     assert outcomes(draw_app) == {bad: "VALID_FIRST"}
     row = sms(draw_app, bad)
     assert row.classified_at is not None and row.classify_error is None and row.parked_at is None
@@ -183,13 +167,13 @@ def test_a_numbers_later_sms_waits_for_its_failed_earlier_one_others_do_not(draw
         bad = store(draw_app, "POISON")
         later = store(draw_app, "ROKO U10000001")
         other = store(draw_app, "ROKO U10000002", sender=OTHER)
-        classify_once(draw_app)
+        classify_all(draw_app)
     assert outcomes(draw_app) == {other: "VALID_FIRST"}
     assert sms(draw_app, later).classify_after == T0 + timedelta(seconds=30)  # behind the failed one
     with freeze_time(T0 + timedelta(seconds=30)):
-        classify_once(draw_app)
+        classify_all(draw_app)
     with freeze_time(T0 + timedelta(seconds=90)):
-        classify_once(draw_app)  # the third failure parks it; the number's queue moves again
+        classify_all(draw_app)  # the third failure parks it; the number's queue moves again
     assert sms(draw_app, bad).parked_at is not None
     assert outcomes(draw_app) == {other: "VALID_FIRST", later: "VALID_FIRST"}
 
@@ -210,7 +194,7 @@ def test_a_parked_sms_cannot_be_retried_unless_parked(draw_app: Any) -> None:
 def send_draw_app(make_app: Any, simulator: Any) -> Any:
     app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_RATE_PER_PORT=0, CAMPAIGN_START="",
                    CAMPAIGN_END="", TOPAZ_CONNECT_TIMEOUT=0.5, TOPAZ_READ_TIMEOUT=0.5)
-    register(app, "U10000001")
+    register_codes(app, "U10000001")
     return app
 
 
