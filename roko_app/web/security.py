@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 # Scripts and styles only from our own origin: no inline script, no CDN.
 CONTENT_SECURITY_POLICY = (
@@ -12,6 +12,9 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+# The operators' pages (farmers' numbers, messages, the session): never kept by a browser's
+# cache or history, nor by a proxy.
+PRIVATE_BLUEPRINTS = frozenset({"console", "auth", "i18n"})
 
 
 def register_security_headers(app: Flask) -> None:
@@ -25,6 +28,9 @@ def register_security_headers(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if app.config["SESSION_COOKIE_SECURE"]:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.blueprint in PRIVATE_BLUEPRINTS or request.path.startswith("/console"):
+            headers["Cache-Control"] = "no-store"
+            headers["Pragma"] = "no-cache"
         return response
 
 
