@@ -130,6 +130,9 @@ def _apply_database(app: Flask) -> None:
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     options: dict[str, Any] = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # A statement's parameters (farmers' numbers, message texts) never reach a log, an
+    # error's message or a traceback.
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": float(app.config["SQLITE_BUSY_TIMEOUT"])})
     elif url.startswith("postgresql"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import TracebackType
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
@@ -18,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from roko_app.extensions import db
+from roko_app.web.request_log import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +122,49 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> Any:
         _rollback()
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.error("unhandled error on %s %s", request.method, loggable_path(request.path), exc_info=withheld(error))
         if wants_json():
             return json_error(500, "INTERNAL_ERROR", "An unexpected error occurred.")
         return _html_error(500)
+
+
+class WithheldError(Exception):
+    """Stands in for an exception in the logs: its type and where it was raised, without
+    its message, which can quote the data (PostgreSQL's DETAIL names a key's value or the
+    whole failing row; a ValueError its input)."""
+
+
+# Exceptions whose messages name code (attributes, types, names), never data.
+_CODE_ERRORS = (AttributeError, ImportError, NameError, NotImplementedError, RecursionError, TypeError)
+
+
+def withheld(error: BaseException) -> tuple[type[BaseException], BaseException, TracebackType | None]:
+    """``exc_info`` for logging ``error``: its traceback, and for its message only the
+    exception's type (the SQLSTATE and the statement, with bound parameters, for a
+    database error), unless it is a programming error. Chained exceptions are named by
+    type only."""
+    def name(exc: BaseException) -> str:
+        return f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+    description = name(error)
+    if isinstance(error, _CODE_ERRORS):
+        description += f": {error}"
+    elif not isinstance(error, DBAPIError):
+        description += " (message withheld)"
+    else:
+        orig = error.orig
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+        description += f" from {name(orig)}" if orig is not None else ""
+        description += f" ({code})" if code else ""
+        diag = getattr(orig, "diag", None)  # psycopg: names from the schema, never values
+        for label in ("table_name", "column_name", "constraint_name"):
+            if getattr(diag, label, None):
+                description += f" {label.removesuffix('_name')} {getattr(diag, label)}"
+        description += f" (message withheld) in: {' '.join(str(error.statement or '').split())[:500]}"
+    cause = error.__cause__ or error.__context__
+    if cause is not None and not (isinstance(error, DBAPIError) and cause is error.orig):
+        description += f" (after {name(cause)})"
+    return WithheldError, WithheldError(description), error.__traceback__
 
 
 def _html_error(status: int) -> tuple[str, int]:

@@ -10,7 +10,14 @@ import uuid
 from flask import Flask, Response, g, has_request_context, request
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Six digits or more: could be a phone number (/console/farmers/612345678), never logged.
+_LONG_NUMBER = re.compile(r"\+?\d{6,}")
 access_log = logging.getLogger("roko_app.access")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as logged: anything that could be a phone number replaced by ``<number>``."""
+    return _LONG_NUMBER.sub("<number>", path)
 
 
 class _RequestIdFilter(logging.Filter):
@@ -48,5 +55,6 @@ def register_request_logging(app: Flask) -> None:
         if request_id:
             response.headers["X-Request-ID"] = request_id
             elapsed_ms = (time.perf_counter() - g.request_started) * 1000
-            access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms)
+            access_log.info("%s %s %s %.1fms", request.method, loggable_path(request.path), response.status_code,
+                            elapsed_ms)
         return response

@@ -1,0 +1,87 @@
+"""Logs hold no farmer's number and no message text, errors included (issue 12, item 7):
+a 500 caused by the database logs where it happened, not the statement's parameters nor
+the database's own account of the row; the access log masks numbers in paths."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from roko_app.extensions import db
+from roko_app.models import InboundSms, OutboundSms, Participant
+from tests.helpers import assert_error
+
+NUMBER = "612345678"
+TEXT = "Mon code secret est U87654321, merci"
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def duplicate_participant() -> None:
+    """A unique violation: PostgreSQL's DETAIL names the key's value (the number)."""
+    for _ in range(2):
+        db.session.add(Participant(msisdn=NUMBER, first_seen_at=NOW, valid_entries=0))
+        db.session.flush()
+
+
+def duplicate_sms() -> None:
+    """A unique violation on ids, with the number and the text among the parameters."""
+    for _ in range(2):
+        db.session.add(InboundSms(gateway_sms_id=7, port=17, sender=NUMBER, sender_msisdn=NUMBER, text=TEXT,
+                                  gateway_timestamp=NOW, received_at=NOW, source="topaz"))
+        db.session.flush()
+
+
+def incomplete_message() -> None:
+    """A NOT NULL violation: PostgreSQL's DETAIL quotes the whole failing row."""
+    db.session.add(OutboundSms(to_msisdn=NUMBER, text=TEXT, encoding=None, units=len(TEXT), status="QUEUED",
+                               priority=10, port=17, attempts=0, next_attempt_at=NOW, created_at=NOW, updated_at=NOW))
+    db.session.flush()
+
+
+def wrong_value() -> None:
+    """Not a database error: the message of a ValueError quotes its input."""
+    raise ValueError(f"cannot send {TEXT!r} to {NUMBER}")
+
+
+FAULTS = [(duplicate_participant, "IntegrityError"), (duplicate_sms, "IntegrityError"),
+          (incomplete_message, "IntegrityError"), (wrong_value, "ValueError")]
+
+
+@pytest.mark.parametrize(("fault", "kind"), FAULTS, ids=[f.__name__ for f, _ in FAULTS])
+def test_a_500_logs_where_it_happened_but_no_number_or_text(make_app: Any, caplog: Any, fault: Any,
+                                                            kind: str) -> None:
+    app = make_app()
+    app.add_url_rule(f"/api/v1/test/{fault.__name__}/{NUMBER}", fault.__name__, lambda: fault())
+    caplog.set_level(logging.DEBUG)
+    response = app.test_client().get(f"/api/v1/test/{fault.__name__}/{NUMBER}")
+    assert_error(response, 500, "INTERNAL_ERROR")
+    logged = caplog.text
+    assert NUMBER not in logged and "U87654321" not in logged and "merci" not in logged, logged
+    (error,) = [r for r in caplog.records if r.getMessage().startswith("unhandled error")]
+    assert error.exc_info, "the traceback is logged"
+    assert fault.__name__ in logged and kind in logged, "the traceback shows what happened where"
+
+
+def test_programming_errors_keep_their_message(make_app: Any, caplog: Any) -> None:
+    app = make_app()
+    app.add_url_rule("/api/v1/test/typo", "typo", lambda: None.nothing)  # type: ignore[attr-defined]
+    caplog.set_level(logging.ERROR)
+    assert_error(app.test_client().get("/api/v1/test/typo"), 500, "INTERNAL_ERROR")
+    assert "'NoneType' object has no attribute 'nothing'" in caplog.text
+
+
+def test_statement_parameters_are_hidden_everywhere(app: Any) -> None:
+    with app.app_context():
+        assert db.engine.hide_parameters
+
+
+@pytest.mark.parametrize("path", [f"/console/farmers/{NUMBER}", f"/console/farmers/+224{NUMBER}",
+                                  f"/console/farmers/{NUMBER}/unblock"])
+def test_the_access_log_masks_numbers_in_paths(client: Any, caplog: Any, path: str) -> None:
+    caplog.set_level(logging.INFO, logger="roko_app.access")
+    client.get(path)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "roko_app.access"]
+    assert NUMBER not in line and "<number>" in line, line
