@@ -42,5 +42,15 @@ lint: $(VENV)/.dev
 bench-inbound: $(VENV)/.dev $(VENV)/.project
 	$(BIN)/python bench/inbound.py
 
+.PHONY: bench-classify bench-reply-latency
+
+## bench-classify: one worker classifies 100,000 stored SMS (both backends; bench/README.md)
+bench-classify: $(VENV)/.dev $(VENV)/.project
+	$(BIN)/python bench/classify.py
+
+## bench-reply-latency: inbound POST to reply at the simulator, app + worker + simulator (both backends)
+bench-reply-latency: $(VENV)/.dev $(VENV)/.project
+	$(BIN)/python bench/reply_latency.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis roko_app.egg-info

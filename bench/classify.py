@@ -360,7 +360,8 @@ def main(argv: list[str] | None = None) -> int:
                     with database_copy(urls[config.backend], args.pg_url) as url:
                         run = run_worker(config, url, logs / f"{config.backend}-worker.log", args.log_level)
                         run.update(config=config.name, round=number, backend=config.backend, batch=config.batch,
-                                   write_lock=config.write_lock, **check(url, args.sms))
+                                   write_lock=config.write_lock, code=code_version(),
+                                   **check(url, args.sms))
                     runs.append(run)
                     log(f"  round {number} {config.name:<28} {run['rate']:7.1f} SMS/s ({run['classifier_s']:.1f} s; "
                         f"process {run['process_wall_s']:.1f} s)  worker CPU {run['worker_cpu_ms_per_sms']:.2f} ms/SMS"

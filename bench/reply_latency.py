@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                 shift = (number - 1) % len(configs)
                 for config in configs[shift:] + configs[:shift]:
                     run = run_round(config, urls[config.backend], simulator, plans[config.name], ids, args, logs)
-                    run["round"] = number
+                    run.update(round=number, code=code_version())
                     runs.append(run)
                     log(f"  round {number} {config.name:<18} p50 {run['p50_s']:.3f} s  p99 {run['p99_s']:.3f} s  "
                         f"max {run['max_s']:.3f} s  | POST p50 {1000 * run['post_p50_s']:.1f} ms, "
