@@ -18,10 +18,13 @@ bp = Blueprint("i18n", __name__)
 
 
 def select_locale() -> str:
+    """The browser's choice (the cookie), else the account's, else French."""
+    chosen = request.cookies.get(COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
     if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
         return current_user.locale
-    chosen = request.cookies.get(COOKIE)
-    return chosen if chosen in LANGUAGES else "fr"
+    return "fr"
 
 
 def init_i18n(app: Flask) -> None:
@@ -33,13 +36,26 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = lambda: str(get_locale() or "fr")
 
 
+@bp.post("/lang/<code>")
+def switch_language(code: str) -> Any:
+    """The console's language switch (a form, with CSRF): this browser's cookie, and the
+    account's language for its other browsers."""
+    response = _choose(code, request.form.get("next"))
+    if code in LANGUAGES and current_user.is_authenticated:
+        current_user.locale = code
+        db.session.commit()
+    return response
+
+
 @bp.get("/lang/<code>")
 def set_language(code: str) -> Any:
-    destination = safe_next(request.args.get("next"), url_for("console.dashboard"))
-    response = redirect(destination)
+    """A plain link (the log-in page, bookmarks): this browser's cookie only, since a GET
+    changes nothing stored."""
+    return _choose(code, request.args.get("next"))
+
+
+def _choose(code: str, next_path: str | None) -> Any:
+    response = redirect(safe_next(next_path, url_for("console.dashboard")))
     if code in LANGUAGES:
         response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, httponly=True, samesite="Lax")
-        if current_user.is_authenticated:
-            current_user.locale = code
-            db.session.commit()
     return response
