@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from roko_app.web.errors import ApiError, FieldProblem
 
@@ -40,11 +41,21 @@ def read_json_object(request: Request, max_bytes: int) -> dict[str, Any]:
     mimetype = request.mimetype
     if mimetype != "application/json" and not (mimetype.startswith("application/") and mimetype.endswith("+json")):
         raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "The body must be JSON (Content-Type: application/json).")
-    raw = request.get_data(cache=True)  # raises 413 past max_content_length
-    body = parse_json(raw)
+    body = parse_json(read_body(request, max_bytes))
     if not isinstance(body, dict):
         raise ApiError(400, "MALFORMED_JSON", "The body must be a JSON object.")
     return body
+
+
+def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body, or 413 when it is longer than ``max_bytes``: by its Content-Length,
+    or, for a chunked body (no Content-Length), by what arrives. Werkzeug stops reading
+    a stream at the limit without a word, so whether more follows is asked here."""
+    request.max_content_length = max_bytes
+    raw = request.get_data(cache=True)  # 413 when Content-Length says it is too long
+    if len(raw) >= max_bytes and request.content_length is None and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def parse_json(raw: bytes) -> Any:

@@ -21,7 +21,7 @@ from roko_app.extensions import db, limiter
 from roko_app.services import campaigns
 from roko_app.web.credentials import signature_problem, token_matches
 from roko_app.web.errors import ApiError, FieldProblem
-from roko_app.web.validation import integral, read_json_object
+from roko_app.web.validation import integral, read_body, read_json_object
 from roko_app.webhooks.routes import bp
 
 log = logging.getLogger(__name__)
@@ -49,8 +49,7 @@ def _authenticate() -> None:
     config = current_app.config
     if not token_matches(request.headers.get("X-API-Key"), config["OPTIMOVE_API_KEY"]):
         raise _refuse("INVALID_API_KEY", "missing" if not request.headers.get("X-API-Key") else "wrong key")
-    request.max_content_length = int(config["OPTIMOVE_MAX_BODY"])
-    raw = request.get_data(cache=True)  # 413 past the limit
+    raw = read_body(request, int(config["OPTIMOVE_MAX_BODY"]))  # 413 past the limit
     problem = signature_problem(request.headers.get("x-hub-signature"), raw, config["OPTIMOVE_HMAC_SECRET"])
     if problem:
         raise _refuse("INVALID_SIGNATURE", problem)
@@ -107,6 +106,11 @@ _METADATA_TYPES: dict[str, type | tuple[type, ...]] = {
     "appId": int, "brandId": str, "campaignId": str, "campaignType": int, "channelId": int,
     "engagementId": str, "isHashed": bool, "tenantId": int,
 }
+# Longest value of each identifier stored in a column of its own (the columns' lengths):
+# a longer one is refused, never cut, since a cut id could collide with another batch's.
+ID_LENGTHS = {"batchId": 200, "requestId": 200, "engagementId": 200, "senderId": 64}
+METADATA_ID_LENGTHS = {"campaignId": 200, "engagementId": 200}
+CUSTOMER_ID_LENGTH = 200
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 # The latest scheduledTime: the largest number of 14 digits (year 5138), so that the
@@ -124,6 +128,8 @@ def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
         value = metadata.get(name)
         if value is not None and not _is(value, kind):
             problems.append(FieldProblem(f"metadata.{name}", f"must be {_kind_name(kind)}"))
+        elif isinstance(value, str) and len(value) > METADATA_ID_LENGTHS.get(name, len(value)):
+            problems.append(FieldProblem(f"metadata.{name}", f"must have at most {METADATA_ID_LENGTHS[name]} characters"))
     # The seed's sample puts scheduledTime at the top level: used when metadata has none.
     scheduled_at = None
     if "scheduledTime" in body:
@@ -133,10 +139,12 @@ def parse_batch(body: dict[str, Any]) -> campaigns.BatchRequest:
     elif "scheduledTime" not in body:
         problems.append(FieldProblem("metadata.scheduledTime", "is required (Unix time in milliseconds)"))
     strings = {}
-    for name in ("batchId", "requestId", "senderId", "engagementId"):
+    for name, length in ID_LENGTHS.items():
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             problems.append(FieldProblem(name, "must be a string"))
+        elif value is not None and len(value) > length:
+            problems.append(FieldProblem(name, f"must have at most {length} characters"))
         strings[name] = value if isinstance(value, str) else None
     recipients_raw = body.get("recipients", [])
     if recipients_raw is None:
@@ -171,12 +179,16 @@ def _recipient(position: int, item: dict[str, Any], problems: list[FieldProblem]
     elif message is None and content is not None:  # the sample's recipients[].content.message
         message = content.get("message")
     number, customer = item.get("mobileNumber"), item.get("customerId")
-    if type(number) is str and type(message) is str and type(customer) is str:  # the usual case, quickly
+    if (type(number) is str and type(message) is str and type(customer) is str
+            and len(customer) <= CUSTOMER_ID_LENGTH):  # the usual case, quickly
         return campaigns.Recipient(position, number, message, customer)
     values = {"mobileNumber": number, "message": message, "customerId": customer}
     for name, value in values.items():
         if value is not None and not isinstance(value, str):
             problems.append(FieldProblem(f"recipients[{position}].{name}", "must be a string"))
+    if isinstance(customer, str) and len(customer) > CUSTOMER_ID_LENGTH:
+        problems.append(FieldProblem(f"recipients[{position}].customerId",
+                                     f"must have at most {CUSTOMER_ID_LENGTH} characters"))
     return campaigns.Recipient(position=position, mobile_number=_str(values["mobileNumber"]),
                                message=_str(values["message"]), customer_id=_str(values["customerId"]))
 

@@ -380,3 +380,53 @@ def test_concurrent_replays_queue_the_batch_once(live_server: Any, app: Any) -> 
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CampaignBatch)) == 1
         assert db.session.scalar(select(func.count()).select_from(OutboundSms)) == 200
+
+
+# --- identifiers longer than their columns (issue 12, item 9) -------------------------------
+
+ID_PLACES = [  # (where, its column's length)
+    (("batchId",), 200),
+    (("requestId",), 200),
+    (("engagementId",), 200),
+    (("senderId",), 64),
+    (("metadata", "campaignId"), 200),
+    (("metadata", "engagementId"), 200),
+    (("recipients", 0, "customerId"), 200),
+]
+
+
+def with_id(place: tuple[Any, ...], value: str) -> dict[str, Any]:
+    body = batch()
+    if place == ("engagementId",):  # the top-level position counts only without metadata's
+        body["metadata"].pop("engagementId")
+    node: Any = body
+    for step in place[:-1]:
+        node = node[step]
+    node[place[-1]] = value
+    return body
+
+
+@pytest.mark.parametrize(("place", "length"), ID_PLACES, ids=[".".join(map(str, p)) for p, _ in ID_PLACES])
+def test_ids_longer_than_their_column_are_refused_not_cut(om_app: Any, client: Any, place: tuple[Any, ...],
+                                                          length: int) -> None:
+    body = assert_error(post(client, with_id(place, "x" * length + "1")), 400, "VALIDATION_ERROR")
+    field = ".".join(str(p) for p in place).replace(".0.", "[0].")
+    assert [d["field"] for d in body["details"]] == [field]
+    with om_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CampaignBatch)) == 0
+
+
+@pytest.mark.parametrize(("place", "length"), ID_PLACES, ids=[".".join(map(str, p)) for p, _ in ID_PLACES])
+def test_ids_as_long_as_their_column_are_stored_whole(om_app: Any, client: Any, place: tuple[Any, ...],
+                                                      length: int) -> None:
+    value = "x" * (length - 1) + "1"
+    assert post(client, with_id(place, value)).status_code == 200
+    with om_app.app_context():
+        stored = db.session.scalars(select(CampaignBatch)).one()
+        columns = {"batchId": stored.batch_id, "requestId": stored.request_id, "senderId": stored.sender_id,
+                   "campaignId": stored.campaign_id, "engagementId": stored.engagement_id}
+        if place[-1] == "customerId":
+            assert [m.customer_id for m in db.session.scalars(select(OutboundSms))][0] == value
+        else:
+            assert columns[place[-1]] == value
+
