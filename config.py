@@ -91,6 +91,13 @@ CAMPAIGN_KEYWORD = "ROKO"
 BLOCK_AFTER_FAILURES = 5
 BLOCK_WINDOW_HOURS = 24
 BLOCK_HOURS = 24
+# Lucky draws (issue 11): days a notified winner has to claim the prize before it is
+# forfeited ("délai dépassé") and passed to the next alternate (flask roko draw expire-claims).
+DRAW_CLAIM_DAYS = 30
+# The public draw pages, per address: viewing (and downloading the evidence), and the
+# entrant's self-check (number + code), kept low so codes cannot be tried in bulk.
+DRAW_PAGE_RATE_LIMIT = "60/minute"
+DRAW_CHECK_RATE_LIMIT = "5/minute;20/hour"
 
 # --- the outbox worker (flask roko worker) ----------------------------------------------
 # Messages per second per SIM port (0 = no throttle).

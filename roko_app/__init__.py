@@ -83,7 +83,7 @@ def _init_gateway(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from roko_app import api, auth, console, webhooks
+    from roko_app import api, auth, console, public, webhooks
     from roko_app.web import health, i18n
 
     app.register_blueprint(health.bp)
@@ -95,6 +95,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(i18n.bp)
+    app.register_blueprint(public.bp)
 
 
 def _register_cli(app: Flask) -> None:

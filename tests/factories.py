@@ -177,3 +177,43 @@ def register_codes(app: Any, *codes: str, batch: str = "LOT-T") -> None:
         for code in codes:
             db.session.add(Code(code_hash=hash_code(code, app.config["CODE_KEY"]), batch=batch))
         db.session.commit()
+
+
+# --------------------------------------------------------------------------- lucky draws
+
+DRAW_FROM = datetime(2026, 6, 1, tzinfo=UTC)
+DRAW_UNTIL = datetime(2026, 6, 8, tzinfo=UTC)
+DRAW_BEACON_VALUE = "LONAGUI 2026-06-09 01 02 03"
+
+
+def draw_entrants(people: int = 6, entries_each: int = 2) -> dict[str, list[str]]:
+    """Valid entries in the draw window: numbers ``6200000NN``, codes ``U000NN00E``; the
+    codes of each number."""
+    codes: dict[str, list[str]] = {}
+    for entry in range(entries_each):
+        for person in range(people):
+            msisdn, code = f"6200000{person:02d}", f"U000{person:02d}0{entry:02d}"
+            add_entry(msisdn, "VALID_FIRST" if entry == 0 else "VALID_AGAIN",
+                      DRAW_FROM + timedelta(hours=1 + person, minutes=entry), code=code)
+            codes.setdefault(msisdn, []).append(code)
+    return codes
+
+
+def add_draw(app: Any, state: str = "RUN", *, prizes: tuple[tuple[str, int], ...] = (("Tricycle", 1), ("Sac", 2)),
+             alternates: int = 2, people: int = 6) -> tuple[str, dict[str, list[str]]]:
+    """A manual-beacon draw over :func:`draw_entrants`, taken to ``state`` (OPEN, CLOSED
+    or RUN) and committed; its draw_id and the entrants' codes."""
+    from roko_app.services import draws
+
+    with app.app_context():
+        codes = draw_entrants(people)
+        draw = draws.create_draw(name="Tirage de juin", window_from=DRAW_FROM, window_until=DRAW_UNTIL,
+                                 prizes=list(prizes), alternates=alternates,
+                                 beacon=draws.parse_beacon("manual:LONAGUI du 9 juin"), actor="admin@roko.test",
+                                 now=DRAW_FROM - timedelta(days=1))
+        if state in ("CLOSED", "RUN"):
+            draws.close_draw(draw.draw_id, actor="cli", now=DRAW_UNTIL + timedelta(hours=1))
+        if state == "RUN":
+            draws.run_draw(draw.draw_id, actor="cli", value=DRAW_BEACON_VALUE, now=DRAW_UNTIL + timedelta(days=1))
+        db.session.commit()
+        return draw.draw_id, codes

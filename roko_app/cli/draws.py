@@ -5,7 +5,6 @@ exits 1 with one line on stderr and changes nothing."""
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -13,38 +12,12 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from roko_app.configuration import CAMPAIGN_TZ, PROJECT_ROOT
+from roko_app.configuration import CAMPAIGN_TZ
 from roko_app.extensions import db
 from roko_app.services import draws
 from roko_app.services.errors import DomainError
 
 ACTOR = "cli"
-VERIFY_MD = """# Checking draw {draw_id}
-
-This folder holds everything needed to recompute the ROKO lucky draw "{name}"
-(algorithm `roko-draw-v1`) without the ROKO database:
-
-- `draw.json`: the published record (commitment, seed, beacon, hashes, winners, alternates);
-- `entries.csv`: the frozen list of eligible entries (`entry_id,participant_id`);
-- `exclusions.csv`: participants left out, with the reason;
-- `verify_draw.py`: the checker, Python 3 standard library only.
-
-Run `python3 verify_draw.py .` in this folder: it prints `OK` when
-
-1. SHA-256 of `entries.csv` equals `entries_sha256`, and the counts match;
-2. SHA-256 of the seed equals the `commitment` published when the draw was created;
-3. the beacon's `randomness` is SHA-256 of the drand signature (or of the manual value);
-4. winners and alternates follow from
-   `key = HMAC-SHA256(seed, "roko-draw-v1|" + draw_id + "|" + entries_sha256 + "|" + randomness)`,
-   each entry's score `HMAC-SHA256(key, entry_id)` read as a big-endian integer, entries
-   sorted by (score, entry_id), one pick per participant, prizes filled in tier order,
-   then the ranked alternates.
-
-The drand signature itself is a BLS12-381 signature of the League of Entropy; check it
-with any drand client (for example `drand-verify`, or fetch the round from
-https://api.drand.sh) against the network's public key: the standard library has no
-pairing arithmetic.
-"""
 
 
 def _fail(exc: DomainError) -> None:
@@ -147,19 +120,13 @@ def export_command(draw_id: str, out: Path) -> None:
     if out.exists() and any(out.iterdir()):
         raise click.ClickException(f"{out} is not empty: export into a new or empty folder.")
     try:
-        draw = draws.get_draw(draw_id)
+        files = draws.bundle_files(draws.get_draw(draw_id))
     except DomainError as exc:
         _fail(exc)
-    if draw.state != "RUN":
-        raise click.ClickException(f"Draw {draw.draw_id} has not been run yet: there is nothing to verify.")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "draw.json").write_text(json.dumps(draws.draw_record(draw), ensure_ascii=False, indent=2) + "\n",
-                                   encoding="utf-8")
-    (out / "entries.csv").write_bytes(draw.entries_csv or b"")
-    (out / "exclusions.csv").write_bytes((draw.exclusions_csv or "").encode("utf-8"))
-    (out / "VERIFY.md").write_text(VERIFY_MD.format(draw_id=draw.draw_id, name=draw.name), encoding="utf-8")
-    shutil.copyfile(PROJECT_ROOT / "docs" / "verify_draw.py", out / "verify_draw.py")
-    click.echo(f"Wrote draw.json, entries.csv, exclusions.csv, VERIFY.md, verify_draw.py to {out}")
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    click.echo(f"Wrote {', '.join(files)} to {out}")
 
 
 @draw_group.command("claim")

@@ -123,6 +123,8 @@ class LuckyDrawPick(db.Model):
     state: Mapped[str] = mapped_column(String(12))
     replaces_id: Mapped[Optional[int]] = mapped_column(ForeignKey("lucky_draw_pick.id"))
     notified_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # The last moment to claim the prize (set when notified); after it the prize is forfeited.
+    claim_deadline: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     outbound_sms_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbound_sms.id"))
     claimed_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     forfeited_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import secrets
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from roko_app.configuration import PROJECT_ROOT
 from roko_app.database.types import utcnow
 from roko_app.draws import algorithm, drand
 from roko_app.extensions import db
@@ -446,6 +449,60 @@ def draw_record(draw: LuckyDraw) -> dict[str, Any]:
         "timeline": [{"at": iso(e.at), "actor": e.actor if e.actor in ("cli", "system") else "operator",
                       "action": e.action} for e in draw.events],
     }
+
+
+VERIFY_MD = """# Checking draw {draw_id}
+
+This folder holds everything needed to recompute the ROKO lucky draw "{name}"
+(algorithm `roko-draw-v1`) without the ROKO database:
+
+- `draw.json`: the published record (commitment, seed, beacon, hashes, winners, alternates);
+- `entries.csv`: the frozen list of eligible entries (`entry_id,participant_id`);
+- `exclusions.csv`: participants left out, with the reason;
+- `verify_draw.py`: the checker, Python 3 standard library only.
+
+Run `python3 verify_draw.py .` in this folder: it prints `OK` when
+
+1. SHA-256 of `entries.csv` equals `entries_sha256`, and the counts match;
+2. SHA-256 of the seed equals the `commitment` published when the draw was created;
+3. the beacon's `randomness` is SHA-256 of the drand signature (or of the manual value);
+4. winners and alternates follow from
+   `key = HMAC-SHA256(seed, "roko-draw-v1|" + draw_id + "|" + entries_sha256 + "|" + randomness)`,
+   each entry's score `HMAC-SHA256(key, entry_id)` read as a big-endian integer, entries
+   sorted by (score, entry_id), one pick per participant, prizes filled in tier order,
+   then the ranked alternates.
+
+The drand signature itself is a BLS12-381 signature of the League of Entropy; check it
+with any drand client (for example `drand-verify`, or fetch the round from
+https://api.drand.sh) against the network's public key: the standard library has no
+pairing arithmetic.
+"""
+
+VERIFIER = PROJECT_ROOT / "docs" / "verify_draw.py"
+
+
+def bundle_files(draw: LuckyDraw) -> dict[str, bytes]:
+    """The evidence bundle of a draw that has run, file name to bytes: ``draw.json``,
+    ``entries.csv``, ``exclusions.csv``, ``VERIFY.md`` and ``verify_draw.py``."""
+    if draw.state != DrawState.RUN:
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet: there is nothing to verify.")
+    record = json.dumps(draw_record(draw), ensure_ascii=False, indent=2) + "\n"
+    return {
+        "draw.json": record.encode("utf-8"),
+        "entries.csv": draw.entries_csv or b"",
+        "exclusions.csv": (draw.exclusions_csv or "").encode("utf-8"),
+        "VERIFY.md": VERIFY_MD.format(draw_id=draw.draw_id, name=draw.name).encode("utf-8"),
+        "verify_draw.py": VERIFIER.read_bytes(),
+    }
+
+
+def bundle_zip(draw: LuckyDraw) -> bytes:
+    """The bundle as a zip archive whose files sit in one folder named after the draw."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in bundle_files(draw).items():
+            archive.writestr(f"{draw.draw_id}/{name}", data)
+    return out.getvalue()
 
 
 def _unawarded(draw: LuckyDraw) -> list[dict[str, Any]]:
