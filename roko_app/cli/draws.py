@@ -98,7 +98,7 @@ def run_command(draw_id: str, beacon_signature: str | None, previous_signature: 
     """Pick the winners and alternates (once) and queue the winners' SMS."""
     try:
         draw = draws.run_draw(draw_id, actor=ACTOR, signature=beacon_signature, previous_signature=previous_signature,
-                              value=beacon_value, port=current_app.config["TOPAZ_SEND_PORT"])
+                              value=beacon_value, **_notice_options())
     except DomainError as exc:
         _fail(exc)
     db.session.commit()
@@ -149,8 +149,7 @@ def claim_command(draw_id: str, entry_id: int) -> None:
 def forfeit_command(draw_id: str, entry_id: int, reason: str) -> None:
     """The prize of --entry is lost; the next alternate is promoted and notified."""
     try:
-        successor = draws.forfeit(draw_id, entry_id, reason=reason, actor=ACTOR,
-                                  port=current_app.config["TOPAZ_SEND_PORT"])
+        successor = draws.forfeit(draw_id, entry_id, reason=reason, actor=ACTOR, **_notice_options())
     except DomainError as exc:
         _fail(exc)
     db.session.commit()
@@ -159,6 +158,24 @@ def forfeit_command(draw_id: str, entry_id: int, reason: str) -> None:
         click.echo("no alternate left: the prize stays unawarded")
     else:
         click.echo(f"alternate {successor.alternate_rank} (entry {successor.entry_id}) promoted and notified")
+
+
+@draw_group.command("expire-claims")
+def expire_claims_command() -> None:
+    """Forfeit the prizes not claimed by their deadline ("délai dépassé") and notify the
+    next alternates. Safe to run again (cron, every hour): it only acts on what is due."""
+    expired = draws.expire_claims(actor="system", **_notice_options())
+    db.session.commit()
+    for item in expired:
+        successor = (f"alternate entry {item.successor_entry_id} promoted and notified"
+                     if item.successor_entry_id is not None else "no alternate left: the prize stays unawarded")
+        click.echo(f"{item.draw_id} entry {item.entry_id}: forfeited ({draws.DEADLINE_PASSED}); {successor}")
+    click.echo(f"{len(expired)} prize(s) past their claim deadline")
+
+
+def _notice_options() -> dict[str, int]:
+    """Where the WINNER SMS goes out from, and how long a winner has to claim."""
+    return {"port": current_app.config["TOPAZ_SEND_PORT"], "claim_days": current_app.config["DRAW_CLAIM_DAYS"]}
 
 
 @draw_group.command("verify")

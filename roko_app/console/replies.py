@@ -29,19 +29,24 @@ OUTCOME_LABELS = {
     "CAMPAIGN_NOT_STARTED": _l("Campaign not started yet"),
     "BLOCKED": _l("Number blocked after too many bad codes"),
     "OPT_OUT": _l("Farmer asked to stop receiving messages"),
+    "WINNER": _l("Lucky draw winner (sent when a prize is won)"),
 }
 PLACEHOLDER_HELP = {
     "code": _l("the code the farmer sent (U + 8 digits)"),
     "chances": _l("the farmer's valid entries, this one included"),
     "hours": _l("how many hours a blocked number stays blocked"),
+    "prize": _l("WINNER only: the prize won (its name, at most 40 characters)"),
+    "deadline": _l("WINNER only: the last day to claim the prize (dd/mm/yyyy)"),
 }
 
 
 @bp.get("/replies")
 @role_required(Role.OPERATOR)
 def templates() -> Any:
-    rows = [(row, measure(row.text, replies.WORST_CASE)) for row in replies.list_templates()]
-    return render_template("console/replies.html", rows=rows, labels=OUTCOME_LABELS, **_placeholders())
+    rows = [(row, measure(row.text, replies.worst_case_of(row.key))) for row in replies.list_templates()]
+    listed = _placeholders(None)
+    listed["placeholders"] += _placeholders(replies.WINNER)["placeholders"]
+    return render_template("console/replies.html", rows=rows, labels=OUTCOME_LABELS, **listed)
 
 
 @bp.route("/replies/<key>", methods=["GET", "POST"])
@@ -57,9 +62,9 @@ def template_edit(key: str) -> Any:
         try:
             saved = replies.save_template(key, form.text.data, updated_by=current_user.email[:120])
         except InvalidInput as exc:
-            error = _template_problem(exc)
+            error = _template_problem(exc, key)
         else:
-            info = measure(saved.text, replies.WORST_CASE)
+            info = measure(saved.text, replies.worst_case_of(key))
             accounts.audit(current_user.email, "template.edit", key, {"encoding": info.encoding, "units": info.units},
                            request.remote_addr)
             db.session.commit()
@@ -67,26 +72,27 @@ def template_edit(key: str) -> Any:
             return redirect(url_for("console.templates"))
     status = 400 if form.is_submitted() else 200
     return render_template("console/reply_edit.html", form=form, row=row, label=OUTCOME_LABELS.get(key, key),
-                           error=error, info=measure(form.text.data or "", replies.WORST_CASE), sms_rules=SMS_RULES,
-                           **_placeholders()), status
+                           error=error, info=measure(form.text.data or "", replies.worst_case_of(key)),
+                           sms_rules=SMS_RULES, **_placeholders(key)), status
 
 
-def _placeholders() -> dict[str, Any]:
-    return {"placeholders": [(name, PLACEHOLDER_HELP.get(name, text), replies.WORST_CASE[name])
-                             for name, text in replies.PLACEHOLDERS.items()],
-            "worst_case": replies.WORST_CASE}
+def _placeholders(key: str | None) -> dict[str, Any]:
+    """The placeholders of template ``key`` (None: the outcome replies') and their longest values."""
+    names, worst = replies.placeholders_of(key or ""), replies.worst_case_of(key or "")
+    return {"placeholders": [(name, PLACEHOLDER_HELP.get(name, text), worst[name]) for name, text in names.items()],
+            "worst_case": worst}
 
 
-def _template_problem(exc: InvalidInput) -> str:
+def _template_problem(exc: InvalidInput, key: str) -> str:
     if isinstance(exc, replies.TemplateTooLong):
         info = exc.info
         return _("Not saved: filled with the longest values, the reply takes %(units)d characters in %(encoding)s; "
                  "one SMS holds %(limit)d.", units=info.units, encoding=info.encoding, limit=info.limit)
     if isinstance(exc, replies.UnknownPlaceholder):
         return _("Not saved: %(names)s is not a placeholder. Use %(allowed)s.",
-                 names=_braced(exc.names), allowed=_braced(replies.PLACEHOLDERS))
+                 names=_braced(exc.names), allowed=_braced(exc.allowed))
     return _("Not saved: the braces are not right. Placeholders are written %(allowed)s; write {{ or }} for a "
-             "brace. (%(detail)s)", allowed=_braced(replies.PLACEHOLDERS), detail=exc.message)
+             "brace. (%(detail)s)", allowed=_braced(replies.placeholders_of(key)), detail=exc.message)
 
 
 def _braced(names: Any) -> str:

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from roko_app.configuration import PROJECT_ROOT
+from roko_app.configuration import CAMPAIGN_TZ, PROJECT_ROOT
 from roko_app.database.types import utcnow
 from roko_app.draws import algorithm, drand
 from roko_app.extensions import db
-from roko_app.models import Entry, InboundSms, Participant, Priority, ReplyTemplate
+from roko_app.models import Entry, InboundSms, Participant, Priority
 from roko_app.models.draw import VALID_OUTCOMES
 from roko_app.models.lucky_draw import (
     DrawState,
@@ -32,7 +32,7 @@ from roko_app.models.lucky_draw import (
     LuckyDrawPrize,
     PickState,
 )
-from roko_app.services import outbound
+from roko_app.services import outbound, replies
 from roko_app.services.errors import DomainError, InvalidInput, NotFound
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
 
@@ -42,9 +42,10 @@ MANUAL = "manual"
 SOURCES = (drand.QUICKNET.source, drand.MAINNET.source, MANUAL)
 # A drand round chosen for the operator: the first one published this long after ``until``.
 DEFAULT_BEACON_DELAY = timedelta(hours=1)
-WINNER_TEMPLATE = "WINNER"
-DEFAULT_WINNER_TEXT = ("Félicitations ! Vous avez gagné au tirage ROKO {draw} : {prize}. Gardez votre sac et son "
-                       "code, un agent ROKO vous appellera.")
+WINNER_TEMPLATE = replies.WINNER
+DEFAULT_CLAIM_DAYS = 30
+# The reason given when expire_claims forfeits a prize nobody claimed in time.
+DEADLINE_PASSED = "délai dépassé"
 
 
 class DrawOutOfOrder(DomainError):
@@ -99,6 +100,12 @@ def parse_prize(text: str) -> tuple[str, int]:
     return name.strip(), int(count)
 
 
+def _check_prize_name(name: str) -> None:
+    if len(name.strip()) > replies.PRIZE_NAME_MAX:
+        raise InvalidInput("prize", f"A prize name has at most {replies.PRIZE_NAME_MAX} characters (it goes into the "
+                                    f"winner's SMS): {name.strip()!r} is too long.")
+
+
 def read_exclusions(stream: Iterable[str]) -> list[tuple[str, str]]:
     """``(msisdn, reason)`` from a CSV with a ``msisdn`` column and an optional ``reason`` column."""
     reader = csv.DictReader(stream)
@@ -138,6 +145,10 @@ def create_draw(*, name: str, window_from: datetime, window_until: datetime, pri
         raise InvalidInput("until", "The window's end must come after its start.")
     if not prizes:
         raise InvalidInput("prize", "A draw needs at least one prize.")
+    for prize, count in prizes:
+        _check_prize_name(prize)
+        if not prize.strip() or count < 1:
+            raise InvalidInput("prize", f"A prize needs a name and a count of at least 1, got {prize!r}: {count}.")
     if alternates < 0:
         raise InvalidInput("alternates", "The number of alternates cannot be negative.")
     round_number = beacon.round
@@ -264,7 +275,8 @@ def beacon_published_too_early(draw: LuckyDraw) -> bool:
 
 
 def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous_signature: str | None = None,
-             value: str | None = None, port: int = 17, now: datetime | None = None) -> LuckyDraw:
+             value: str | None = None, port: int = 17, claim_days: int = DEFAULT_CLAIM_DAYS,
+             now: datetime | None = None) -> LuckyDraw:
     """Pick winners and alternates once, from the verified beacon; queue the winners' SMS."""
     now = now or utcnow()
     draw = get_draw(draw_id)
@@ -318,7 +330,7 @@ def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous
            alternates=len(outcome.alternates), unawarded=len(tiers) - len(outcome.winners))
     for pick in draw.picks:
         if pick.state == PickState.NOTIFIED:
-            _notify(draw, pick, actor, port, now)
+            _notify(draw, pick, actor, port, claim_days, now)
     db.session.flush()
     return draw
 
@@ -330,33 +342,29 @@ def _msisdns(participant_ids: Sequence[int]) -> dict[int, str]:
     return {participant_id: msisdn for participant_id, msisdn in rows}
 
 
-def winner_text(draw: LuckyDraw, tier: int) -> str:
+def winner_text(draw: LuckyDraw, tier: int, deadline: datetime) -> str:
+    """The WINNER SMS (the editable template, else its default), always one SMS."""
     prize = next(p.name for p in draw.prizes if p.tier == tier)
-    stored = db.session.get(ReplyTemplate, WINNER_TEMPLATE)
-    for template in ((stored.text if stored else None), DEFAULT_WINNER_TEXT):
-        if not template:
-            continue
-        try:
-            text = template.format_map({"draw": draw.name, "prize": prize, "draw_id": draw.draw_id})
-        except (KeyError, ValueError, IndexError):
-            continue
-        try:
-            outbound.check_text(text)
-        except DomainError:
-            continue
-        return text
-    return f"Félicitations ! Vous avez gagné au tirage ROKO : {prize}."[:70]
+    text = replies.render(replies.WINNER, {"prize": prize, "deadline": f"{deadline.astimezone(CAMPAIGN_TZ):%d/%m/%Y}"})
+    try:
+        outbound.check_text(text)
+    except DomainError:  # a prize name that forces UCS-2 can overflow even the default
+        text = "ROKO : vous avez gagné au tirage ! Un agent vous appellera. Gardez le sac et son code."
+    return text
 
 
-def _notify(draw: LuckyDraw, pick: LuckyDrawPick, actor: str, port: int, now: datetime) -> None:
-    """Queue the WINNER SMS (a winner's notice goes to blocked and opted-out numbers too)."""
+def _notify(draw: LuckyDraw, pick: LuckyDrawPick, actor: str, port: int, claim_days: int, now: datetime) -> None:
+    """Queue the WINNER SMS (a winner's notice goes to blocked and opted-out numbers too);
+    the prize can be claimed for ``claim_days`` from now."""
     assert pick.tier is not None
-    message = outbound.queue_message(phone_number=pick.msisdn, text=winner_text(draw, pick.tier), port=port,
-                                     template_key=WINNER_TEMPLATE, caller=f"draw:{draw.draw_id}",
+    pick.claim_deadline = now + timedelta(days=claim_days)
+    message = outbound.queue_message(phone_number=pick.msisdn, text=winner_text(draw, pick.tier, pick.claim_deadline),
+                                     port=port, template_key=WINNER_TEMPLATE, caller=f"draw:{draw.draw_id}",
                                      priority=Priority.REPLY)
     pick.outbound_sms_id = message.id
     pick.notified_at = now
-    _event(draw, actor, "notified", now, entry_id=pick.entry_id, tier=pick.tier, outbound_sms_id=message.id)
+    _event(draw, actor, "notified", now, entry_id=pick.entry_id, tier=pick.tier, outbound_sms_id=message.id,
+           claim_deadline=pick.claim_deadline.isoformat())
 
 
 def _prize_pick(draw: LuckyDraw, entry_id: int) -> LuckyDrawPick:
@@ -375,6 +383,9 @@ def claim(draw_id: str, entry_id: int, *, actor: str, now: datetime | None = Non
     now = now or utcnow()
     draw = get_draw(draw_id)
     pick = _prize_pick(draw, entry_id)
+    if pick.claim_deadline is not None and now > pick.claim_deadline:
+        raise DrawOutOfOrder(f"The prize of entry {entry_id} had to be claimed by {pick.claim_deadline.isoformat()}: "
+                             f"it is forfeited ({DEADLINE_PASSED}).")
     pick.state = PickState.CLAIMED.value
     pick.claimed_at = now
     _event(draw, actor, "claimed", now, entry_id=entry_id, tier=pick.tier)
@@ -383,7 +394,7 @@ def claim(draw_id: str, entry_id: int, *, actor: str, now: datetime | None = Non
 
 
 def forfeit(draw_id: str, entry_id: int, *, reason: str, actor: str, port: int = 17,
-            now: datetime | None = None) -> LuckyDrawPick | None:
+            claim_days: int = DEFAULT_CLAIM_DAYS, now: datetime | None = None) -> LuckyDrawPick | None:
     """The prize is lost (deadline passed, refused); it goes to the next unused alternate,
     who is notified. Returns that alternate, or None when none is left."""
     now = now or utcnow()
@@ -402,9 +413,37 @@ def forfeit(draw_id: str, entry_id: int, *, reason: str, actor: str, port: int =
         successor.state = PickState.NOTIFIED.value
         _event(draw, actor, "promoted", now, entry_id=successor.entry_id, alternate_rank=successor.alternate_rank,
                tier=successor.tier, replaces_entry_id=entry_id)
-        _notify(draw, successor, actor, port, now)
+        _notify(draw, successor, actor, port, claim_days, now)
     db.session.flush()
     return successor
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """A prize forfeited for its deadline, and the alternate who got it (None: none left)."""
+
+    draw_id: str
+    entry_id: int
+    successor_entry_id: int | None
+
+
+def expire_claims(*, actor: str, port: int = 17, claim_days: int = DEFAULT_CLAIM_DAYS,
+                  now: datetime | None = None) -> list[Expired]:
+    """Forfeit every notified prize past its claim deadline ("délai dépassé") and promote
+    and notify the next alternate of its draw. Idempotent: a second call finds nothing."""
+    now = now or utcnow()
+    overdue = db.session.execute(
+        select(LuckyDraw.draw_id, LuckyDrawPick.entry_id)
+        .join(LuckyDraw, LuckyDraw.id == LuckyDrawPick.draw_id)
+        .where(LuckyDrawPick.state == PickState.NOTIFIED.value, LuckyDrawPick.claim_deadline < now)
+        .order_by(LuckyDraw.id, LuckyDrawPick.rank)
+    ).all()
+    expired = []
+    for draw_id, entry_id in overdue:
+        successor = forfeit(draw_id, entry_id, reason=DEADLINE_PASSED, actor=actor, port=port,
+                            claim_days=claim_days, now=now)
+        expired.append(Expired(draw_id, entry_id, successor.entry_id if successor else None))
+    return expired
 
 
 def draw_record(draw: LuckyDraw) -> dict[str, Any]:
@@ -440,7 +479,7 @@ def draw_record(draw: LuckyDraw) -> dict[str, Any]:
         "prizes": [{"tier": p.tier, "name": p.name, "count": p.count} for p in draw.prizes],
         "alternates_wanted": draw.alternates_wanted,
         "winners": [{"tier": p.drawn_tier, "entry_id": p.entry_id, "participant_id": p.participant_id,
-                     "msisdn_masked": mask(p.msisdn), "state": p.state}
+                     "msisdn_masked": mask(p.msisdn), "state": p.state, "claim_deadline": iso(p.claim_deadline)}
                     for p in draw.picks if p.drawn_tier is not None],
         "alternates": [{"rank": p.alternate_rank, "entry_id": p.entry_id, "participant_id": p.participant_id,
                         "msisdn_masked": mask(p.msisdn), "state": p.state, "tier": p.tier}

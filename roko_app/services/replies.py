@@ -1,7 +1,9 @@
 """French reply templates: one per outcome, editable, always one SMS once filled.
 
 Templates use ``{placeholders}``: ``{code}`` (the code the farmer sent), ``{chances}``
-(their valid entries) and ``{hours}`` (the length of a block). A template is checked
+(their valid entries) and ``{hours}`` (the length of a block). The ``WINNER`` notice of a
+lucky draw is edited the same way, with its own placeholders: ``{prize}`` and
+``{deadline}`` (the last day to claim it). A template is checked
 with the worst-case values when it is saved, and the filled text is checked again
 before it is queued; if an edited template ever overflows, the built-in default of that
 outcome is sent instead (and the problem logged), so a farmer is never left unanswered.
@@ -29,10 +31,12 @@ log = logging.getLogger(__name__)
 class UnknownPlaceholder(InvalidInput):
     """The template uses ``{names}`` that are not placeholders (``names``, sorted)."""
 
-    def __init__(self, names: list[str]) -> None:
+    def __init__(self, names: list[str], allowed: Mapping[str, str] | None = None) -> None:
+        allowed = PLACEHOLDERS if allowed is None else allowed
         super().__init__("text", f"Unknown placeholder(s): {', '.join('{' + u + '}' for u in names)}; "
-                                 f"use {', '.join('{' + p + '}' for p in PLACEHOLDERS)}.")
+                                 f"use {', '.join('{' + p + '}' for p in allowed)}.")
         self.names = names
+        self.allowed = list(allowed)
 
 
 class TemplateTooLong(InvalidInput):
@@ -77,6 +81,34 @@ DEFAULT_REPLIES: dict[str, str] = {
 }
 
 
+# The lucky draw's winner notice (not an answer to an outcome): its own placeholders.
+WINNER = "WINNER"
+# A prize name goes into the winner's SMS: services.draws refuses longer ones.
+PRIZE_NAME_MAX = 40
+WINNER_PLACEHOLDERS = {
+    "prize": "the prize won (its name, at most 40 characters)",
+    "deadline": "the last day to claim the prize (dd/mm/yyyy)",
+}
+WINNER_WORST_CASE = {"prize": "W" * PRIZE_NAME_MAX, "deadline": "31/12/2026"}
+DEFAULT_WINNER = ("ROKO : vous avez gagné {prize} au tirage ! Un agent vous appellera. Gardez le sac et son code. "
+                  "Réclamez avant le {deadline}.")
+NOTICES = {WINNER: DEFAULT_WINNER}
+
+
+def placeholders_of(key: str) -> Mapping[str, str]:
+    """The placeholders template ``key`` may use, with what each stands for."""
+    return WINNER_PLACEHOLDERS if key == WINNER else PLACEHOLDERS
+
+
+def worst_case_of(key: str) -> Mapping[str, str]:
+    """The longest value of each placeholder of template ``key``."""
+    return WINNER_WORST_CASE if key == WINNER else WORST_CASE
+
+
+def default_text(key: str) -> str:
+    return NOTICES[key] if key in NOTICES else DEFAULT_REPLIES[key]
+
+
 def placeholders_in(text: str) -> set[str]:
     """The ``{names}`` a template uses; raises ``InvalidInput`` on broken braces."""
     try:
@@ -88,31 +120,33 @@ def placeholders_in(text: str) -> set[str]:
 def check_template(key: str, text: str) -> SegmentInfo:
     """Refuse a template that is unknown, empty, uses unknown placeholders, or could
     overflow one SMS once filled with the longest values."""
-    if key not in DEFAULT_REPLIES:
+    if key not in DEFAULT_REPLIES and key not in NOTICES:
         raise InvalidInput("key", f"Unknown reply template {key!r}.")
     if not text.strip():
         raise InvalidInput("text", "The reply must not be empty.")
-    unknown = placeholders_in(text) - PLACEHOLDERS.keys()
+    unknown = placeholders_in(text) - placeholders_of(key).keys()
     if unknown:
-        raise UnknownPlaceholder(sorted(unknown))
-    info = analyze(text.format_map(WORST_CASE))
+        raise UnknownPlaceholder(sorted(unknown), placeholders_of(key))
+    info = analyze(text.format_map(worst_case_of(key)))
     if not info.fits:
         raise TemplateTooLong(info)
     return info
 
 
 def list_templates() -> list[ReplyTemplate]:
-    """One template per outcome, in the order of :data:`DEFAULT_REPLIES`; an outcome
-    without a stored row gets an unsaved row holding its built-in default."""
+    """One template per outcome, in the order of :data:`DEFAULT_REPLIES`, then the
+    notices (WINNER); one without a stored row gets an unsaved row holding its built-in
+    default."""
     stored = {row.key: row for row in db.session.scalars(select(ReplyTemplate))}
-    return [stored.get(str(key)) or ReplyTemplate(key=str(key), text=text) for key, text in DEFAULT_REPLIES.items()]
+    defaults = {**{str(key): text for key, text in DEFAULT_REPLIES.items()}, **NOTICES}
+    return [stored.get(key) or ReplyTemplate(key=key, text=text) for key, text in defaults.items()]
 
 
 def get_template(key: str) -> ReplyTemplate:
     """The template of outcome ``key`` (its built-in default, unsaved, if none is stored)."""
-    if key not in DEFAULT_REPLIES:
+    if key not in DEFAULT_REPLIES and key not in NOTICES:
         raise NotFound(f"Unknown reply template {key!r}.")
-    return db.session.get(ReplyTemplate, key) or ReplyTemplate(key=key, text=DEFAULT_REPLIES[key])
+    return db.session.get(ReplyTemplate, key) or ReplyTemplate(key=key, text=default_text(key))
 
 
 def save_template(key: str, text: str, *, updated_by: str) -> ReplyTemplate:
@@ -130,10 +164,11 @@ def save_template(key: str, text: str, *, updated_by: str) -> ReplyTemplate:
 def render(key: str, values: Mapping[str, object], templates: Mapping[str, str] | None = None) -> str:
     """The filled reply for ``key``, guaranteed to fit one SMS."""
     text = (templates or {}).get(key) or _stored_text(key)
-    filled = _fill(text, values)
+    names = placeholders_of(key)
+    filled = _fill(text, values, names)
     if filled is None or not analyze(filled).fits:
         log.error("reply template %s does not fit one SMS once filled; sending the built-in default", key)
-        filled = _fill(DEFAULT_REPLIES[key], values) or DEFAULT_REPLIES[key]
+        filled = _fill(default_text(key), values, names) or default_text(key)
     return filled
 
 
@@ -148,15 +183,15 @@ def _stored_text(key: str) -> str:
     if loaded is None or time.monotonic() - cache["at"] > CACHE_SECONDS:
         loaded = {key: text for key, text in db.session.execute(select(ReplyTemplate.key, ReplyTemplate.text))}
         cache.update(texts=loaded, at=time.monotonic())
-    return loaded.get(key) or DEFAULT_REPLIES[key]
+    return loaded.get(key) or default_text(key)
 
 
 def _forget_cached_texts() -> None:
     current_app.extensions.pop("roko.reply_templates", None)
 
 
-def _fill(text: str, values: Mapping[str, object]) -> str | None:
+def _fill(text: str, values: Mapping[str, object], names: Mapping[str, str] = PLACEHOLDERS) -> str | None:
     try:
-        return text.format_map({name: values.get(name, "") for name in PLACEHOLDERS})
+        return text.format_map({name: values.get(name, "") for name in names})
     except (KeyError, ValueError, IndexError):
         return None

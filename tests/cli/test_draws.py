@@ -153,3 +153,27 @@ def test_exclude_file(app: Any, runner: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("phone\n620000001\n", encoding="utf-8")
     _refused(_invoke(runner, *CREATE, "--exclude-file", str(bad)), "msisdn")
+
+
+def test_expire_claims_forfeits_late_prizes_once_with_the_configured_delay(make_app: Any) -> None:
+    app = make_app(DRAW_CLAIM_DAYS=10)
+    runner = app.test_cli_runner()
+    _seed_entries(app)
+    with freeze_time("2026-05-30 12:00:00"):
+        draw_id = _invoke(runner, *CREATE).output.strip().splitlines()[-1]
+    with freeze_time("2026-06-08 00:00:01"):
+        assert _invoke(runner, "close", draw_id).exit_code == 0
+    with freeze_time("2026-06-09 09:00:00"):
+        assert _invoke(runner, "run", draw_id, "--beacon-value", "12 34 56").exit_code == 0
+    with freeze_time("2026-06-19 09:00:00"):  # exactly 10 days later: still in time
+        on_time = _invoke(runner, "expire-claims")
+    assert on_time.exit_code == 0 and on_time.output.strip().splitlines()[-1] == "0 prize(s) past their claim deadline"
+    with freeze_time("2026-06-19 09:00:01"):
+        late = _invoke(runner, "expire-claims")
+        again = _invoke(runner, "expire-claims")
+    assert late.exit_code == 0, late.output
+    lines = late.output.strip().splitlines()
+    assert lines[-1] == "3 prize(s) past their claim deadline"
+    assert sum("forfeited (délai dépassé); alternate entry" in line for line in lines) == 2
+    assert sum("no alternate left" in line for line in lines) == 1
+    assert again.output.strip().splitlines() == ["0 prize(s) past their claim deadline"]

@@ -268,3 +268,101 @@ def test_claim_and_forfeit_promote_the_next_alternate(app: Any) -> None:
                            "promoted", "notified"]
         with pytest.raises(NotFound):
             draws.get_draw("nope")
+
+
+# --- notices and claim deadlines -------------------------------------------------------
+
+RUN_AT = datetime(2026, 6, 9, 10, 0, tzinfo=UTC)
+
+
+def _run(**run_options: Any) -> Any:
+    _entries(20, 8)
+    draw = _create()
+    draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+    with freeze_time(RUN_AT):
+        draws.run_draw(draw.draw_id, actor="a", value="v", **run_options)
+    return draw
+
+
+def _winner_sms(draw: Any) -> dict[str, str]:
+    rows = db.session.scalars(select(OutboundSms).where(OutboundSms.template_key == "WINNER"))
+    return {m.to_msisdn: m.text for m in rows}
+
+
+def test_each_notified_prize_gets_its_claim_deadline_and_the_sms_names_it(app: Any) -> None:
+    with app.app_context():
+        draw = _run(claim_days=7)
+        deadline = RUN_AT + timedelta(days=7)
+        winners = [p for p in draw.picks if p.tier is not None]
+        assert [p.claim_deadline for p in winners] == [deadline] * 3
+        assert all(p.claim_deadline is None for p in draw.picks if p.tier is None), "alternates wait"
+        texts = _winner_sms(draw)
+        tricycle = next(p for p in winners if p.tier == 1)
+        assert texts[tricycle.msisdn] == ("ROKO : vous avez gagné Tricycle au tirage ! Un agent vous appellera. Gardez "
+                                          "le sac et son code. Réclamez avant le 16/06/2026.")
+        assert draws.draw_record(draw)["winners"][0]["claim_deadline"] == "2026-06-16T10:00:00Z"
+
+
+def test_the_winner_sms_follows_the_edited_template(app: Any) -> None:
+    from roko_app.services import replies
+
+    with app.app_context():
+        replies.save_template("WINNER", "Bravo ! {prize} pour vous, à retirer avant le {deadline}.", updated_by="op")
+        draw = _run()
+        texts = set(_winner_sms(draw).values())
+        assert texts == {"Bravo ! Tricycle pour vous, à retirer avant le 09/07/2026.",
+                         "Bravo ! Sac de 50 kg pour vous, à retirer avant le 09/07/2026."}
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("Bravo {code}", "Unknown placeholder"),  # the outcome replies' placeholders are not the notice's
+    ("x" * 111 + "{prize}{deadline}", "one SMS holds 160"),  # 111 + 40 + 10 = 161
+    ("Gagné ‘{prize}’ " + "x" * 25, "one SMS holds 70"),  # a curly quote: UCS-2, 74 > 70
+])
+def test_a_winner_template_that_could_overflow_one_sms_is_refused(app: Any, text: str, problem: str) -> None:
+    from roko_app.services import replies
+
+    with app.app_context(), pytest.raises(InvalidInput, match=problem):
+        replies.save_template("WINNER", text, updated_by="op")
+    with app.app_context():
+        assert replies.save_template("WINNER", "x" * 110 + "{prize}{deadline}", updated_by="op").key == "WINNER"
+
+
+def test_a_prize_name_longer_than_the_sms_allows_is_refused_at_creation(app: Any) -> None:
+    with app.app_context():
+        with pytest.raises(InvalidInput, match="at most 40"):
+            _create(prizes=[("T" * 41, 1)])
+        assert _create(prizes=[("T" * 40, 1)]).prizes[0].name == "T" * 40
+
+
+def test_prizes_past_their_deadline_are_forfeited_and_passed_on(app: Any) -> None:
+    with app.app_context():
+        draw = _run(claim_days=30)
+        deadline = RUN_AT + timedelta(days=30)
+        first, second, third = (p for p in draw.picks if p.tier is not None)
+        alternate_1, alternate_2 = (p for p in draw.picks if p.alternate_rank is not None)
+        with freeze_time(deadline - timedelta(days=1)):
+            draws.claim(draw.draw_id, first.entry_id, actor="op")
+        with freeze_time(deadline):  # the deadline itself is still in time
+            assert draws.expire_claims(actor="system", claim_days=30) == []
+            assert second.state == third.state == "notified"
+        with freeze_time(deadline + timedelta(microseconds=1)):
+            with pytest.raises(draws.DrawOutOfOrder, match="délai dépassé"):
+                draws.claim(draw.draw_id, second.entry_id, actor="op")
+            expired = draws.expire_claims(actor="system", claim_days=30)
+        assert expired == [draws.Expired(draw.draw_id, second.entry_id, alternate_1.entry_id),
+                           draws.Expired(draw.draw_id, third.entry_id, alternate_2.entry_id)]
+        assert first.state == "claimed"
+        assert (second.state, second.forfeit_reason, third.forfeit_reason) == ("forfeited", "délai dépassé",
+                                                                               "délai dépassé")
+        assert (alternate_1.state, alternate_1.tier, alternate_2.tier) == ("notified", second.tier, third.tier)
+        assert alternate_1.claim_deadline == deadline + timedelta(microseconds=1) + timedelta(days=30)
+        assert set(_winner_sms(draw)) >= {alternate_1.msisdn, alternate_2.msisdn}
+        with freeze_time(deadline + timedelta(days=1)):
+            assert draws.expire_claims(actor="system", claim_days=30) == [], "idempotent"
+        events = [e for e in draw.events if e.action in ("forfeited", "promoted")]
+        assert [(e.action, e.actor) for e in events] == [("forfeited", "system"), ("promoted", "system")] * 2
+        with freeze_time(alternate_1.claim_deadline + timedelta(seconds=1)):
+            again = draws.expire_claims(actor="system", claim_days=30)
+        assert again == [draws.Expired(draw.draw_id, alternate_1.entry_id, None),
+                         draws.Expired(draw.draw_id, alternate_2.entry_id, None)], "no alternate left"
