@@ -69,6 +69,15 @@ SEND_BACKOFF_MAX_SECONDS = 1800
 # the gateway's connect + read timeouts.
 SEND_LEASE_SECONDS = 60
 
+# Delivery reports (POST /api/v1/webhooks/topaz/status, docs/topaz-gateway.md §4): the
+# largest body and the most reports in one batch; a SENT message with no report after
+# DLR_EXPIRY_HOURS becomes UNREPORTED (delivery unknown), checked by the worker every
+# DLR_SWEEP_SECONDS.
+DLR_MAX_BODY = 1024 * 1024
+DLR_MAX_REPORTS = 1000
+DLR_EXPIRY_HOURS = 48
+DLR_SWEEP_SECONDS = 60
+
 # --- rate limits (Flask-Limiter) -----------------------------------------------------
 # memory:// per process; in production redis://host:6379/0 so every process shares counters.
 RATELIMIT_STORAGE_URI = "memory://"

@@ -57,7 +57,7 @@ def _not_rate_limited() -> bool:
     limiter's per-request work there (it is on the path of every inbound SMS)."""
     from flask import request
 
-    return request.endpoint == "webhooks.topaz_inbound"
+    return request.endpoint in ("webhooks.topaz_inbound", "webhooks.topaz_status")
 
 
 def _init_login(app: Flask) -> None:

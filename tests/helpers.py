@@ -116,6 +116,16 @@ def count(app: Any, model: Any = InboundSms) -> int:
         return db.session.scalar(select(func.count()).select_from(model))
 
 
+# The gateway's delivery reports (docs/topaz-gateway.md §4), with the inbound webhook's token.
+STATUS_URL = "/api/v1/webhooks/topaz/status"
+
+
+def post_reports(client: Any, body: Any, *, token: str | None = WEBHOOK_TOKEN) -> Any:
+    """POST ``body`` (one report, or ``{"reports": [...]}``) to the delivery-report webhook."""
+    headers = {"X-Roko-Webhook-Token": token} if token is not None else {}
+    return client.post(STATUS_URL, json=body, headers=headers)
+
+
 # The send API (seed 000, send half).
 SEND_URL = "/api/v1/sms/send"
 SEND_SEED_EXAMPLE = {"phone_number": "612345678", "text": "Merci pour votre participation ROKO.",

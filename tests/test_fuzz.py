@@ -37,6 +37,7 @@ from tests.helpers import (
     OPTIMOVE_URL,
     SEND_URL,
     SPEC_PATH,
+    STATUS_URL,
     VALID_BODIES,
     WEBHOOK_TOKEN,
     api_config,
@@ -64,7 +65,7 @@ class WithCredentials:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        if path == INBOUND_URL:
+        if path in (INBOUND_URL, STATUS_URL):
             environ["HTTP_X_ROKO_WEBHOOK_TOKEN"] = WEBHOOK_TOKEN
         elif path == SEND_URL:
             environ["HTTP_X_API_KEY"] = self.api_key
@@ -103,7 +104,7 @@ schema.config.generation.update(with_security_parameters=False, allow_x00=False)
 # batches of which no recipient can be sent to (422, a business rule). The send API is left
 # out: whether a number is a Guinea mobile and a text fits one SMS (GSM-7 or UCS-2) is more
 # than JSON Schema can say, so valid data may well get 400 there.
-ACCEPTED = {INBOUND_URL: {200}, OPTIMOVE_URL: {200, 409, 422}}
+ACCEPTED = {INBOUND_URL: {200}, STATUS_URL: {200}, OPTIMOVE_URL: {200, 409, 422}}
 
 
 @schema.parametrize()

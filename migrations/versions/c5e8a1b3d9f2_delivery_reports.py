@@ -1,15 +1,18 @@
 """delivery reports and the Optimove callbacks
 
-Reserved for issue 14; filled in by the change that needs it (an empty
-migration changes nothing).
+Issue 14: the outbox learns delivery (delivered_at, delivery_reason), remembers when an
+attempt may have gone out (maybe_sent), gets an index for the no-report sweep, and every
+report the gateway posts is kept (delivery_report). The status column widens to 12
+characters for UNDELIVERED (PostgreSQL only: SQLite does not enforce VARCHAR lengths).
+Plain add_column and create_table: no batch mode on outbound_sms, which others reference.
 
 Revision ID: c5e8a1b3d9f2
 Revises: b7d2e4f6a8c1
 Create Date: 2026-11-26 03:50:00
 
 """
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 import roko_app.database.types  # noqa: F401  (custom column types)
 
@@ -21,8 +24,38 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("outbound_sms", "status", type_=sa.String(12), existing_type=sa.String(10),
+                        existing_nullable=False)
+    op.add_column("outbound_sms", sa.Column("delivered_at", roko_app.database.types.UTCDateTime(), nullable=True))
+    op.add_column("outbound_sms", sa.Column("delivery_reason", sa.String(200), nullable=True))
+    op.add_column("outbound_sms", sa.Column("maybe_sent", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index("ix_outbound_sms_status_sent", "outbound_sms", ["status", "sent_at"], unique=False)
+    op.create_table(
+        "delivery_report",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("client_ref", sa.String(64), nullable=False),
+        sa.Column("outbound_sms_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("gateway_sms_id", sa.BigInteger(), nullable=True),
+        sa.Column("status", sa.String(12), nullable=False),
+        sa.Column("at", roko_app.database.types.UTCDateTime(), nullable=False),
+        sa.Column("reason", sa.String(200), nullable=True),
+        sa.Column("applied", sa.Boolean(), nullable=False),
+        sa.Column("received_at", roko_app.database.types.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["outbound_sms_id"], ["outbound_sms.id"], name=op.f("fk_delivery_report_outbound_sms_id_outbound_sms")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_report")),
+    )
+    op.create_index(op.f("ix_delivery_report_outbound_sms_id"), "delivery_report", ["outbound_sms_id"], unique=False)
 
 
 def downgrade():
-    pass
+    op.drop_index(op.f("ix_delivery_report_outbound_sms_id"), table_name="delivery_report")
+    op.drop_table("delivery_report")
+    op.drop_index("ix_outbound_sms_status_sent", table_name="outbound_sms")
+    # SQLite: DROP COLUMN needs 3.35 (plain, no batch mode on a referenced table).
+    op.drop_column("outbound_sms", "maybe_sent")
+    op.drop_column("outbound_sms", "delivery_reason")
+    op.drop_column("outbound_sms", "delivered_at")
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("outbound_sms", "status", type_=sa.String(10), existing_type=sa.String(12),
+                        existing_nullable=False)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ class SendResult:
     reason: str | None = None
     duplicate: bool = False
     http_status: int | None = None
+    # A transient result after the request may have reached the gateway (a read timeout,
+    # a connection lost after sending, a 2xx we could not read): it may have gone out.
+    ambiguous: bool = False
 
     def __post_init__(self) -> None:
         if self.outcome == "sent" and self.gateway_sms_id is None:
@@ -80,9 +84,10 @@ class SendResult:
         return cls("rejected", reason=reason, http_status=http_status)
 
     @classmethod
-    def transient(cls, reason: str, *, http_status: int | None = None) -> SendResult:
-        """The attempt failed in a way that may succeed later."""
-        return cls("transient", reason=reason, http_status=http_status)
+    def transient(cls, reason: str, *, http_status: int | None = None, ambiguous: bool = False) -> SendResult:
+        """The attempt failed in a way that may succeed later (``ambiguous``: it may
+        also have gone out)."""
+        return cls("transient", reason=reason, http_status=http_status, ambiguous=ambiguous)
 
     @property
     def is_sent(self) -> bool:
@@ -204,10 +209,14 @@ class TopazClient:
             result = SendResult.transient(f"connect timeout after {self.connect_timeout:g}s (not sent)")
         except requests.exceptions.ReadTimeout:
             result = SendResult.transient(
-                f"read timeout after {self.read_timeout:g}s (outcome unknown; retry with the same client_ref)"
+                f"read timeout after {self.read_timeout:g}s (outcome unknown; retry with the same client_ref)",
+                ambiguous=True,
             )
         except requests.exceptions.ConnectionError as exc:
-            result = SendResult.transient(_clip(f"connection error: {describe_exception(exc)}"))
+            # Refused or unresolved: nothing left us. Anything else (a reset, a closed
+            # connection) may have happened after the request was written.
+            result = SendResult.transient(_clip(f"connection error: {describe_exception(exc)}"),
+                                          ambiguous=not _never_connected(exc))
         except requests.RequestException as exc:
             # Only the type: some messages (e.g. InvalidHeader) quote header values.
             result = SendResult.transient(f"request failed: {type(exc).__name__}")
@@ -258,7 +267,19 @@ def _parse_accepted(response: requests.Response) -> tuple[SendResult, int]:
             duplicate = data.get("duplicate") is True
             return SendResult.sent(gateway_sms_id, duplicate=duplicate, http_status=status), logging.INFO
     reason = f"malformed {status} response: {problem}"
-    return SendResult.transient(reason, http_status=status), logging.ERROR
+    return SendResult.transient(reason, http_status=status, ambiguous=True), logging.ERROR
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether a connection error happened before a connection existed (refused, DNS)."""
+    current: BaseException | None = exc
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        if isinstance(current, NewConnectionError):
+            return True
+        seen.add(id(current))
+        current = _cause_of(current)
+    return False
 
 
 def _rejection_reason(response: requests.Response) -> str:

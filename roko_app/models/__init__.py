@@ -7,10 +7,10 @@ from roko_app.models.api_key import ApiKey
 from roko_app.models.campaign import CampaignBatch, CampaignRejection
 from roko_app.models.draw import Code, Entry, Outcome, Participant, ReplyTemplate
 from roko_app.models.inbound import InboundDiscrepancy, InboundSms
-from roko_app.models.outbound import OutboundSms, OutboundStatus, Priority
+from roko_app.models.outbound import DeliveryReport, OutboundSms, OutboundStatus, Priority
 
 __all__ = [
-    "ApiKey", "AuditEvent", "CampaignBatch", "CampaignRejection", "Code", "Entry", "InboundDiscrepancy", "InboundSms",
-    "LoginFailure", "Outcome", "OutboundSms", "OutboundStatus", "Participant", "Priority", "ReplyTemplate", "Role",
-    "User",
+    "ApiKey", "AuditEvent", "CampaignBatch", "CampaignRejection", "Code", "DeliveryReport", "Entry",
+    "InboundDiscrepancy", "InboundSms", "LoginFailure", "Outcome", "OutboundSms", "OutboundStatus", "Participant",
+    "Priority", "ReplyTemplate", "Role", "User",
 ]

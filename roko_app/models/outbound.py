@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, SmallInteger, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, SmallInteger, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roko_app.database.types import BigIntId, UTCDateTime, utcnow
@@ -14,11 +14,29 @@ from roko_app.extensions import db
 
 
 class OutboundStatus(enum.StrEnum):
+    """A message's life (docs/topaz-gateway.md §4): QUEUED → SENDING → SENT → DELIVERED |
+    UNDELIVERED | EXPIRED, only ever forward; FAILED, UNCERTAIN and CANCELLED beside it."""
+
     QUEUED = "QUEUED"  # waiting for its time (next_attempt_at) and a worker
     SENDING = "SENDING"  # claimed by a sender until lease_expires_at
-    SENT = "SENT"  # the gateway accepted it (gateway_sms_id)
-    FAILED = "FAILED"  # rejected, or out of attempts: the dead letter, re-queueable by hand
+    SENT = "SENT"  # the gateway accepted it (gateway_sms_id); its delivery report is awaited
+    DELIVERED = "DELIVERED"  # the gateway reported it delivered to the phone
+    UNDELIVERED = "UNDELIVERED"  # the gateway reported that it could not be delivered
+    EXPIRED = "EXPIRED"  # the gateway reported that its validity ran out before delivery
+    # SENT, and no report came within DLR_EXPIRY_HOURS: delivery unknown (a late report still applies).
+    UNREPORTED = "UNREPORTED"
+    FAILED = "FAILED"  # never accepted by the gateway (rejected, or out of attempts): the dead letter
+    # Out of attempts, but an earlier attempt may have gone out and the gateway could not be
+    # asked: delivery unknown, to be checked (a report, the worker's status query or an operator).
+    UNCERTAIN = "UNCERTAIN"
     CANCELLED = "CANCELLED"  # withdrawn by an operator before it was sent (campaign batches)
+
+
+#: The gateway's final word on a message: a report never changes these.
+FINAL_STATUSES = frozenset({OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED, OutboundStatus.EXPIRED})
+#: Where a delivery report may take a message (anything the gateway may have sent, not final yet).
+REPORTABLE_STATUSES = frozenset({OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT,
+                                 OutboundStatus.UNREPORTED, OutboundStatus.UNCERTAIN, OutboundStatus.FAILED})
 
 
 class Priority(enum.IntEnum):
@@ -36,6 +54,8 @@ class OutboundSms(db.Model):
         Index("ix_outbound_sms_created_at", "created_at"),
         # The console's outbound log filtered by status, newest first (keyset pages).
         Index("ix_outbound_sms_status_created", "status", "created_at", "id"),
+        # The sweep that turns SENT without a report into UNREPORTED.
+        Index("ix_outbound_sms_status_sent", "status", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
@@ -43,7 +63,7 @@ class OutboundSms(db.Model):
     text: Mapped[str] = mapped_column(Text)
     encoding: Mapped[str] = mapped_column(String(5))
     units: Mapped[int] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(String(10), default=OutboundStatus.QUEUED)
+    status: Mapped[str] = mapped_column(String(12), default=OutboundStatus.QUEUED)
     priority: Mapped[int] = mapped_column(SmallInteger, default=Priority.API)
     port: Mapped[int] = mapped_column(SmallInteger)
     template_key: Mapped[Optional[str]] = mapped_column(String(30))
@@ -66,6 +86,13 @@ class OutboundSms(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Delivery (docs/topaz-gateway.md §4): when the gateway says the final status happened,
+    # and its reason for a failure.
+    delivered_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    delivery_reason: Mapped[Optional[str]] = mapped_column(String(200))
+    # An attempt may have reached the gateway without our knowing (a lapsed lease, a read
+    # timeout): before giving up, the worker asks the gateway instead of recording FAILED.
+    maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     @property
     def client_ref(self) -> str:
@@ -74,3 +101,22 @@ class OutboundSms(db.Model):
 
     def __repr__(self) -> str:
         return f"<OutboundSms {self.id} {self.status} to={self.to_msisdn}>"
+
+
+class DeliveryReport(db.Model):
+    """Every delivery report the gateway posted, applied or not (unknown ``client_ref``,
+    a replay, a message already final): what the gateway said, as it said it."""
+
+    __tablename__ = "delivery_report"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True)
+    client_ref: Mapped[str] = mapped_column(String(64))
+    # Our message, when the client_ref names one.
+    outbound_sms_id: Mapped[Optional[int]] = mapped_column(ForeignKey("outbound_sms.id"), index=True)
+    gateway_sms_id: Mapped[Optional[int]] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(12))  # delivered | failed | expired
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[Optional[str]] = mapped_column(String(200))
+    # Whether it moved the message (False: unknown message, replay, already final).
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

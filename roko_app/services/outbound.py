@@ -33,13 +33,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select, tuple_, update
+from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from roko_app.database.sqlite import begin_write, sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus, Priority
+from roko_app.models.outbound import FINAL_STATUSES
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
@@ -136,8 +138,13 @@ def message_values(*, msisdn: str, info: SegmentInfo, port: int, priority: int, 
 
 
 def start_attempt(message: OutboundSms, policy: RetryPolicy, now: datetime | None = None) -> None:
-    """Claim ``message`` for one delivery attempt (the caller commits before sending)."""
+    """Claim ``message`` for one delivery attempt (the caller commits before sending).
+
+    Reclaiming a SENDING message (its sender's lease lapsed) marks it ``maybe_sent``:
+    that sender may have died after the gateway accepted it."""
     now = now or utcnow()
+    if message.status == OutboundStatus.SENDING:
+        message.maybe_sent = True
     message.status = OutboundStatus.SENDING
     message.attempts += 1
     message.lease_expires_at = now + policy.lease
@@ -146,35 +153,74 @@ def start_attempt(message: OutboundSms, policy: RetryPolicy, now: datetime | Non
 
 def deliver(message: OutboundSms, client: TopazClient, policy: RetryPolicy) -> SendResult:
     """Call the gateway for a claimed message and record the outcome (not committed)."""
+    return attempt_delivery(message, client, policy)[0]
+
+
+def attempt_delivery(message: OutboundSms, client: TopazClient, policy: RetryPolicy) -> tuple[SendResult, bool]:
+    """:func:`deliver`, also saying whether the outcome was recorded (see :func:`record_outcome`)."""
     result = client.send(client_ref=message.client_ref, to=message.to_msisdn, text=message.text,
                          encoding=message.encoding, port=message.port)
-    record_outcome(message, result, policy)
-    return result
+    return result, record_outcome(message, result, policy)
 
 
 def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy,
-                   now: datetime | None = None) -> None:
+                   now: datetime | None = None) -> bool:
+    """Record one attempt's outcome on the claimed ``message`` (not committed).
+
+    One conditional UPDATE, ``WHERE status = 'SENDING' AND attempts = <this claim>``, so
+    the outcome never overwrites what happened meanwhile: another sender's claim (our
+    lease lapsed; False is returned and nothing is written) or a delivery report that
+    arrived before the send's answer (the message keeps the reported status, and only
+    learns its ``gateway_sms_id`` and ``sent_at``; False too). ``message`` then shows
+    the row as it is in the database.
+    """
     now = now or utcnow()
-    message.lease_expires_at = None
-    message.updated_at = now
+    values: dict[str, Any] = {"lease_expires_at": None, "updated_at": now}
     if result.is_sent:
-        message.status = OutboundStatus.SENT
-        message.gateway_sms_id = result.gateway_sms_id
-        message.sent_at = now
-        message.last_error = None
+        values.update(status=OutboundStatus.SENT, gateway_sms_id=result.gateway_sms_id, sent_at=now, last_error=None)
     elif result.is_rejected:
-        message.status = OutboundStatus.FAILED
-        message.last_error = _clip(f"rejected by the gateway: {result.reason}")
+        values.update(status=OutboundStatus.FAILED, last_error=_clip(f"rejected by the gateway: {result.reason}"))
         log.warning("outbound %s rejected by the gateway: %s", message.id, result.reason)
     elif message.attempts >= policy.max_attempts:
-        message.status = OutboundStatus.FAILED
-        message.last_error = _clip(f"gave up after {message.attempts} attempts: {result.reason}")
+        values.update(status=OutboundStatus.FAILED,
+                      last_error=_clip(f"gave up after {message.attempts} attempts: {result.reason}"))
         log.error("outbound %s failed after %s attempts: %s", message.id, message.attempts, result.reason)
     else:
-        message.status = OutboundStatus.QUEUED
-        message.next_attempt_at = now + policy.backoff(message.attempts)
-        message.last_error = _clip(f"transient: {result.reason}")
-        log.info("outbound %s will be retried at %s: %s", message.id, message.next_attempt_at, result.reason)
+        values.update(status=OutboundStatus.QUEUED, next_attempt_at=now + policy.backoff(message.attempts),
+                      last_error=_clip(f"transient: {result.reason}"))
+        log.info("outbound %s will be retried at %s: %s", message.id, values["next_attempt_at"], result.reason)
+    if result.ambiguous:
+        values["maybe_sent"] = True
+    return _write_outcome(message, values)
+
+
+def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
+    sqlite_write_lock(db.session)
+    statement = (update(OutboundSms)
+                 .where(OutboundSms.id == message.id, OutboundSms.status == OutboundStatus.SENDING,
+                        OutboundSms.attempts == message.attempts)
+                 .values(**{key: getattr(value, "value", value) for key, value in values.items()})
+                 .returning(OutboundSms.id)
+                 .execution_options(synchronize_session=False))
+    if db.session.execute(statement).first() is not None:
+        for key, value in values.items():
+            set_committed_value(message, key, value)
+        return True
+    if values["status"] == OutboundStatus.SENT:
+        # A report got there first: keep its status, learn what the answer tells.
+        db.session.execute(update(OutboundSms)
+                           .where(OutboundSms.id == message.id, OutboundSms.status.in_(_FINAL))
+                           .values(gateway_sms_id=func.coalesce(OutboundSms.gateway_sms_id, values["gateway_sms_id"]),
+                                   sent_at=func.coalesce(OutboundSms.sent_at, values["sent_at"]))
+                           .execution_options(synchronize_session=False))
+    attempt = message.attempts
+    db.session.refresh(message)
+    log.info("outbound %s: the outcome of attempt %s is not recorded, the row is %s now", message.id, attempt,
+             message.status)
+    return False
+
+
+_FINAL = [status.value for status in FINAL_STATUSES]
 
 
 class NotRequeueable(DomainError):
@@ -335,6 +381,7 @@ __all__ = [
     "NotRequeueable",
     "RetryPolicy",
     "TextDoesNotFit",
+    "attempt_delivery",
     "check_text",
     "claim_due",
     "deliver",

@@ -23,7 +23,7 @@ SENDER_PATTERN = re.compile(r"^[0-9+]{6,20}$")
 
 @bp.post("/topaz/inbound")
 def topaz_inbound() -> tuple[dict[str, object], int]:
-    _require_webhook_token()
+    require_webhook_token()
     incoming = _parse_inbound(read_json_object(request, current_app.config["INBOUND_MAX_BODY"]))
     try:
         result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])
@@ -33,11 +33,12 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     return {"status": "accepted", "sms_id": result.sms_id}, 200
 
 
-def _require_webhook_token() -> None:
+def require_webhook_token() -> None:
+    """The gateway's webhooks (inbound SMS, delivery reports) share one token."""
     presented = request.headers.get("X-Roko-Webhook-Token")
     if not token_matches(presented, current_app.config["WEBHOOK_INBOUND_TOKEN"]):
         log.warning(
-            "inbound webhook rejected: %s token from %s",
+            "%s webhook rejected: %s token from %s", request.endpoint,
             "missing" if not presented else "invalid", request.remote_addr,
         )
         raise ApiError(401, "INVALID_WEBHOOK_TOKEN", "Missing or invalid X-Roko-Webhook-Token.")

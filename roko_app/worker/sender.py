@@ -13,11 +13,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
-from roko_app.database.sqlite import sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus
+from roko_app.models.outbound import FINAL_STATUSES
 from roko_app.services import outbound
 from roko_app.services.outbound import RetryPolicy
 from roko_app.worker.throttle import Pacer, ThrottleUnavailable, pacer_from_config
@@ -249,7 +249,7 @@ class Worker:
                 if not self.control.take():
                     break
                 held.pop(0)
-                self._send(message, claims[message.id], lease_until)
+                self._send(message)
         except SQLAlchemyError:
             db.session.rollback()  # so that the rest can still be released
             raise
@@ -273,25 +273,22 @@ class Worker:
         log.debug("worker: renewed the lease of %d message(s) until %s", len(kept), new_lease.isoformat())
         return new_lease
 
-    def _send(self, message: OutboundSms, attempt: int, lease_until: datetime) -> None:
+    def _send(self, message: OutboundSms) -> None:
         try:
-            result = outbound.deliver(message, self.client, self.policy)
+            result, recorded = outbound.attempt_delivery(message, self.client, self.policy)
         except ValueError as exc:  # the client refuses the message itself: never sendable
             result = SendResult.rejected(f"not sendable: {exc}")
-            outbound.record_outcome(message, result, self.policy)
-        sqlite_write_lock(db.session)  # SQLite: queue behind the other writers (no-op on PostgreSQL)
-        if utcnow() + self.margin >= lease_until and not outbound.is_still_claimed(message.id, attempt):
-            db.session.expunge(message)
-            db.session.commit()
+            recorded = outbound.record_outcome(message, result, self.policy)
+        db.session.commit()
+        if not recorded and message.status not in FINAL_STATUSES:
             self.stats.lost += 1
             log.warning("outbound %d: lease lapsed during the send and the row was reclaimed; outcome %s "
                         "left to the other sender", message.id, result.outcome)
             return
-        db.session.commit()
         self._count(message, result)
 
     def _count(self, message: OutboundSms, result: SendResult) -> None:
-        if message.status == OutboundStatus.SENT:
+        if message.status == OutboundStatus.SENT or message.status in FINAL_STATUSES:
             self.stats.sent += 1
             log.info("outbound %d SENT attempt=%d port=%d gateway_sms_id=%s%s", message.id, message.attempts,
                      message.port, message.gateway_sms_id, " (duplicate: an earlier attempt went out)"
