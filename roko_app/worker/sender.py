@@ -18,7 +18,7 @@ from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus
 from roko_app.models.outbound import FINAL_STATUSES
-from roko_app.services import outbound
+from roko_app.services import delivery, outbound
 from roko_app.services.outbound import RetryPolicy
 from roko_app.worker.throttle import Pacer, ThrottleUnavailable, pacer_from_config
 
@@ -33,6 +33,8 @@ MIN_LEASE_MARGIN = timedelta(seconds=0.1)
 BELL_CHECK_SECONDS = 0.01
 #: How soon a sleeping worker notices it was asked to stop.
 STOP_CHECK_SECONDS = 0.05
+#: Rows per UPDATE of the delivery sweep (SENT without a report → UNREPORTED).
+SWEEP_BATCH = 1000
 #: Longest wait between tries while the database keeps failing (doubling from 1 s).
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 
@@ -77,6 +79,16 @@ class Control:
         self.outbox_bell = 0  # rung (incremented) by the classifier; a lost ring costs one poll
         self._budget = max_messages
         self._lock = threading.Lock()
+        self._last_sweep: datetime | None = None
+
+    def sweep_due(self, now: datetime, every: timedelta) -> bool:
+        """Whether this thread should run the periodic delivery sweep now (one of the
+        process's threads does, at most once per ``every``)."""
+        with self._lock:
+            if self._last_sweep is not None and now - self._last_sweep < every:
+                return False
+            self._last_sweep = now
+            return True
 
     def stop(self) -> None:
         self.stopping = True
@@ -132,6 +144,8 @@ class Worker:
         claim_horizon: float = CLAIM_HORIZON_SECONDS,
         sleep: Callable[[float], Any] | None = None,
         control: Control | None = None,
+        dlr_expiry: timedelta = timedelta(hours=48),
+        sweep_every: timedelta = timedelta(seconds=60),
     ) -> None:
         if batch_size < 1:
             raise ValueError("the batch size must be at least 1")
@@ -144,6 +158,8 @@ class Worker:
         self.stats = WorkerStats()
         self.control = control or Control(max_messages)
         self._sleep = sleep or self.control.wait
+        self.dlr_expiry = dlr_expiry
+        self.sweep_every = sweep_every
         self.send_bound = timedelta(seconds=client.connect_timeout + client.read_timeout)
         self.margin = max(policy.lease * LEASE_MARGIN_FRACTION, MIN_LEASE_MARGIN)
         if policy.lease <= self.send_bound + self.margin:
@@ -160,6 +176,8 @@ class Worker:
         config = app.config
         options.setdefault("batch_size", int(config["WORKER_BATCH_SIZE"]))
         options.setdefault("poll_seconds", float(config["WORKER_POLL_SECONDS"]))
+        options.setdefault("dlr_expiry", timedelta(hours=float(config["DLR_EXPIRY_HOURS"])))
+        options.setdefault("sweep_every", timedelta(seconds=float(config["DLR_SWEEP_SECONDS"])))
         return cls(client or app.extensions["topaz"], RetryPolicy.from_config(config),
                    pacer or pacer_from_config(config), **options)
 
@@ -194,6 +212,7 @@ class Worker:
             while not self.stopping and not self.control.exhausted:
                 try:
                     bell = self.control.outbox_bell
+                    self._sweep()
                     batch = self._claim()
                     if batch:
                         self._process(batch)
@@ -221,6 +240,21 @@ class Worker:
         finally:
             session.expire_on_commit = expire_on_commit
         return self.stats
+
+    def _sweep(self) -> None:
+        """Every ``sweep_every``: SENT messages without a delivery report after
+        ``dlr_expiry`` become UNREPORTED (batched, committed batch by batch)."""
+        if not self.control.sweep_due(utcnow(), self.sweep_every):
+            return
+        total = 0
+        while True:
+            moved = delivery.expire_unreported(self.dlr_expiry, batch_size=SWEEP_BATCH)
+            db.session.commit()
+            total += moved
+            if moved < SWEEP_BATCH:
+                break
+        if total:
+            log.info("worker: %d message(s) without a delivery report are now UNREPORTED", total)
 
     def _claim(self) -> list[OutboundSms]:
         batch = outbound.claim_due(self.claim_size, utcnow(), self.policy)
