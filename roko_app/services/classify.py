@@ -29,7 +29,7 @@ from roko_app.services import outbound, replies
 from roko_app.services.code_registry import hash_code
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import analyze
-from roko_app.sms.parsing import parse_message
+from roko_app.sms.parsing import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,7 @@ class NotParked(DomainError):
 _sms = InboundSms.__table__
 _participant = Participant.__table__
 _code = Code.__table__
+_entry = Entry.__table__
 _PENDING_COLUMNS = (_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c.text, _sms.c.port, _sms.c.received_at,
                     _sms.c.classify_attempts)
 _IS_PENDING = and_(_sms.c.classified_at.is_(None), _sms.c.parked_at.is_(None))
@@ -129,35 +130,38 @@ _CLAIM = (
     .with_for_update(skip_locked=True)
 )
 _CLAIM_ONE = select(*_PENDING_COLUMNS).where(_sms.c.id == bindparam("id"), _IS_PENDING).with_for_update(skip_locked=True)
-# Is an earlier SMS of this number still to classify (claimed by another worker, or
-# waiting for a retry)? Then this one waits too: a number's SMS are classified in order.
-# Answers the earliest such SMS's next try (NULL: due now), to push this one after it.
-_EARLIER_OF_MSISDN = select(_sms.c.classify_after).where(
-    _sms.c.sender_msisdn == bindparam("key"), _sms.c.id < bindparam("id"), _IS_PENDING).order_by(_sms.c.id).limit(1)
-_EARLIER_OF_FOREIGN = select(_sms.c.classify_after).where(
-    _sms.c.sender == bindparam("key"), _sms.c.sender_msisdn.is_(None), _sms.c.id < bindparam("id"),
-    _IS_PENDING).order_by(_sms.c.id).limit(1)
-_POSTPONE = update(_sms).where(_sms.c.id == bindparam("id")).values(classify_after=bindparam("after"))
-# The per-number lock; a number another worker is classifying right now is skipped.
-_PARTICIPANT_COLUMNS = (_participant.c.id, _participant.c.valid_entries, _participant.c.opted_out_at,
-                        _participant.c.blocked_until, _participant.c.block_notified_at)
-_LOCK_PARTICIPANT = select(*_PARTICIPANT_COLUMNS).where(
-    _participant.c.msisdn == bindparam("msisdn")).with_for_update(skip_locked=True)
-_PARTICIPANT_VALUES = {"msisdn": bindparam("msisdn"), "first_seen_at": bindparam("now"), "valid_entries": 0}
-_NEW_PARTICIPANT = {
-    name: dialect.insert(_participant).values(_PARTICIPANT_VALUES).on_conflict_do_nothing(
-        index_elements=["msisdn"]).returning(*_PARTICIPANT_COLUMNS)
+# The SMS of the batch's numbers that are still to classify, arrived before the batch's
+# last one and are not in it (claimed by another worker, or waiting for a retry): a
+# number's SMS are classified in order, so a later one waits for them.
+_EARLIER_PENDING = select(_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c.classify_after).where(
+    _IS_PENDING, _sms.c.id < bindparam("last_id"), _sms.c.id.not_in(bindparam("batch_ids", expanding=True)),
+    or_(_sms.c.sender_msisdn.in_(bindparam("msisdns", expanding=True)),
+        and_(_sms.c.sender_msisdn.is_(None), _sms.c.sender.in_(bindparam("foreign", expanding=True)))))
+_POSTPONE = update(_sms).where(_sms.c.id == bindparam("sms_id")).values(classify_after=bindparam("after"))
+# The per-number lock; numbers another worker is classifying right now are skipped.
+_PARTICIPANT_COLUMNS = (_participant.c.id, _participant.c.msisdn, _participant.c.valid_entries,
+                        _participant.c.opted_out_at, _participant.c.blocked_until, _participant.c.block_notified_at)
+_LOCK_PARTICIPANTS = select(*_PARTICIPANT_COLUMNS).where(
+    _participant.c.msisdn.in_(bindparam("msisdns", expanding=True))).with_for_update(skip_locked=True)
+_NEW_PARTICIPANTS = {
+    name: dialect.insert(_participant).values(
+        msisdn=bindparam("msisdn"), first_seen_at=bindparam("first_seen_at"), valid_entries=0,
+    ).on_conflict_do_nothing(index_elements=["msisdn"]).returning(*_PARTICIPANT_COLUMNS)
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
 }
-_UPDATE_PARTICIPANT = update(_participant).where(_participant.c.id == bindparam("participant_id"))
+_SAVE_PARTICIPANT = update(_participant).where(_participant.c.id == bindparam("participant_id")).values(
+    valid_entries=bindparam("valid_entries"), opted_out_at=bindparam("opted_out_at"),
+    blocked_until=bindparam("blocked_until"), block_notified_at=bindparam("block_notified_at"))
 # Conditional claim: of two numbers sending the same code at once, one wins.
 _CLAIM_CODE = (update(_code).where(_code.c.code_hash == bindparam("hash"), _code.c.used_by.is_(None))
                .values(used_by=bindparam("msisdn"), used_at=bindparam("now")).returning(_code.c.id))
-_FIND_CODE = select(_code.c.id, _code.c.used_by, _code.c.batch).where(_code.c.code_hash == bindparam("hash"))
-_COUNT_FAILURES = select(func.count()).select_from(Entry.__table__).where(
-    Entry.participant_id == bindparam("participant_id"), Entry.created_at > bindparam("since"),
-    Entry.outcome.in_([outcome.value for outcome in FAILED_OUTCOMES]))
-_INSERT_ENTRY = insert(Entry.__table__)
+_FIND_CODES = select(_code.c.id, _code.c.code_hash, _code.c.used_by, _code.c.batch).where(
+    _code.c.code_hash.in_(bindparam("hashes", expanding=True)))
+# The failed attempts that may count towards blocking the batch's numbers.
+_RECENT_FAILURES = select(_entry.c.participant_id, _entry.c.created_at).where(
+    _entry.c.participant_id.in_(bindparam("participant_ids", expanding=True)),
+    _entry.c.created_at > bindparam("since"), _entry.c.outcome.in_([outcome.value for outcome in FAILED_OUTCOMES]))
+_INSERT_ENTRY = insert(_entry)
 _INSERT_REPLY = insert(OutboundSms.__table__)
 _MARK_CLASSIFIED = (update(_sms).where(_sms.c.id.in_(bindparam("ids", expanding=True)))
                     .values(classified_at=bindparam("now"), classify_error=None, classify_after=None))
@@ -185,26 +189,24 @@ def classify_batch(batch: Sequence[PendingSms], settings: DrawSettings) -> Batch
     """Classify ``batch`` (in id order) and mark each classified SMS so (not committed).
 
     An SMS is deferred, untouched, when an earlier SMS of its number is still to
-    classify or another worker holds its number; a later round takes it. Raises on the
-    first error; the caller rolls back and retries the SMS one by one."""
+    classify or another worker holds its number; a later round takes it. The batch's
+    reads and writes are grouped (one statement each for the whole batch, but the code
+    claims); the rules see every earlier SMS of the batch as if it had been written.
+    Raises on the first error; the caller rolls back and retries the SMS one by one."""
     result = BatchResult()
-    waiting: set[str] = set()  # numbers with an earlier SMS not classified in this batch
-    seen: set[str] = set()
-    for sms in batch:
-        key = sms.participant_key
-        if key in waiting or (key not in seen and _waits_for_earlier(sms)):
-            waiting.add(key)
+    if not batch:
+        return result
+    work = _Batch(settings)
+    ready = work.order_per_number(batch)
+    work.lock_participants(ready)
+    for sms in ready:
+        participant = work.participants.get(sms.participant_key)
+        if participant is None:  # another worker holds this number: it and its later SMS wait
             result.deferred.append(sms.id)
             continue
-        seen.add(key)
-        outcome = _classify(sms, settings)
-        if outcome is None:  # another worker holds this number
-            waiting.add(key)
-            result.deferred.append(sms.id)
-            continue
-        result.outcomes[sms.id] = outcome
-    if result.outcomes:
-        db.session.execute(_MARK_CLASSIFIED, {"ids": list(result.outcomes), "now": utcnow()})
+        result.outcomes[sms.id] = work.classify(sms, participant)
+    result.deferred.extend(work.waiting)
+    work.write(result)
     return result
 
 
@@ -245,128 +247,229 @@ def pending_count() -> int:
     return db.session.scalar(select(func.count()).select_from(_sms).where(_IS_PENDING)) or 0
 
 
-# --- one SMS --------------------------------------------------------------------------------
+# --- one batch ------------------------------------------------------------------------------
 
 
-def _waits_for_earlier(sms: PendingSms) -> bool:
-    """Whether an earlier SMS of the same number is still to classify. If that one waits
-    for a retry, this one is postponed to the same time, so the queue's head is not
-    taken up by SMS that cannot move."""
-    statement = _EARLIER_OF_MSISDN if sms.sender_msisdn else _EARLIER_OF_FOREIGN
-    earlier = db.session.execute(statement, {"key": sms.participant_key, "id": sms.id}).first()
-    if earlier is None:
-        return False
-    if earlier.classify_after is not None:
-        db.session.execute(_POSTPONE, {"id": sms.id, "after": earlier.classify_after})
-    return True
+@dataclass(slots=True)
+class _Participant:
+    """A locked participant row as the batch sees it, with the batch's changes applied."""
+
+    id: int
+    msisdn: str
+    valid_entries: int
+    opted_out_at: datetime | None
+    blocked_until: datetime | None
+    block_notified_at: datetime | None
+    changed: bool = False
+
+    def saved_values(self) -> dict[str, Any]:
+        return {"participant_id": self.id, "valid_entries": self.valid_entries, "opted_out_at": self.opted_out_at,
+                "blocked_until": self.blocked_until, "block_notified_at": self.block_notified_at}
 
 
-def _lock_participant(msisdn: str, now: datetime) -> Any:
-    """The participant row of ``msisdn``, created if new and locked until commit; None
-    when another worker holds it."""
-    session = db.session
-    row = session.execute(_LOCK_PARTICIPANT, {"msisdn": msisdn}).first()
-    if row is None:
-        statement = _NEW_PARTICIPANT[session.get_bind().dialect.name]
-        row = session.execute(statement, {"msisdn": msisdn, "now": now}).first()
-    return row
+@dataclass(slots=True)
+class _Code:
+    id: int
+    used_by: str | None
+    batch: str | None
 
 
-def _classify(sms: PendingSms, settings: DrawSettings) -> str | None:
-    """Write the entry of ``sms`` and queue its reply; the outcome, or None if deferred.
+class _Batch:
+    """The state of one batch: what it read once (participants, codes, recent failures)
+    and what it will write at the end (entries, replies, participants, marks)."""
 
-    The rules run at the time the SMS reached us (``received_at``), not when the worker
-    gets to it: a backlog after an outage changes no outcome."""
-    now = sms.received_at
-    msisdn = sms.participant_key
-    participant = _lock_participant(msisdn, now)
-    if participant is None:
-        return None
-    parsed = parse_message(sms.text, settings.keyword)
-    changes: dict[str, Any] = {}
-    code_id: int | None = None
-    reply_key: Outcome | None = None
-    chances = participant.valid_entries
+    def __init__(self, settings: DrawSettings) -> None:
+        self.settings = settings
+        self.session = db.session
+        self.waiting: list[int] = []  # SMS left for a later round
+        self.participants: dict[str, _Participant] = {}
+        self.codes: dict[str, _Code | None] = {}
+        self.failures: dict[int, list[datetime]] | None = None  # read on the batch's first failure
+        self.parsed: dict[int, ParsedMessage] = {}
+        self.earliest_at: datetime | None = None  # of the batch's SMS
+        self.entries: list[dict[str, Any]] = []
+        self.replies: list[dict[str, Any]] = []
 
-    if parsed.kind == "opt_out":
-        outcome = Outcome.OPT_OUT
-        if participant.opted_out_at is None:
-            changes["opted_out_at"] = now
-            reply_key = Outcome.OPT_OUT
-    elif participant.blocked_until is not None and now < participant.blocked_until:
-        outcome = Outcome.BLOCKED
-        if participant.block_notified_at is None:
-            changes["block_notified_at"] = now
-            reply_key = Outcome.BLOCKED
-    elif settings.start is not None and now < settings.start:
-        outcome = reply_key = Outcome.CAMPAIGN_NOT_STARTED
-    elif settings.end is not None and now >= settings.end:
-        outcome = reply_key = Outcome.CAMPAIGN_CLOSED
-    elif parsed.kind != "code" or parsed.code is None:
-        outcome = reply_key = Outcome.BAD_FORMAT
-    else:
-        outcome, code_id = _check_code(parsed.code, msisdn, participant.id, settings, now)
-        if outcome in VALID_OUTCOMES:
-            chances += 1
-            changes["valid_entries"] = chances
-            outcome = Outcome.VALID_FIRST if chances == 1 else Outcome.VALID_AGAIN
-        reply_key = outcome
-        if outcome in FAILED_OUTCOMES and _reaches_block(participant, settings, now):
-            changes["blocked_until"] = now + settings.block_duration
-            changes["block_notified_at"] = now
-            reply_key = Outcome.BLOCKED
-            log.warning("participant %s blocked until %s after %s failed attempts",
-                        participant.id, changes["blocked_until"], settings.block_after_failures)
+    def order_per_number(self, batch: Sequence[PendingSms]) -> list[PendingSms]:
+        """The SMS that can be classified now: those with no earlier SMS of their number
+        still to classify outside the batch. A waiting SMS is postponed to the next try
+        of the SMS it waits for, so the queue's head is not taken up by SMS that cannot move."""
+        msisdns = sorted({sms.sender_msisdn for sms in batch if sms.sender_msisdn})
+        foreign = sorted({sms.sender for sms in batch if not sms.sender_msisdn})
+        rows = self.session.execute(_EARLIER_PENDING, {
+            "last_id": batch[-1].id, "batch_ids": [sms.id for sms in batch], "msisdns": msisdns, "foreign": foreign})
+        earliest: dict[str, Any] = {}
+        for row in rows:
+            key = row.sender_msisdn or row.sender
+            if key not in earliest or row.id < earliest[key].id:
+                earliest[key] = row
+        ready: list[PendingSms] = []
+        postpone: list[dict[str, Any]] = []
+        blocked_keys: set[str] = set()
+        self.earliest_at = min(sms.received_at for sms in batch)
+        for sms in batch:
+            key = sms.participant_key
+            earlier = earliest.get(key)
+            if key in blocked_keys or (earlier is not None and earlier.id < sms.id):
+                blocked_keys.add(key)
+                self.waiting.append(sms.id)
+                if earlier is not None and earlier.id < sms.id and earlier.classify_after is not None:
+                    postpone.append({"sms_id": sms.id, "after": earlier.classify_after})
+                continue
+            ready.append(sms)
+        if postpone:
+            self.session.execute(_POSTPONE, postpone)
+        return ready
 
-    session = db.session
-    if changes:
-        session.execute(_UPDATE_PARTICIPANT.values(**changes), {"participant_id": participant.id})
-    keeps_code = parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES
-    session.execute(_INSERT_ENTRY, {
-        "sms_id": sms.id, "participant_id": participant.id, "msisdn": msisdn, "outcome": outcome.value,
-        "code": parsed.code if keeps_code else None, "code_id": code_id, "chances": chances, "created_at": now})
-    if reply_key is not None:
-        _queue_reply(sms, reply_key, parsed.code if keeps_code else None, chances, settings)
-    return outcome.value
+    def lock_participants(self, ready: Sequence[PendingSms]) -> None:
+        """Lock the participant rows of ``ready`` (creating the new ones), skipping the
+        numbers another worker holds. New rows are inserted in number order, so two
+        workers creating the same numbers wait on each other in one order (no deadlock)."""
+        first_seen: dict[str, datetime] = {}
+        for sms in ready:
+            first_seen.setdefault(sms.participant_key, sms.received_at)
+        if not first_seen:
+            return
+        rows = list(self.session.execute(_LOCK_PARTICIPANTS, {"msisdns": sorted(first_seen)}))
+        missing = sorted(set(first_seen) - {row.msisdn for row in rows})
+        if missing:
+            statement = _NEW_PARTICIPANTS[self.session.get_bind().dialect.name]
+            rows += list(self.session.execute(
+                statement, [{"msisdn": msisdn, "first_seen_at": first_seen[msisdn]} for msisdn in missing]))
+        self.participants = {row.msisdn: _Participant(*row) for row in rows}
+        hashes = set()
+        for sms in ready:
+            parsed = self.parsed[sms.id] = parse_message(sms.text, self.settings.keyword)
+            if parsed.kind == "code" and parsed.code and sms.participant_key in self.participants:
+                hashes.add(hash_code(parsed.code, self.settings.code_key))
+        if hashes:
+            found = self.session.execute(_FIND_CODES, {"hashes": sorted(hashes)})
+            self.codes = {row.code_hash: _Code(row.id, row.used_by, row.batch) for row in found}
 
+    def classify(self, sms: PendingSms, participant: _Participant) -> str:
+        """The entry of ``sms`` and its reply, to be written with the batch; the outcome.
 
-def _check_code(code: str, msisdn: str, participant_id: int, settings: DrawSettings,
-                now: datetime) -> tuple[Outcome, int | None]:
-    """VALID_FIRST (a claim; the caller tells first from again), DUPLICATE,
-    ALREADY_USED or INVALID_CODE, and the code's id."""
-    digest = hash_code(code, settings.code_key)
-    claimed = db.session.execute(_CLAIM_CODE, {"hash": digest, "msisdn": msisdn, "now": now}).scalar()
-    if claimed is not None:
-        return Outcome.VALID_FIRST, claimed
-    row = db.session.execute(_FIND_CODE, {"hash": digest}).first()
-    if row is None:
-        return Outcome.INVALID_CODE, None
-    if row.used_by == msisdn:
-        return Outcome.DUPLICATE, row.id
-    # A fraud signal; the numbers are in the console (entries of this code), never in the log.
-    log.warning("fraud signal: code %s of batch %s, already used by another number, sent by participant %s",
-                row.id, row.batch, participant_id)
-    return Outcome.ALREADY_USED, row.id
+        The rules run at the time the SMS reached us (``received_at``), not when the
+        worker gets to it: a backlog after an outage changes no outcome."""
+        settings = self.settings
+        now = sms.received_at
+        parsed = self.parsed[sms.id]
+        code_id: int | None = None
+        reply_key: Outcome | None = None
 
+        if parsed.kind == "opt_out":
+            outcome = Outcome.OPT_OUT
+            if participant.opted_out_at is None:
+                participant.opted_out_at = now
+                participant.changed = True
+                reply_key = Outcome.OPT_OUT
+        elif participant.blocked_until is not None and now < participant.blocked_until:
+            outcome = Outcome.BLOCKED
+            if participant.block_notified_at is None:
+                participant.block_notified_at = now
+                participant.changed = True
+                reply_key = Outcome.BLOCKED
+        elif settings.start is not None and now < settings.start:
+            outcome = reply_key = Outcome.CAMPAIGN_NOT_STARTED
+        elif settings.end is not None and now >= settings.end:
+            outcome = reply_key = Outcome.CAMPAIGN_CLOSED
+        elif parsed.kind != "code" or parsed.code is None:
+            outcome = reply_key = Outcome.BAD_FORMAT
+        else:
+            outcome, code_id = self._check_code(parsed.code, participant, now)
+            if outcome in VALID_OUTCOMES:
+                participant.valid_entries += 1
+                participant.changed = True
+                outcome = Outcome.VALID_FIRST if participant.valid_entries == 1 else Outcome.VALID_AGAIN
+            reply_key = outcome
+            if outcome in FAILED_OUTCOMES and self._counts_failure(participant, now):
+                participant.blocked_until = now + settings.block_duration
+                participant.block_notified_at = now
+                participant.changed = True
+                reply_key = Outcome.BLOCKED
+                log.warning("participant %s blocked until %s after %s failed attempts",
+                            participant.id, participant.blocked_until, settings.block_after_failures)
 
-def _reaches_block(participant: Any, settings: DrawSettings, now: datetime) -> bool:
-    """Whether this failure is the one that blocks: failures count within the window,
-    and only since the last block ended (lapsed or lifted by an operator)."""
-    if settings.block_after_failures <= 0:
-        return False
-    since = now - settings.block_window
-    if participant.blocked_until is not None and participant.blocked_until > since:
-        since = participant.blocked_until
-    earlier = db.session.execute(_COUNT_FAILURES, {"participant_id": participant.id, "since": since}).scalar_one()
-    return earlier + 1 >= settings.block_after_failures
+        keeps_code = parsed.kind == "code" and outcome not in _NO_CODE_OUTCOMES
+        code = parsed.code if keeps_code else None
+        self.entries.append({
+            "sms_id": sms.id, "participant_id": participant.id, "msisdn": participant.msisdn,
+            "outcome": outcome.value, "code": code, "code_id": code_id, "chances": participant.valid_entries,
+            "created_at": now})
+        if reply_key is not None:
+            self._queue_reply(sms, reply_key, code, participant.valid_entries)
+        return outcome.value
 
+    def _check_code(self, code: str, participant: _Participant, now: datetime) -> tuple[Outcome, int | None]:
+        """VALID_FIRST (a claim; the caller tells first from again), DUPLICATE,
+        ALREADY_USED or INVALID_CODE, and the code's id."""
+        digest = hash_code(code, self.settings.code_key)
+        known = self.codes.get(digest)
+        if known is None:
+            return Outcome.INVALID_CODE, None
+        if known.used_by is None:
+            claimed = self.session.execute(_CLAIM_CODE, {"hash": digest, "msisdn": participant.msisdn,
+                                                         "now": now}).scalar()
+            if claimed is not None:
+                known.used_by = participant.msisdn
+                return Outcome.VALID_FIRST, claimed
+            # Claimed by another worker since the batch read it: read who.
+            row = self.session.execute(_FIND_CODES, {"hashes": [digest]}).one()
+            known.used_by = row.used_by
+        if known.used_by == participant.msisdn:
+            return Outcome.DUPLICATE, known.id
+        # A fraud signal; the numbers are in the console (entries of this code), never in the log.
+        log.warning("fraud signal: code %s of batch %s, already used by another number, sent by participant %s",
+                    known.id, known.batch, participant.id)
+        return Outcome.ALREADY_USED, known.id
 
-def _queue_reply(sms: PendingSms, key: Outcome, code: str | None, chances: int, settings: DrawSettings) -> None:
-    if sms.sender_msisdn is None:
-        log.info("no reply to sms %s: the sender is not a Guinea mobile number", sms.id)
-        return
-    hours = int(settings.block_duration.total_seconds() // 3600)
-    text = replies.render(key, {"code": code or "", "chances": chances, "hours": hours})
-    db.session.execute(_INSERT_REPLY, outbound.message_values(
-        msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY, caller=AUTO_REPLY_CALLER,
-        now=utcnow(), template_key=key, reply_to_sms_id=sms.id))
+    def _counts_failure(self, participant: _Participant, now: datetime) -> bool:
+        """Record a failed attempt; whether it is the one that blocks the number.
+
+        Failures count within the window, and only since the last block ended (lapsed
+        or lifted by an operator); the batch's own failures count as soon as they happen."""
+        settings = self.settings
+        if settings.block_after_failures <= 0:
+            return False
+        since = now - settings.block_window
+        if participant.blocked_until is not None and participant.blocked_until > since:
+            since = participant.blocked_until
+        failures = self._failures_of(participant.id)
+        earlier = sum(1 for at in failures if at > since)
+        failures.append(now)
+        return earlier + 1 >= settings.block_after_failures
+
+    def _failures_of(self, participant_id: int) -> list[datetime]:
+        """The times of the participant's failed attempts: the stored ones, read for every
+        participant of the batch at once on its first failure, and the batch's own."""
+        if self.failures is None:
+            assert self.earliest_at is not None
+            self.failures = {participant.id: [] for participant in self.participants.values()}
+            rows = self.session.execute(_RECENT_FAILURES, {
+                "participant_ids": sorted(self.failures), "since": self.earliest_at - self.settings.block_window})
+            for row in rows:
+                self.failures[row.participant_id].append(row.created_at)
+        return self.failures[participant_id]
+
+    def _queue_reply(self, sms: PendingSms, key: Outcome, code: str | None, chances: int) -> None:
+        if sms.sender_msisdn is None:
+            log.info("no reply to sms %s: the sender is not a Guinea mobile number", sms.id)
+            return
+        hours = int(self.settings.block_duration.total_seconds() // 3600)
+        text = replies.render(key, {"code": code or "", "chances": chances, "hours": hours})
+        self.replies.append(outbound.message_values(
+            msisdn=sms.sender_msisdn, info=analyze(text), port=sms.port, priority=Priority.REPLY,
+            caller=AUTO_REPLY_CALLER, now=utcnow(), template_key=key, reply_to_sms_id=sms.id))
+
+    def write(self, result: BatchResult) -> None:
+        """One statement per kind of row for the whole batch."""
+        session = self.session
+        changed = [participant.saved_values() for participant in self.participants.values() if participant.changed]
+        if changed:
+            session.execute(_SAVE_PARTICIPANT, changed)
+        if self.entries:
+            session.execute(_INSERT_ENTRY, self.entries)
+        if self.replies:
+            session.execute(_INSERT_REPLY, self.replies)
+        if result.outcomes:
+            session.execute(_MARK_CLASSIFIED, {"ids": list(result.outcomes), "now": utcnow()})

@@ -178,6 +178,51 @@ def test_a_numbers_later_sms_waits_for_its_failed_earlier_one_others_do_not(draw
     assert outcomes(draw_app) == {other: "VALID_FIRST", later: "VALID_FIRST"}
 
 
+def pending(app: Any, *sms_ids: int) -> list[classify.PendingSms]:
+    """The stored SMS as a classifier's batch would hold them."""
+    with app.app_context():
+        return [classify.claim_one(sms_id) for sms_id in sms_ids]
+
+
+def test_a_later_sms_waits_for_an_earlier_one_another_worker_holds(draw_app: Any) -> None:
+    """Of a number's SMS 1, 2, 3, another worker holds 2: this batch classifies 1 and leaves 3."""
+    first, held, third = (store(draw_app, f"ROKO U1000000{i}") for i in (1, 2, 3))
+    other = store(draw_app, "bonjour", sender=OTHER)
+    batch = pending(draw_app, first, third, other)
+    with draw_app.app_context():
+        result = classify.classify_batch(batch, classify.DrawSettings.from_config(draw_app.config))
+        db.session.commit()
+    assert result.deferred == [third]
+    assert outcomes(draw_app) == {first: "VALID_FIRST", other: "BAD_FORMAT"}
+    assert classify_all(draw_app).classified == 2  # the held one, then the one behind it
+    assert [outcomes(draw_app)[i] for i in (held, third)] == ["VALID_AGAIN", "VALID_AGAIN"]
+
+
+def test_failures_of_one_batch_count_towards_blocking(make_app: Any) -> None:
+    """Three wrong codes already stored and classified, two more in one batch: the fifth
+    blocks (the limit is 5 in 24 h); a wrong code before the window does not count."""
+    app = make_app(CAMPAIGN_START="", CAMPAIGN_END="", BLOCK_AFTER_FAILURES=5, BLOCK_WINDOW_HOURS=24)
+    register_codes(app, "U10000001")
+    with freeze_time(T0 - timedelta(hours=24)):  # exactly at the window's edge: outside it
+        store(app, "ROKO U99999990")
+    with freeze_time(T0):
+        for i in (1, 2, 3):
+            store(app, f"ROKO U9999999{i}")
+        classify_all(app)
+        fourth, fifth, valid = store(app, "ROKO U99999994"), store(app, "ROKO U99999995"), store(app, "ROKO U10000001")
+        stats = classify_all(app, batch_size=100)
+    assert stats.batches == 1
+    assert [outcomes(app)[i] for i in (fourth, fifth, valid)] == ["INVALID_CODE", "INVALID_CODE", "BLOCKED"]
+    assert replies(app)[fifth] == "BLOCKED" and valid not in replies(app)  # told once, then silence
+
+
+def test_a_code_sent_twice_in_one_batch_is_claimed_once(draw_app: Any) -> None:
+    ids = [store(draw_app, "ROKO U10000001"), store(draw_app, "ROKO U10000001"),
+           store(draw_app, "ROKO U10000001", sender=OTHER)]
+    assert classify_all(draw_app, batch_size=100).batches == 1
+    assert [outcomes(draw_app)[i] for i in ids] == ["VALID_FIRST", "DUPLICATE", "ALREADY_USED"]
+
+
 def test_a_parked_sms_cannot_be_retried_unless_parked(draw_app: Any) -> None:
     sms_id = store(draw_app, "ROKO U10000001")
     with draw_app.app_context():
