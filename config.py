@@ -124,9 +124,14 @@ CLASSIFY_MAX_ATTEMPTS = 3
 CLASSIFY_BACKOFF_SECONDS = 30
 
 # --- the console ------------------------------------------------------------------------
-# Failed log-ins allowed per account and per address within the window, before refusing.
-LOGIN_MAX_FAILURES_PER_ACCOUNT = 5
+# Log-in throttling (docs/security.md): failed log-ins allowed within the window before
+# refusing. One address on one account: that address is refused for that account only
+# (no lock-out button for an attacker). One address on any accounts: that address is
+# refused. One account from every address together (distributed guessing): the account
+# is locked for everyone until the window passes or an admin unlocks it (Admin → Users).
+LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
+LOGIN_MAX_FAILURES_PER_ACCOUNT = 30
 LOGIN_WINDOW_MINUTES = 15
 
 # --- Optimove campaign transmission (POST /api/v1/webhooks/optimove/campaigns) -----------

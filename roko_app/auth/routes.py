@@ -25,20 +25,24 @@ def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
         address = request.remote_addr or "-"
+        policy = accounts.LoginPolicy.from_config(current_app.config)
         try:
-            user = accounts.authenticate(form.email.data, form.password.data, address,
-                                         accounts.LoginPolicy.from_config(current_app.config))
-        except accounts.LoginThrottled:
-            db.session.commit()
-            flash(_("Too many failed attempts. Wait a few minutes before trying again."), "error")
+            attempt = accounts.begin_login(form.email.data, address, policy)
+        except accounts.LoginThrottled as exc:
+            db.session.rollback()
+            flash(_("This account is locked after too many failed attempts. Ask an administrator to unlock it, "
+                    "or wait a few minutes.") if exc.scope == "account"
+                  else _("Too many failed attempts. Wait a few minutes before trying again."), "error")
             return render_template("auth/login.html", form=form, next=destination), 429
+        db.session.commit()  # the attempt counts (as a failure until proven otherwise) before the check
+        user = accounts.finish_login(attempt, form.password.data, policy, address)
         if user is None:
-            db.session.commit()  # keep the failure: it counts towards throttling
+            db.session.commit()  # keep the failure and its audit
             flash(_("Wrong e-mail or password."), "error")
             return render_template("auth/login.html", form=form, next=destination), 200
         session.clear()  # a fresh session at log-in (no fixation)
         session["sid"] = secrets.token_hex(16)
-        login_user(user)
+        login_user(user)  # no "remember me" cookie: the session cookie is the only one
         accounts.audit(user.email, "login", address=address)
         db.session.commit()
         return redirect(destination)
@@ -48,6 +52,7 @@ def login() -> Any:
 @bp.post("/logout")
 def logout() -> Any:
     if current_user.is_authenticated:
+        accounts.end_sessions(current_user)  # every cookie of this account, copies included, stops working
         accounts.audit(current_user.email, "logout", address=request.remote_addr)
         db.session.commit()
     logout_user()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, make_response, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -17,6 +17,7 @@ from roko_app.console.forms import (
     UserActiveForm,
     UserCreateForm,
     UserRoleForm,
+    UserUnlockForm,
 )
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
@@ -95,6 +96,24 @@ def user_active(user_id: int) -> Any:
     return redirect(url_for("console.users"))
 
 
+@bp.post("/admin/users/<int:user_id>/unlock")
+@role_required(Role.ADMIN)
+def user_unlock(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    if not UserUnlockForm().validate_on_submit():
+        abort(400)
+    forgotten = accounts.unlock(user, _login_policy())
+    _audit("user.unlock", user.email, {"forgotten_failures": forgotten})
+    db.session.commit()
+    flash(_("%(email)s is unlocked: its failed log-ins are forgotten and it can log in again from any address.",
+            email=user.email), "info")
+    return redirect(url_for("console.users"))
+
+
+def _login_policy() -> accounts.LoginPolicy:
+    return accounts.LoginPolicy.from_config(current_app.config)
+
+
 def _user_or_404(user_id: int) -> Any:
     try:
         return accounts.get_user(user_id)
@@ -104,7 +123,7 @@ def _user_or_404(user_id: int) -> Any:
 
 def _users_page(form: UserCreateForm, *, status: int = 200, **extra: Any) -> Any:
     body = render_template("console/users.html", form=form, users=accounts.list_users(), role_form=UserRoleForm(formdata=None),
-                           roles=ROLE_LABELS, **extra)
+                           roles=ROLE_LABELS, locks=accounts.lock_states(_login_policy()), **extra)
     return body if status == 200 else (body, status)
 
 

@@ -62,6 +62,10 @@ class UserActiveForm(FlaskForm):
     active = SelectField(choices=[SelectChoice("1"), SelectChoice("0")])
 
 
+class UserUnlockForm(FlaskForm):
+    """Only the CSRF token: the user is in the URL."""
+
+
 class ApiKeyCreateForm(FlaskForm):
     name = StringField(_l("Caller name"), validators=[DataRequired(), Regexp(NAME_PATTERN, message=NAME_MESSAGE)])
 

@@ -32,8 +32,11 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(16), default=Role.VIEWER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locale: Mapped[Optional[str]] = mapped_column(String(8))
-    # Changes whenever the password or role changes, so old sessions stop working.
+    # Part of every session cookie; changes at log-out, on a new password or role and on
+    # (de)activation, so every earlier cookie of the account stops working.
     session_token: Mapped[str] = mapped_column(String(64))
+    # Set when an admin unlocks the account: failed log-ins before it no longer count.
+    login_unlocked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from sqlalchemy import select
 
 from roko_app.extensions import db
-from roko_app.models import AuditEvent
-from tests.factories import PASSWORD, make_user
+from roko_app.models import AuditEvent, User
+from roko_app.services import accounts
+from tests.factories import PASSWORD
 from tests.helpers import csrf_from, post_login
 
 
@@ -47,29 +47,6 @@ def test_wrong_password_gives_the_same_answer_for_known_and_unknown_accounts(con
     response = post_login(console_app.test_client(), email, "wrong password!")
     assert response.status_code == 200
     assert "Adresse e-mail ou mot de passe incorrect" in response.get_data(as_text=True)
-
-
-def test_login_is_throttled_per_account(console_app: Any) -> None:
-    with freeze_time("2026-06-01 10:00:00") as frozen:
-        for i in range(5):
-            client = console_app.test_client()
-            client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i}"  # different addresses
-            assert post_login(client, "admin@roko.test", "wrong password!").status_code == 200
-        client = console_app.test_client()
-        response = post_login(client, "admin@roko.test", PASSWORD)  # even the right password
-        assert response.status_code == 429
-        assert "Trop de tentatives" in response.get_data(as_text=True)
-        frozen.tick(16 * 60)
-        assert post_login(console_app.test_client(), "admin@roko.test", PASSWORD).status_code == 302
-
-
-def test_login_is_throttled_per_address(make_app: Any) -> None:
-    app = make_app(LOGIN_MAX_FAILURES_PER_ADDRESS=3)
-    make_user(app, "victim@roko.test", "viewer")
-    client = app.test_client()
-    for i in range(3):
-        post_login(client, f"guess{i}@roko.test", "wrong password!")
-    assert post_login(client, "victim@roko.test", PASSWORD).status_code == 429
 
 
 def test_logout_requires_post_with_csrf(login: Any) -> None:
@@ -123,16 +100,69 @@ def test_session_cookie_flags(console_app: Any, make_app: Any) -> None:
     assert console_app.config["SESSION_COOKIE_SECURE"] is False
 
 
-def test_password_change_ends_other_sessions(console_app: Any, login: Any) -> None:
-    client = login("viewer")
-    from roko_app.models import User
-    from roko_app.services import accounts
+def copy_of_session(app: Any, client: Any) -> Any:
+    """A second client holding a copy of ``client``'s session cookie (a stolen cookie)."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    assert thief.get("/console/").status_code == 200
+    return thief
 
-    with console_app.app_context():
-        user = db.session.scalars(select(User).where(User.email == "viewer@roko.test")).one()
+
+def test_a_session_cookie_copied_before_logout_is_useless_after(console_app: Any, login: Any) -> None:
+    client = login("viewer")
+    thief = copy_of_session(console_app, client)
+    other_device = login("viewer")  # logging out ends every session of the account
+    token = csrf_from(client.get("/console/").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert thief.get("/console/").status_code == 302
+    assert other_device.get("/console/").status_code == 302
+    assert login("viewer").get("/console/").status_code == 200  # logging in again works
+
+
+def change_password(app: Any, email: str) -> None:
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.email == email)).one()
         accounts.set_password(user, "another long password")
         db.session.commit()
+
+
+def admin_post(login: Any, app: Any, email: str, action: str, **data: str) -> None:
+    admin = login("admin")
+    with app.app_context():
+        user_id = db.session.scalars(select(User.id).where(User.email == email)).one()
+    token = csrf_from(admin.get("/console/admin/users").get_data(as_text=True))
+    response = admin.post(f"/console/admin/users/{user_id}/{action}", data={"csrf_token": token, **data})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize("event", ["password", "role", "deactivate"])
+def test_a_session_cookie_copied_before_an_account_change_is_useless_after(console_app: Any, login: Any,
+                                                                           event: str) -> None:
+    client = login("operator")
+    thief = copy_of_session(console_app, client)
+    if event == "password":
+        change_password(console_app, "operator@roko.test")
+    elif event == "role":
+        admin_post(login, console_app, "operator@roko.test", "role", role="viewer")
+    else:
+        admin_post(login, console_app, "operator@roko.test", "active", active="0")
     assert client.get("/console/").status_code == 302
+    assert thief.get("/console/").status_code == 302
+
+
+def test_reactivating_an_account_does_not_revive_its_old_sessions(console_app: Any, login: Any) -> None:
+    thief = copy_of_session(console_app, login("operator"))
+    admin_post(login, console_app, "operator@roko.test", "active", active="0")
+    admin_post(login, console_app, "operator@roko.test", "active", active="1")
+    assert thief.get("/console/").status_code == 302
+    assert login("operator").get("/console/").status_code == 200
+
+
+def test_the_session_cookie_is_the_only_one_and_ends_with_the_browser(console_app: Any, login: Any) -> None:
+    client = login("viewer")
+    cookie = client.get_cookie("session")
+    assert cookie.expires is None  # not a persistent cookie
+    assert client.get_cookie(console_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")) is None
 
 
 def test_user_create_cli_prints_a_password_once(console_app: Any) -> None:
