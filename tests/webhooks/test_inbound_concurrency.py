@@ -17,7 +17,7 @@ from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
 from roko_app.services import classify
 from roko_app.worker import Classifier
-from tests.helpers import SEED_EXAMPLE, URL, WEBHOOK_TOKEN
+from tests.helpers import SEED_EXAMPLE, URL, WEBHOOK_TOKEN, text_in
 
 CONNECTIONS = 24
 ROUNDS = 5
@@ -145,3 +145,28 @@ def test_many_numbers_racing_for_one_code_only_one_wins(live_server: Any, app: A
         winner = db.session.scalars(select(Entry).where(Entry.outcome == "VALID_FIRST")).one()
     assert outcomes == ["ALREADY_USED"] * (CONNECTIONS - 1) + ["VALID_FIRST"]
     assert code.used_by == winner.msisdn
+
+
+def test_many_new_numbers_classified_by_several_classifiers_keep_their_order(app: Any) -> None:
+    """New numbers (their participant rows are created by whichever classifier gets there
+    first), each with a few SMS, shared by classifiers taking small batches: no deadlock,
+    no error, and every number's SMS counted in the order they arrived."""
+    from roko_app.models import Code, Entry
+    from roko_app.services.code_registry import hash_code
+
+    numbers = [f"62{i:07d}" for i in range(40)]
+    with app.app_context():
+        for i in range(len(numbers) * 3):
+            db.session.add(Code(code_hash=hash_code(f"U4{i:07d}", app.config["CODE_KEY"]), batch="T"))
+        db.session.commit()
+    for round_ in range(3):  # interleaved: each number's SMS are spread over the queue
+        for n, number in enumerate(numbers):
+            text_in(app, f"ROKO U4{round_ * len(numbers) + n:07d}", number, classify=False)
+    classify_in_parallel(app, batch_size=7)
+    with app.app_context():
+        entries = list(db.session.scalars(select(Entry).order_by(Entry.sms_id)))
+    by_number: dict[str, list[tuple[str, int]]] = {}
+    for entry in entries:
+        by_number.setdefault(entry.msisdn, []).append((entry.outcome, entry.chances))
+    assert len(entries) == 3 * len(numbers)
+    assert all(seq == [("VALID_FIRST", 1), ("VALID_AGAIN", 2), ("VALID_AGAIN", 3)] for seq in by_number.values())
