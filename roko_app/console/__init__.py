@@ -7,6 +7,7 @@ from roko_app.console import (  # noqa: F401  (each module registers its views)
     code_registry,
     compose,
     dashboard,
+    draws,
     entries,
     farmers,
     inbox,

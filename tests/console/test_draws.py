@@ -1,0 +1,173 @@
+"""Console draw pages: read-only for every role, the life cycle for admins only (POST
+forms with CSRF, confirmation where a step cannot be undone), each step audited."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from roko_app.extensions import db
+from roko_app.models import AuditEvent, OutboundSms
+from roko_app.models.lucky_draw import LuckyDraw
+from tests.factories import DRAW_BEACON_VALUE, add_draw, draw_entrants
+from tests.helpers import csrf_from
+
+ROLES = ("admin", "operator", "viewer")
+
+
+def _draw(app: Any, draw_id: str) -> LuckyDraw:
+    with app.app_context():
+        draw = db.session.scalars(select(LuckyDraw).where(LuckyDraw.draw_id == draw_id)).one()
+        _ = (draw.picks, draw.events, draw.prizes)
+        db.session.expunge_all()
+        return draw
+
+
+def _post(client: Any, path: str, page: str, **data: Any) -> Any:
+    token = csrf_from(client.get(page).get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_the_list_and_a_draw(console_app: Any, login: Any, role: str) -> None:
+    draw_id, _codes = add_draw(console_app, "RUN")
+    draw = _draw(console_app, draw_id)
+    client = login(role)
+    listing = client.get("/console/draws")
+    assert listing.status_code == 200 and draw_id in listing.get_data(as_text=True)
+    assert 'href="/console/draws"' in client.get("/console/").get_data(as_text=True), "in the menu"
+    page = client.get(f"/console/draws/{draw_id}").get_data(as_text=True)
+    assert "Tiré" in page and draw.commitment in page and draw.entries_sha256 in page
+    for pick in draw.picks:
+        assert pick.msisdn in page, "operators see the numbers they must call"
+    assert "Chronologie" in page and "créé" in page and "SMS mis en file" in page
+    admin_only = ("Télécharger le dossier de preuve", "Lot remis", "Renoncer au lot")
+    assert all((text in page) == (role == "admin") for text in admin_only), role
+    assert ("Nouveau tirage" in listing.get_data(as_text=True)) == (role == "admin")
+
+
+def test_an_unknown_draw_is_404(login: Any) -> None:
+    assert login("viewer").get("/console/draws/nope").status_code == 404
+
+
+def test_anonymous_users_go_to_the_log_in_page(console_app: Any) -> None:
+    response = console_app.test_client().get("/console/draws")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("role", ["operator", "viewer"])
+def test_only_admins_change_a_draw(console_app: Any, login: Any, role: str) -> None:
+    draw_id, _codes = add_draw(console_app, "RUN")
+    draw = _draw(console_app, draw_id)
+    winner = next(p for p in draw.picks if p.tier is not None)
+    client = login(role)
+    page = f"/console/draws/{draw_id}"
+    assert client.get("/console/draws/new").status_code == 403
+    assert client.get(f"/console/draws/{draw_id}/bundle.zip").status_code == 403
+    for step, data in (("close", {"confirm": "y"}), ("run", {"value": "x", "confirm": "y"}),
+                       ("claim", {"entry_id": winner.entry_id}),
+                       ("forfeit", {"entry_id": winner.entry_id, "reason": "r", "confirm": "y"})):
+        assert _post(client, f"/console/draws/{draw_id}/{step}", page, **data).status_code == 403
+    assert _draw(console_app, draw_id).picks[0].state == draw.picks[0].state
+
+
+def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        draw_entrants(6)
+        db.session.commit()
+    # The session cookie must not come from the future: time only moves forward here.
+    frozen = freeze_time("2026-05-30 12:00:00")
+    clock = frozen.start()
+    try:
+        client = login("admin")
+        created = _post(client, "/console/draws/new", "/console/draws/new", name="Tirage de juin",
+                        window_from="2026-06-01T00:00", window_until="2026-06-08T00:00",
+                        prizes="Tricycle:1\r\nSac de 50 kg:2", alternates="2", beacon_source="manual",
+                        beacon_description="LONAGUI du 9 juin", exclusions="620000005,staff")
+        assert created.status_code == 302, created.get_data(as_text=True)
+        draw_id = created.headers["Location"].rsplit("/", 1)[-1]
+        page = f"/console/draws/{draw_id}"
+        draw = _draw(console_app, draw_id)
+        assert [(p.name, p.count) for p in draw.prizes] == [("Tricycle", 1), ("Sac de 50 kg", 2)]
+        assert draw.window_from.isoformat() == "2026-06-01T00:00:00+00:00"  # Conakry is UTC+0
+        clock.move_to("2026-06-07 23:59:59")
+        early = _post(client, f"{page}/close", page, confirm="y")
+        assert early.status_code == 302 and _draw(console_app, draw_id).state == "OPEN"
+        assert "Cette étape ne correspond pas" in client.get(page).get_data(as_text=True)
+        clock.move_to("2026-06-08 00:00:01")
+        unconfirmed = _post(client, f"{page}/close", page)
+        assert unconfirmed.status_code == 400 and _draw(console_app, draw_id).state == "OPEN"
+        assert _post(client, f"{page}/close", page, confirm="y").status_code == 302
+        closed = _draw(console_app, draw_id)
+        assert (closed.state, closed.entries_count, closed.participants_count) == ("CLOSED", 10, 5), "staff out"
+        clock.move_to("2026-06-09 10:00:00")
+        assert _post(client, f"{page}/run", page, value=DRAW_BEACON_VALUE).status_code == 400, "needs confirming"
+        assert _post(client, f"{page}/run", page, value=DRAW_BEACON_VALUE, confirm="y").status_code == 302
+        ran = _draw(console_app, draw_id)
+        assert ran.state == "RUN" and ran.beacon_value == DRAW_BEACON_VALUE
+        winners = [p for p in ran.picks if p.tier is not None]
+        alternate = next(p for p in ran.picks if p.alternate_rank == 1)
+        assert _post(client, f"{page}/claim", page, entry_id=winners[0].entry_id).status_code == 302
+        assert _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id, reason="").status_code == 400
+        assert _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id,
+                     reason="refuse le lot", confirm="y").status_code == 302
+        after = {p.entry_id: p for p in _draw(console_app, draw_id).picks}
+        assert after[winners[0].entry_id].state == "claimed"
+        assert (after[winners[1].entry_id].state, after[winners[1].entry_id].forfeit_reason) == ("forfeited",
+                                                                                                 "refuse le lot")
+        assert after[alternate.entry_id].state == "notified" and after[alternate.entry_id].tier == winners[1].tier
+        with console_app.app_context():
+            to = db.session.scalars(select(OutboundSms.to_msisdn).where(OutboundSms.template_key == "WINNER")).all()
+            assert alternate.msisdn in to
+            actions = db.session.scalars(select(AuditEvent.action).where(AuditEvent.target == draw_id)
+                                         .order_by(AuditEvent.id)).all()
+        assert actions == ["draw.create", "draw.close", "draw.run", "draw.claim", "draw.forfeit"]
+        bundle = client.get(f"{page}/bundle.zip")
+        assert bundle.status_code == 200 and bundle.mimetype == "application/zip"
+        names = zipfile.ZipFile(io.BytesIO(bundle.data)).namelist()
+        assert sorted(names) == sorted(f"{draw_id}/{n}" for n in ("draw.json", "entries.csv", "exclusions.csv",
+                                                                 "VERIFY.md", "verify_draw.py"))
+        timeline = client.get(page).get_data(as_text=True)
+        assert timeline.count("lot remis") >= 1 and "suppléant promu" in timeline
+    finally:
+        frozen.stop()
+
+
+@pytest.mark.parametrize(("field", "value", "problem"), [
+    ("prizes", "Tricycle", "NAME:COUNT"),
+    ("prizes", "T" * 41 + ":1", "at most 40"),
+    ("window_until", "2026-05-01T00:00", "after its start"),
+    ("exclusions", "12,staff", "Exclusion file line"),
+])
+def test_a_refused_creation_says_why_and_creates_nothing(console_app: Any, login: Any, field: str, value: str,
+                                                         problem: str) -> None:
+    values = {"name": "T", "window_from": "2026-06-01T00:00", "window_until": "2026-06-08T00:00",
+              "prizes": "Tricycle:1", "alternates": "1", "beacon_source": "manual", "beacon_description": "x",
+              field: value}
+    with freeze_time("2026-05-30 12:00:00"):
+        client = login("admin")
+        response = _post(client, "/console/draws/new", "/console/draws/new", **values)
+    assert response.status_code == 400 and problem in response.get_data(as_text=True)
+    with console_app.app_context():
+        assert db.session.scalar(select(LuckyDraw.id)) is None
+
+
+def test_a_step_without_csrf_token_is_refused(console_app: Any, login: Any) -> None:
+    draw_id, _codes = add_draw(console_app, "CLOSED")
+    with freeze_time("2026-06-09 10:00:00"):
+        client = login("admin")
+        response = client.post(f"/console/draws/{draw_id}/run", data={"value": DRAW_BEACON_VALUE, "confirm": "y"})
+    assert response.status_code == 400 and _draw(console_app, draw_id).state == "CLOSED"
+
+
+def test_the_life_cycle_forms_are_french(console_app: Any, login: Any) -> None:
+    draw_id, _codes = add_draw(console_app, "CLOSED")
+    page = login("admin").get(f"/console/draws/{draw_id}").get_data(as_text=True)
+    assert "Lancer le tirage" in page and "La valeur publique, exactement comme publiée" in page
+    assert re.search(r'<input[^>]*name="confirm"', page)
