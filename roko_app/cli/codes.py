@@ -17,6 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from roko_app.extensions import db
+from roko_app.reads.csv_safety import safe_row
 from roko_app.services import code_registry
 from roko_app.services.errors import DomainError
 
@@ -134,7 +135,7 @@ def _write_codes(fd: int, generated: Iterable[str], batch: str) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["code", "batch"])
         for code in generated:
-            writer.writerow([code, batch])
+            writer.writerow(safe_row((code, batch)))
 
 
 def _echo_report(report: code_registry.ImportReport, file: Path) -> None:

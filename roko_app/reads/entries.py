@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, literal_column, select
 from roko_app.configuration import CAMPAIGN_TZ
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms
+from roko_app.reads.csv_safety import safe_cell
 from roko_app.reads.pager import Cursor, Page, keyset_page, older_than
 from roko_app.reads.values import code_key, day_start, msisdn_key
 
@@ -108,9 +109,6 @@ def sms_texts(ids: Iterable[int]) -> dict[int, str]:
 
 
 CSV_HEADER = ("entry_id", "created_at_utc", "msisdn", "outcome", "code", "chances", "sms_id", "sms_text")
-# A cell starting with one of these is a formula to a spreadsheet: farmers' texts are
-# exported with a leading apostrophe instead (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def iter_entries_csv(filters: EntryFilters, chunk_rows: int | None = None) -> Iterator[str]:
@@ -147,7 +145,9 @@ def iter_entries_csv(filters: EntryFilters, chunk_rows: int | None = None) -> It
         rows = connection.execute(statement).all()
         if not rows:
             return
-        writer.writerows((id_, at_text, msisdn, outcome, code or "", chances, sms_id, _csv_text(text))
+        # Every text cell through safe_cell (a farmer's number or text is not a formula).
+        writer.writerows((id_, safe_cell(at_text), safe_cell(msisdn), safe_cell(outcome), safe_cell(code or ""),
+                          chances, sms_id, safe_cell(text or ""))
                          for id_, _at, at_text, msisdn, outcome, code, chances, sms_id, text in rows)
         yield _drain(buffer)
         if len(rows) < chunk_rows:
@@ -174,12 +174,6 @@ def _utc(value: str | datetime) -> datetime:
     if isinstance(value, str):
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-def _csv_text(text: str | None) -> str:
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def _drain(buffer: io.StringIO) -> str:
