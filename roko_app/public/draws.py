@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, render_template
+from flask import Blueprint, Response, current_app, render_template
 from flask_limiter.errors import RateLimitExceeded
+from flask_wtf.csrf import CSRFError
 
 from roko_app.extensions import limiter
 from roko_app.models.lucky_draw import DrawState
@@ -26,21 +27,19 @@ def _check_limit() -> str:
     return current_app.config["DRAW_CHECK_RATE_LIMIT"]
 
 
-def _published(draw_id: str) -> PublicDraw:
-    published = public_draw(draw_id)
-    if published is None:
-        abort(404)
-    return published
-
-
 def _page(published: PublicDraw, form: SelfCheckForm, result: Any = None, status: int = 200) -> tuple[str, int]:
     return render_template("public/draw.html", d=published, draw=published.draw, form=form, result=result,
                            verify_command=VERIFY_COMMAND), status
 
 
-@bp.errorhandler(404)
-def _not_found(_error: Exception) -> tuple[str, int]:
+def _not_found() -> tuple[str, int]:
+    """The French page for an unknown draw (the app's 404 handler serves the console's)."""
     return render_template("public/not_found.html"), 404
+
+
+@bp.errorhandler(CSRFError)
+def _form_expired(_error: CSRFError) -> tuple[str, int]:
+    return render_template("public/form_expired.html"), 400
 
 
 @bp.errorhandler(RateLimitExceeded)
@@ -52,13 +51,18 @@ def _too_many(_error: RateLimitExceeded) -> tuple[str, int]:
 @bp.get("/draws/<draw_id>")
 @limiter.limit(_page_limit)
 def draw(draw_id: str) -> Any:
-    return _page(_published(draw_id), SelfCheckForm())
+    published = public_draw(draw_id)
+    if published is None:
+        return _not_found()
+    return _page(published, SelfCheckForm())
 
 
 @bp.post("/draws/<draw_id>/check")
 @limiter.limit(_check_limit)
 def check(draw_id: str) -> Any:
-    published = _published(draw_id)
+    published = public_draw(draw_id)
+    if published is None:
+        return _not_found()
     form = SelfCheckForm()
     if not form.validate_on_submit():
         return _page(published, form, status=400)
@@ -71,7 +75,7 @@ def check(draw_id: str) -> Any:
 def entries_csv(draw_id: str) -> Any:
     found = find_draw(draw_id)
     if found is None or found.state == DrawState.OPEN:
-        abort(404)
+        return _not_found()
     return Response(found.entries_csv or b"", mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{found.draw_id}-entries.csv"'})
 
@@ -81,7 +85,7 @@ def entries_csv(draw_id: str) -> Any:
 def bundle(draw_id: str) -> Any:
     found = find_draw(draw_id)
     if found is None or found.state != DrawState.RUN:
-        abort(404)
+        return _not_found()
     return Response(bundle_zip(found), mimetype="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="{found.draw_id}.zip"'})
 

@@ -131,7 +131,9 @@ def test_missing_csrf_token_is_refused(app: Any, run_draw: Any) -> None:
     draw_id, codes = run_draw
     msisdn, own = next(iter(codes.items()))
     response = _check(app.test_client(), draw_id, msisdn, own[0], csrf=False)
-    assert response.status_code == 400 and 'id="check-result"' not in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and 'id="check-result"' not in html
+    assert "Formulaire expiré" in html and f'href="/draws/{draw_id}"' in html
 
 
 def test_unknown_draw_is_404(app: Any) -> None:
