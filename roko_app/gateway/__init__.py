@@ -6,6 +6,6 @@ Topaz for dev and tests (``python -m roko_app.gateway.simulator``). Nothing here
 imports the Flask application.
 """
 
-from roko_app.gateway.topaz import SendOutcome, SendResult, TopazClient
+from roko_app.gateway.topaz import SendOutcome, SendResult, StatusResult, StatusState, TopazClient
 
-__all__ = ["SendOutcome", "SendResult", "TopazClient"]
+__all__ = ["SendOutcome", "SendResult", "StatusResult", "StatusState", "TopazClient"]

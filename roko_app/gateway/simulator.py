@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any, Final, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
@@ -55,7 +55,9 @@ WEBHOOK_TOKEN_HEADER: Final = "X-Roko-Webhook-Token"  # noqa: S105 (a header nam
 GATEWAY_ID_HEADER: Final = "X-Simulator-Gateway-Sms-Id"
 
 _GUINEA_LOCAL = re.compile(r"6[0-9]{8}")
-_SETTING_KEYS: Final = frozenset({"fail_rate", "latency_ms", "mode"})
+_SETTING_KEYS: Final = frozenset({"fail_rate", "latency_ms", "mode", "status_mode"})
+#: ``status_mode``: whether the status query answers (``ok``) or 503s (``down``).
+STATUS_MODES: Final = ("ok", "down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Settings:
     fail_rate: float = 0.0
     latency_ms: int = 0
     mode: str = "ok"
+    status_mode: str = "ok"
 
     def __post_init__(self) -> None:
         if not _is_number(self.fail_rate) or not 0.0 <= self.fail_rate <= 1.0:
@@ -82,6 +85,8 @@ class Settings:
             raise ValueError(f"latency_ms must be an integer >= 0, not {self.latency_ms!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.status_mode not in STATUS_MODES:
+            raise ValueError(f"status_mode must be one of {', '.join(STATUS_MODES)}, not {self.status_mode!r}")
 
 
 class TopazSimulator:
@@ -136,6 +141,8 @@ class TopazSimulator:
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Reply:
         """Answer one request; ``headers`` keys must be lower-case."""
         methods = self._routes.get(path.rstrip("/") or "/")
+        if methods is None and path.startswith(SEND_PATH + "/") and len(path) > len(SEND_PATH) + 1:
+            methods = {"GET": lambda request: self._handle_status(unquote(path[len(SEND_PATH) + 1:]), request)}
         if methods is None:
             return Reply(404, {"status": "error", "reason": f"no such endpoint: {path}"})
         handler = methods.get(method.upper())
@@ -163,12 +170,14 @@ class TopazSimulator:
             return asdict(self._settings)
 
     def configure(
-        self, *, fail_rate: float | None = None, latency_ms: int | None = None, mode: str | None = None
+        self, *, fail_rate: float | None = None, latency_ms: int | None = None, mode: str | None = None,
+        status_mode: str | None = None,
     ) -> dict[str, Any]:
         """Change some settings (all or nothing) and return the new ones."""
         changes = {
             key: value
-            for key, value in (("fail_rate", fail_rate), ("latency_ms", latency_ms), ("mode", mode))
+            for key, value in (("fail_rate", fail_rate), ("latency_ms", latency_ms), ("mode", mode),
+                               ("status_mode", status_mode))
             if value is not None
         }
         with self._lock:
@@ -215,6 +224,7 @@ class TopazSimulator:
                     "encoding": payload["encoding"],
                     "gateway_sms_id": self._next_send_id,
                     "received_at": _utc_now(timespec="milliseconds"),
+                    "status": "sent",
                 }
                 self._next_send_id += 1
                 self._messages.append(record)
@@ -232,6 +242,20 @@ class TopazSimulator:
             duplicate,
         )
         return Reply(200, {"status": "sent", "gateway_sms_id": gateway_sms_id, "duplicate": duplicate})
+
+    def _handle_status(self, client_ref: str, request: _Request) -> Reply:
+        """The status query: the gateway's record of ``client_ref``, 404 when it has none."""
+        if self.settings()["status_mode"] == "down":
+            return Reply(503, {"status": "unavailable", "reason": "simulated outage"})
+        if not self._authorised(request.headers.get("authorization", "")):
+            return Reply(401, {"status": "unauthorized", "reason": "missing or invalid bearer token"})
+        with self._lock:
+            record = self._by_client_ref.get(client_ref)
+            if record is None:
+                return Reply(404, {"status": "unknown", "reason": "no such client_ref"})
+            answer = {"client_ref": client_ref, "gateway_sms_id": record["gateway_sms_id"], "status": record["status"],
+                      "at": record.get("status_at", record["received_at"])}
+        return Reply(200, answer)
 
     def _authorised(self, authorization: str) -> bool:
         if self.token is None:
@@ -492,10 +516,11 @@ class RunningSimulator:
         return self.simulator.sent(to)
 
     def set(
-        self, *, mode: str | None = None, fail_rate: float | None = None, latency_ms: int | None = None
+        self, *, mode: str | None = None, fail_rate: float | None = None, latency_ms: int | None = None,
+        status_mode: str | None = None,
     ) -> dict[str, Any]:
         """Change fault-injection settings, like ``POST /control``."""
-        return self.simulator.configure(mode=mode, fail_rate=fail_rate, latency_ms=latency_ms)
+        return self.simulator.configure(mode=mode, fail_rate=fail_rate, latency_ms=latency_ms, status_mode=status_mode)
 
     def reset(self) -> None:
         """Clear the sends and restore the start settings."""

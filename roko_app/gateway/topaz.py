@@ -19,8 +19,9 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final, Literal
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -46,6 +47,10 @@ _AUTH_STATUSES: Final = frozenset({401, 403})
 _MAX_REASON_CHARS: Final = 200
 
 SendOutcome = Literal["sent", "rejected", "transient"]
+#: What the status query may say: the gateway's record of a ``client_ref``, ``unknown``
+#: (404: it has none) or ``unreachable`` (no usable answer).
+StatusState = Literal["queued", "sent", "delivered", "failed", "expired", "unknown", "unreachable"]
+GATEWAY_STATES: Final = frozenset({"queued", "sent", "delivered", "failed", "expired"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,27 @@ class SendResult:
     def is_transient(self) -> bool:
         """True when the caller should retry later with the same client_ref."""
         return self.outcome == "transient"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusResult:
+    """The gateway's answer to the status query for one ``client_ref``.
+
+    ``queued``/``sent``: it accepted the SMS (``gateway_sms_id``); ``delivered``,
+    ``failed``, ``expired``: its delivery report (``at``); ``unknown``: it has no record
+    of it (it never went out, sending again is safe); ``unreachable``: no usable answer
+    (``reason``), so nothing is known.
+    """
+
+    state: StatusState
+    gateway_sms_id: int | None = None
+    at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """True when the gateway has the SMS (whatever became of it since)."""
+        return self.state in GATEWAY_STATES
 
 
 class TopazClient:
@@ -225,6 +251,29 @@ class TopazClient:
         _log_result(level, client_ref, port, result)
         return result
 
+    def status(self, client_ref: str) -> StatusResult:
+        """Ask the gateway what became of ``client_ref`` (``GET {base_url}/api/v1/send/{client_ref}``);
+        never raises for network or gateway trouble (``unreachable``)."""
+        if not client_ref:
+            raise ValueError("client_ref must not be empty")
+        try:
+            response = self._session.get(
+                f"{self.send_url}/{quote(client_ref, safe='')}",
+                headers=self._headers(),
+                timeout=(self.connect_timeout, self.read_timeout),
+                allow_redirects=False,
+            )
+        except requests.exceptions.Timeout:
+            result = StatusResult("unreachable", reason="status query timed out")
+        except requests.RequestException as exc:
+            result = StatusResult("unreachable", reason=_clip(f"status query failed: {describe_exception(exc)}"))
+        else:
+            result = _interpret_status(response)
+        logger.log(logging.INFO if result.state != "unreachable" else logging.WARNING,
+                   "Topaz status client_ref=%s: %s%s", client_ref, result.state,
+                   f" ({result.reason})" if result.reason else "")
+        return result
+
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
         if self._token:
@@ -280,6 +329,36 @@ def _never_connected(exc: BaseException) -> bool:
         seen.add(id(current))
         current = _cause_of(current)
     return False
+
+
+def _interpret_status(response: requests.Response) -> StatusResult:
+    status = response.status_code
+    if status == 404:
+        return StatusResult("unknown")
+    if status != 200:
+        return StatusResult("unreachable", reason=f"status query answered HTTP {status}")
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    state = data.get("status") if isinstance(data, dict) else None
+    gateway_sms_id = data.get("gateway_sms_id") if isinstance(data, dict) else None
+    if state not in GATEWAY_STATES:
+        return StatusResult("unreachable", reason="malformed status answer: no known status")
+    if gateway_sms_id is not None and (not isinstance(gateway_sms_id, int) or isinstance(gateway_sms_id, bool)
+                                       or gateway_sms_id < 0):
+        return StatusResult("unreachable", reason="malformed status answer: bad gateway_sms_id")
+    return StatusResult(state, gateway_sms_id, _parse_at(data.get("at")))
+
+
+def _parse_at(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _rejection_reason(response: requests.Response) -> str:

@@ -39,7 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from roko_app.database.sqlite import begin_write, sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.gateway.topaz import SendResult, TopazClient
+from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus, Priority
 from roko_app.models.outbound import FINAL_STATUSES
 from roko_app.services.errors import DomainError, NotFound
@@ -160,11 +160,15 @@ def attempt_delivery(message: OutboundSms, client: TopazClient, policy: RetryPol
     """:func:`deliver`, also saying whether the outcome was recorded (see :func:`record_outcome`)."""
     result = client.send(client_ref=message.client_ref, to=message.to_msisdn, text=message.text,
                          encoding=message.encoding, port=message.port)
-    return result, record_outcome(message, result, policy)
+    check = None
+    if result.is_transient and message.attempts >= policy.max_attempts and (message.maybe_sent or result.ambiguous):
+        # About to give up on a message that may have gone out: ask the gateway first.
+        check = client.status(message.client_ref)
+    return result, record_outcome(message, result, policy, check=check)
 
 
 def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy,
-                   now: datetime | None = None) -> bool:
+                   now: datetime | None = None, *, check: StatusResult | None = None) -> bool:
     """Record one attempt's outcome on the claimed ``message`` (not committed).
 
     One conditional UPDATE, ``WHERE status = 'SENDING' AND attempts = <this claim>``, so
@@ -173,6 +177,10 @@ def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy
     arrived before the send's answer (the message keeps the reported status, and only
     learns its ``gateway_sms_id`` and ``sent_at``; False too). ``message`` then shows
     the row as it is in the database.
+
+    ``check`` is the gateway's answer to the status query when a transient failure used
+    the last attempt of a message that may have gone out (``maybe_sent``, or this
+    attempt was ambiguous): see :func:`_give_up`.
     """
     now = now or utcnow()
     values: dict[str, Any] = {"lease_expires_at": None, "updated_at": now}
@@ -182,9 +190,7 @@ def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy
         values.update(status=OutboundStatus.FAILED, last_error=_clip(f"rejected by the gateway: {result.reason}"))
         log.warning("outbound %s rejected by the gateway: %s", message.id, result.reason)
     elif message.attempts >= policy.max_attempts:
-        values.update(status=OutboundStatus.FAILED,
-                      last_error=_clip(f"gave up after {message.attempts} attempts: {result.reason}"))
-        log.error("outbound %s failed after %s attempts: %s", message.id, message.attempts, result.reason)
+        values.update(_give_up(message, result, check, now))
     else:
         values.update(status=OutboundStatus.QUEUED, next_attempt_at=now + policy.backoff(message.attempts),
                       last_error=_clip(f"transient: {result.reason}"))
@@ -192,6 +198,81 @@ def record_outcome(message: OutboundSms, result: SendResult, policy: RetryPolicy
     if result.ambiguous:
         values["maybe_sent"] = True
     return _write_outcome(message, values)
+
+
+def _give_up(message: OutboundSms, result: SendResult, check: StatusResult | None,
+             now: datetime) -> dict[str, Any]:
+    """The last attempt failed: FAILED, unless the gateway says it has the message
+    (then what it says), or it may have gone out and the gateway could not be asked
+    (UNCERTAIN: delivery unknown, to be checked, never FAILED)."""
+    gave_up = f"gave up after {message.attempts} attempts: {result.reason}"
+    if check is not None and check.state == "unknown" and result.ambiguous:
+        # Asked right after this attempt timed out: the gateway may still be processing it.
+        check = StatusResult("unreachable", reason="no record of it yet, just after this attempt's timeout")
+    if check is None or check.state == "unknown":
+        known = "" if check is None else "; the gateway has no record of it"
+        log.error("outbound %s failed after %s attempts: %s%s", message.id, message.attempts, result.reason, known)
+        return {"status": OutboundStatus.FAILED, "last_error": _clip(gave_up + known)}
+    if check.state == "unreachable":
+        log.error("outbound %s: out of attempts, may have gone out, the gateway could not be asked (%s): UNCERTAIN",
+                  message.id, check.reason)
+        return {"status": OutboundStatus.UNCERTAIN,
+                "last_error": _clip(f"{gave_up}; an earlier attempt may have gone out and the gateway could not be "
+                                    f"asked ({check.reason})")}
+    log.warning("outbound %s: out of attempts, but the gateway has it (%s)", message.id, check.state)
+    return _as_checked(check, now)
+
+
+def _as_checked(check: StatusResult, now: datetime) -> dict[str, Any]:
+    """The row values when the status query says the gateway has the message."""
+    values: dict[str, Any] = {"status": _CHECKED[check.state], "last_error": None}
+    if check.gateway_sms_id is not None:
+        values["gateway_sms_id"] = check.gateway_sms_id
+    if check.state in ("queued", "sent"):
+        values["sent_at"] = now
+    else:
+        values.update(delivered_at=check.at or now)
+    return values
+
+
+def uncertain_due(now: datetime, quiet_for: timedelta, limit: int) -> list[tuple[int, str]]:
+    """``(id, client_ref)`` of UNCERTAIN messages untouched for ``quiet_for``, oldest first."""
+    statement = (select(OutboundSms.id).where(OutboundSms.status == OutboundStatus.UNCERTAIN,
+                                              OutboundSms.updated_at <= now - quiet_for)
+                 .order_by(OutboundSms.updated_at, OutboundSms.id).limit(limit))
+    return [(message_id, f"roko-out-{message_id}") for message_id in db.session.scalars(statement)]
+
+
+def settle_uncertain(message_id: int, check: StatusResult, now: datetime | None = None) -> str | None:
+    """Apply the status query's answer to an UNCERTAIN message: what the gateway has
+    (SENT, DELIVERED, ...), or QUEUED with a fresh attempt budget when it has no record
+    (never sent: sending it is safe, with the same ``client_ref``); unreachable: it
+    stays UNCERTAIN until the next check. The new status, or None when nothing changed
+    (one conditional UPDATE: a report that came meanwhile wins). Not committed."""
+    now = now or utcnow()
+    if check.state == "unreachable":
+        values: dict[str, Any] = {"updated_at": now}
+    elif check.state == "unknown":
+        values = {"status": OutboundStatus.QUEUED, "attempts": 0, "next_attempt_at": now, "maybe_sent": False,
+                  "last_error": _clip("re-queued: the gateway has no record of it (status query)")}
+    else:
+        values = _as_checked(check, now)
+    sqlite_write_lock(db.session)
+    statement = (update(OutboundSms)
+                 .where(OutboundSms.id == message_id, OutboundSms.status == OutboundStatus.UNCERTAIN)
+                 .values(**{key: getattr(value, "value", value) for key, value in {**values, "updated_at": now}.items()})
+                 .returning(OutboundSms.id)
+                 .execution_options(synchronize_session=False))
+    changed = db.session.execute(statement).first() is not None and "status" in values
+    if changed:
+        log.info("outbound %s: UNCERTAIN settled by the status query (%s): %s", message_id, check.state,
+                 values["status"])
+    return str(values["status"]) if changed else None
+
+
+#: The status query's answer → our status, when the gateway has the message.
+_CHECKED = {"queued": OutboundStatus.SENT, "sent": OutboundStatus.SENT, "delivered": OutboundStatus.DELIVERED,
+            "failed": OutboundStatus.UNDELIVERED, "expired": OutboundStatus.EXPIRED}
 
 
 def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
@@ -206,7 +287,7 @@ def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
         for key, value in values.items():
             set_committed_value(message, key, value)
         return True
-    if values["status"] == OutboundStatus.SENT:
+    if values["status"] == OutboundStatus.SENT and "gateway_sms_id" in values:
         # A report got there first: keep its status, learn what the answer tells.
         db.session.execute(update(OutboundSms)
                            .where(OutboundSms.id == message.id, OutboundSms.status.in_(_FINAL))
@@ -221,6 +302,11 @@ def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
 
 
 _FINAL = [status.value for status in FINAL_STATUSES]
+
+
+#: What an operator may send again: the dead letter, and messages whose delivery is
+#: uncertain (safe: the same client_ref, so the gateway drops it if it has it).
+REQUEUEABLE = frozenset({OutboundStatus.FAILED, OutboundStatus.UNCERTAIN})
 
 
 class NotRequeueable(DomainError):
@@ -347,20 +433,21 @@ def is_still_claimed(message_id: int, attempt: int) -> bool:
 
 
 def requeue_failed(message_id: int, now: datetime | None = None) -> OutboundSms:
-    """Put a FAILED message (the dead letter) back in the queue with a fresh attempt budget.
+    """Put a FAILED (the dead letter) or UNCERTAIN message back in the queue with a fresh attempt budget.
 
     ``attempts`` restarts at 0; ``last_error`` keeps the reason it failed until the next
     attempt replaces it; the ``client_ref`` is the same, so if an earlier attempt did
     reach the farmer the gateway answers "duplicate" instead of sending again; a
     ``not_before`` still in the future is respected. Raises ``NotFound`` or
-    ``NotRequeueable`` (the message is not FAILED). Not committed.
+    ``NotRequeueable`` (the message is neither FAILED nor UNCERTAIN). Not committed.
     """
     now = now or utcnow()
     message = db.session.get(OutboundSms, message_id, with_for_update=True)
     if message is None:
         raise NotFound(f"There is no outbound message {message_id}.")
-    if message.status != OutboundStatus.FAILED:
-        raise NotRequeueable(f"Outbound message {message_id} is {message.status}; only FAILED messages can be re-queued.")
+    if message.status not in REQUEUEABLE:
+        raise NotRequeueable(f"Outbound message {message_id} is {message.status}; only FAILED and UNCERTAIN messages "
+                             "can be re-queued.")
     message.status = OutboundStatus.QUEUED
     message.attempts = 0
     message.lease_expires_at = None

@@ -35,6 +35,8 @@ BELL_CHECK_SECONDS = 0.01
 STOP_CHECK_SECONDS = 0.05
 #: Rows per UPDATE of the delivery sweep (SENT without a report → UNREPORTED).
 SWEEP_BATCH = 1000
+#: UNCERTAIN messages the sweep asks the gateway about, at most, each time.
+UNCERTAIN_BATCH = 50
 #: Longest wait between tries while the database keeps failing (doubling from 1 s).
 MAX_ERROR_BACKOFF_SECONDS = 60.0
 
@@ -243,7 +245,8 @@ class Worker:
 
     def _sweep(self) -> None:
         """Every ``sweep_every``: SENT messages without a delivery report after
-        ``dlr_expiry`` become UNREPORTED (batched, committed batch by batch)."""
+        ``dlr_expiry`` become UNREPORTED (batched, committed batch by batch), and the
+        gateway is asked again about UNCERTAIN messages left alone that long."""
         if not self.control.sweep_due(utcnow(), self.sweep_every):
             return
         total = 0
@@ -255,6 +258,12 @@ class Worker:
                 break
         if total:
             log.info("worker: %d message(s) without a delivery report are now UNREPORTED", total)
+        now = utcnow()
+        due = outbound.uncertain_due(now, self.sweep_every, UNCERTAIN_BATCH)
+        db.session.commit()
+        for message_id, client_ref in due:  # no transaction open during the gateway's answer
+            outbound.settle_uncertain(message_id, self.client.status(client_ref), now)
+            db.session.commit()
 
     def _claim(self) -> list[OutboundSms]:
         batch = outbound.claim_due(self.claim_size, utcnow(), self.policy)

@@ -113,7 +113,7 @@ def test_accepted_send_is_recorded_and_listed(sim: RunningSimulator, http: reque
     assert sim.sent() == listed
     first_record = dict(listed[0])
     received_at = first_record.pop("received_at")
-    assert first_record == {**send_body(), "gateway_sms_id": 1}
+    assert first_record == {**send_body(), "gateway_sms_id": 1, "status": "sent"}
     assert received_at.endswith("Z")
     assert abs((datetime.now(UTC) - datetime.fromisoformat(received_at)).total_seconds()) < 10
 
@@ -236,23 +236,27 @@ def test_latency_delays_sends_only(sim: RunningSimulator, http: requests.Session
     assert health_seconds < 0.3
 
 
+START_SETTINGS = {"fail_rate": 0.0, "latency_ms": 0, "mode": "ok", "status_mode": "ok"}
+
+
 def test_control_endpoint_reads_and_changes_settings(sim: RunningSimulator, http: requests.Session) -> None:
     control = sim.url + "/control"
-    assert http.get(control, timeout=5).json() == {"fail_rate": 0.0, "latency_ms": 0, "mode": "ok"}
+    assert http.get(control, timeout=5).json() == START_SETTINGS
 
     changed = http.post(control, json={"mode": "down", "latency_ms": 5, "fail_rate": 0}, timeout=5)
 
     assert changed.status_code == 200
-    assert changed.json() == {"fail_rate": 0.0, "latency_ms": 5, "mode": "down"}
+    assert changed.json() == {**START_SETTINGS, "latency_ms": 5, "mode": "down"}
     assert http.get(control, timeout=5).json() == changed.json()
     assert post_send(http, sim, send_body()).status_code == 503
     sim.reset()
-    assert sim.simulator.settings() == {"fail_rate": 0.0, "latency_ms": 0, "mode": "ok"}
+    assert sim.simulator.settings() == START_SETTINGS
 
 
 @pytest.mark.parametrize(
     "body",
-    [{"fail_rate": 1.5}, {"fail_rate": "0.5"}, {"latency_ms": -1}, {"latency_ms": 1.5}, {"mode": "sleepy"}, {"x": 1}],
+    [{"fail_rate": 1.5}, {"fail_rate": "0.5"}, {"latency_ms": -1}, {"latency_ms": 1.5}, {"mode": "sleepy"}, {"x": 1},
+     {"status_mode": "reject"}],
 )
 def test_control_rejects_bad_settings_without_changing_anything(
     sim: RunningSimulator, http: requests.Session, body: dict[str, Any]

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from roko_app.gateway import SendResult, TopazClient
+from roko_app.gateway import SendResult, StatusResult, TopazClient
 from roko_app.gateway.simulator import RunningSimulator, start_in_thread
 
 TOKEN = "client-secret-token-4711"
@@ -162,6 +163,8 @@ def canned_server(status: int, body: bytes, headers: dict[str, str] | None = Non
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        do_GET = do_POST  # noqa: N815 (the status query)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -420,3 +423,60 @@ def test_the_token_never_appears_in_logs(sim: RunningSimulator, caplog: pytest.L
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
     # Nor personal data: the number and the text stay out of our log lines.
     assert all(MESSAGE["to"] not in r.getMessage() and MESSAGE["text"] not in r.getMessage() for r in ours)
+
+
+# -- what may have gone out, and the status query (docs/topaz-gateway.md §5) ----------------
+
+
+def test_only_answers_after_the_request_may_have_reached_the_gateway_are_ambiguous(sim: RunningSimulator) -> None:
+    with TopazClient(f"http://127.0.0.1:{closed_port()}", TOKEN, 17, connect_timeout=0.5) as refused:
+        assert not refused.send(client_ref="roko-out-1", **MESSAGE).ambiguous
+    sim.set(mode="down")
+    with TopazClient(sim.url, TOKEN, 17, connect_timeout=0.5, read_timeout=0.15) as client:
+        assert not client.send(client_ref="roko-out-1", **MESSAGE).ambiguous, "a 503 sent nothing"
+        sim.set(mode="ok", latency_ms=400)
+        assert client.send(client_ref="roko-out-1", **MESSAGE).ambiguous, "a read timeout may have sent it"
+    with canned_server(200, b"<html>ok</html>") as gateway, TopazClient(gateway["url"], TOKEN, 17) as client:
+        assert client.send(client_ref="roko-out-1", **MESSAGE).ambiguous, "a 2xx we cannot read may have sent it"
+
+
+def test_the_status_query_answers_the_gateways_record(client: TopazClient, sim: RunningSimulator) -> None:
+    assert client.status("roko-out-1") == StatusResult("unknown")
+    sent = client.send(client_ref="roko-out-1", **MESSAGE)
+    answer = client.status("roko-out-1")
+    assert (answer.state, answer.gateway_sms_id, answer.accepted) == ("sent", sent.gateway_sms_id, True)
+    assert answer.at is not None and answer.at.tzinfo is not None
+    sim.set(status_mode="down")
+    assert client.status("roko-out-1").state == "unreachable"
+
+
+def test_the_status_query_is_unreachable_without_a_usable_answer(sim: RunningSimulator) -> None:
+    with TopazClient(sim.url, "wrong-token", 17) as wrong_token:
+        assert wrong_token.status("roko-out-1") == StatusResult("unreachable", reason="status query answered HTTP 401")
+    with TopazClient(f"http://127.0.0.1:{closed_port()}", TOKEN, 17, connect_timeout=0.5) as refused:
+        result = refused.status("roko-out-1")
+        assert (result.state, result.reason) == ("unreachable", "status query failed: Connection refused")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"client_ref": "a/b", "gateway_sms_id": 7, "status": "delivered", "at": "2026-05-15T10:30:05Z"}',
+         StatusResult("delivered", 7, datetime(2026, 5, 15, 10, 30, 5, tzinfo=UTC))),
+        (200, b'{"status": "expired", "at": "2026-05-15T10:30:05"}',
+         StatusResult("expired", None, datetime(2026, 5, 15, 10, 30, 5, tzinfo=UTC))),
+        (200, b'{"status": "queued", "gateway_sms_id": 3, "at": "soon"}', StatusResult("queued", 3, None)),
+        (200, b'{"status": "lost"}', StatusResult("unreachable", reason="malformed status answer: no known status")),
+        (200, b'{"status": "sent", "gateway_sms_id": -1}',
+         StatusResult("unreachable", reason="malformed status answer: bad gateway_sms_id")),
+        (200, b"<html>", StatusResult("unreachable", reason="malformed status answer: no known status")),
+        (404, b"{}", StatusResult("unknown")),
+        (500, b"{}", StatusResult("unreachable", reason="status query answered HTTP 500")),
+    ],
+)
+def test_status_answers_are_classified(status: int, body: bytes, expected: StatusResult) -> None:
+    with canned_server(status, body) as gateway, TopazClient(gateway["url"], TOKEN, 17) as client:
+        assert client.status("a/b") == expected
+    (request,) = gateway["requests"]
+    assert request["path"] == "/api/v1/send/a%2Fb"
+    assert request["headers"]["Authorization"] == f"Bearer {TOKEN}"
