@@ -23,7 +23,9 @@ class Pick:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class DrawResult:
+    """The participants the algorithm took: winners in tier order, then ranked alternates."""
+
     winners: tuple[Pick, ...]
     alternates: tuple[Pick, ...]
 
@@ -97,7 +99,7 @@ def pick(
     beacon_hex: str,
     winners: int,
     alternates: int,
-) -> Outcome:
+) -> DrawResult:
     """Winners (``winners`` participants, tier order) then ranked alternates.
 
     Fewer participants than places: every participant is taken and the rest stays empty.
@@ -116,4 +118,4 @@ def pick(
             continue
         taken.add(participant_id)
         picks.append(Pick(len(picks) + 1, entry_id, participant_id))
-    return Outcome(winners=tuple(picks[:winners]), alternates=tuple(picks[winners:]))
+    return DrawResult(winners=tuple(picks[:winners]), alternates=tuple(picks[winners:]))
