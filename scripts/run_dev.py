@@ -21,6 +21,7 @@ SIM_PORT = int(os.environ.get("ROKO_DEV_SIMULATOR_PORT", "8025"))
 WEBHOOK_TOKEN = os.environ.get("ROKO_WEBHOOK_INBOUND_TOKEN", "dev-inbound-token")
 TOPAZ_TOKEN = os.environ.get("ROKO_TOPAZ_TOKEN", "dev-topaz-token")
 DEMO_API_KEY = "roko_dev-demo-key-not-for-production"  # registered by `flask roko dev-seed`
+DLR_DELAY_MS = 2000  # the simulator's delivery reports, this long after each send
 SEED_SMS = {
     "gateway_sms_id": 101,
     "port": 17,
@@ -91,6 +92,10 @@ def banner() -> str:
         f"French reply reaches {sim}/sent a moment later, sent by the worker:",
         curl_inject,
         "",
+        f"The simulator reports each SMS's delivery {DLR_DELAY_MS / 1000:g} s after sending it (one in ten not",
+        "delivered): see Messages → Outgoing in the console, or ask the simulator what became of one:",
+        f"curl -sS {sim}/api/v1/send/roko-out-1 -H 'Authorization: Bearer {TOPAZ_TOKEN}'",
+        "",
     ])
 
 
@@ -106,7 +111,11 @@ def main() -> int:
         start([python, "-m", "roko_app.gateway.simulator", "--host", "127.0.0.1", "--port", str(SIM_PORT),
                "--token", env["ROKO_TOPAZ_TOKEN"],
                "--webhook-url", f"http://127.0.0.1:{WEB_PORT}/api/v1/webhooks/topaz/inbound",
-               "--webhook-token", env["ROKO_WEBHOOK_INBOUND_TOKEN"]])
+               "--webhook-token", env["ROKO_WEBHOOK_INBOUND_TOKEN"],
+               # Delivery reports come back 2 s after each send, one in ten "failed", one in
+               # twenty "expired" (the console's delivery column shows all three).
+               "--dlr-url", f"http://127.0.0.1:{WEB_PORT}/api/v1/webhooks/topaz/status",
+               "--dlr-delay-ms", str(DLR_DELAY_MS), "--dlr-fail-rate", "0.1", "--dlr-expire-rate", "0.05"])
         start([python, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(WEB_PORT)])
         start([python, "-m", "flask", "--app", "wsgi", "roko", "worker"])
         wait_for(f"http://127.0.0.1:{SIM_PORT}/health")

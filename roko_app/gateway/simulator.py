@@ -19,6 +19,7 @@ This module does not import any Flask application code.
 from __future__ import annotations
 
 import argparse
+import heapq
 import hmac
 import json
 import logging
@@ -55,7 +56,11 @@ WEBHOOK_TOKEN_HEADER: Final = "X-Roko-Webhook-Token"  # noqa: S105 (a header nam
 GATEWAY_ID_HEADER: Final = "X-Simulator-Gateway-Sms-Id"
 
 _GUINEA_LOCAL = re.compile(r"6[0-9]{8}")
-_SETTING_KEYS: Final = frozenset({"fail_rate", "latency_ms", "mode", "status_mode"})
+_SETTING_KEYS: Final = frozenset({"fail_rate", "latency_ms", "mode", "status_mode", "dlr_delay_ms", "dlr_fail_rate",
+                                  "dlr_expire_rate", "dlr_twice", "dlr_shuffle"})
+#: Reports posted in one body at most (the webhook takes up to 1000).
+DLR_BATCH: Final = 100
+DLR_FAILURE_REASON: Final = "simulated: absent subscriber"
 #: ``status_mode``: whether the status query answers (``ok``) or 503s (``down``).
 STATUS_MODES: Final = ("ok", "down")
 
@@ -77,6 +82,14 @@ class Settings:
     latency_ms: int = 0
     mode: str = "ok"
     status_mode: str = "ok"
+    # Delivery reports (with --dlr-url): after dlr_delay_ms (with dlr_shuffle, a random
+    # delay up to twice that, so reports come out of order), a share failed or expired,
+    # each posted twice with dlr_twice.
+    dlr_delay_ms: int = 1000
+    dlr_fail_rate: float = 0.0
+    dlr_expire_rate: float = 0.0
+    dlr_twice: bool = False
+    dlr_shuffle: bool = False
 
     def __post_init__(self) -> None:
         if not _is_number(self.fail_rate) or not 0.0 <= self.fail_rate <= 1.0:
@@ -87,6 +100,17 @@ class Settings:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.status_mode not in STATUS_MODES:
             raise ValueError(f"status_mode must be one of {', '.join(STATUS_MODES)}, not {self.status_mode!r}")
+        if not _is_int(self.dlr_delay_ms) or self.dlr_delay_ms < 0:
+            raise ValueError(f"dlr_delay_ms must be an integer >= 0, not {self.dlr_delay_ms!r}")
+        for name in ("dlr_fail_rate", "dlr_expire_rate"):
+            value = getattr(self, name)
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a number between 0 and 1, not {value!r}")
+        if self.dlr_fail_rate + self.dlr_expire_rate > 1.0:
+            raise ValueError("dlr_fail_rate + dlr_expire_rate must be at most 1")
+        for name in ("dlr_twice", "dlr_shuffle"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false")
 
 
 class TopazSimulator:
@@ -107,6 +131,9 @@ class TopazSimulator:
         webhook_token: str | None = None,
         inbound_port: int = DEFAULT_INBOUND_PORT,
         seed: int | None = None,
+        dlr_url: str | None = None,
+        dlr_token: str | None = None,
+        **dlr_settings: Any,
     ) -> None:
         """Configure the simulator; raises ``ValueError`` on a bad option.
 
@@ -120,7 +147,9 @@ class TopazSimulator:
         self.webhook_url = webhook_url or None
         self.webhook_token = webhook_token or None
         self.inbound_port = inbound_port
-        self._initial = Settings(fail_rate=float(fail_rate), latency_ms=latency_ms, mode=mode)
+        self.dlr_url = dlr_url or None
+        self.dlr_token = dlr_token or self.webhook_token
+        self._initial = Settings(fail_rate=float(fail_rate), latency_ms=latency_ms, mode=mode, **dlr_settings)
         self._lock = threading.Lock()
         self._settings = self._initial
         self._random = random.Random(seed)
@@ -128,6 +157,7 @@ class TopazSimulator:
         self._by_client_ref: dict[str, dict[str, Any]] = {}
         self._next_send_id = 1
         self._next_inbound_id = 1 if seed is not None else int(time.time() * 1000)
+        self._dlr = _ReportPusher(self) if self.dlr_url else None
         self._routes: dict[str, dict[str, Callable[[_Request], Reply]]] = {
             SEND_PATH: {"POST": self._handle_send},
             "/sent": {"GET": self._handle_list_sent, "DELETE": self._handle_clear_sent},
@@ -169,17 +199,12 @@ class TopazSimulator:
         with self._lock:
             return asdict(self._settings)
 
-    def configure(
-        self, *, fail_rate: float | None = None, latency_ms: int | None = None, mode: str | None = None,
-        status_mode: str | None = None,
-    ) -> dict[str, Any]:
-        """Change some settings (all or nothing) and return the new ones."""
-        changes = {
-            key: value
-            for key, value in (("fail_rate", fail_rate), ("latency_ms", latency_ms), ("mode", mode),
-                               ("status_mode", status_mode))
-            if value is not None
-        }
+    def configure(self, **settings: Any) -> dict[str, Any]:
+        """Change some settings (all or nothing; None leaves one as it is) and return the new ones."""
+        unknown = sorted(set(settings) - _SETTING_KEYS)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        changes = {key: value for key, value in settings.items() if value is not None}
         with self._lock:
             self._settings = replace(self._settings, **changes)
             return asdict(self._settings)
@@ -190,6 +215,42 @@ class TopazSimulator:
             self._messages.clear()
             self._by_client_ref.clear()
             self._settings = self._initial
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The delivery-report posts made so far: ``{"reports", "status"}`` (the body's
+        reports and the webhook's HTTP status, None when unreachable), in order."""
+        return [] if self._dlr is None else self._dlr.posted()
+
+    def close(self) -> None:
+        """Stop pushing delivery reports (those still pending are dropped)."""
+        if self._dlr is not None:
+            self._dlr.stop()
+
+    def decide(self, settings: Mapping[str, Any]) -> str:
+        """Roll the delivery dice: ``delivered``, ``failed`` or ``expired``."""
+        with self._lock:
+            roll = self._random.random()
+        if roll < settings["dlr_fail_rate"]:
+            return "failed"
+        return "expired" if roll < settings["dlr_fail_rate"] + settings["dlr_expire_rate"] else "delivered"
+
+    def delay_seconds(self, settings: Mapping[str, Any]) -> float:
+        delay = settings["dlr_delay_ms"] / 1000
+        if settings["dlr_shuffle"]:
+            with self._lock:
+                return self._random.uniform(0, 2 * delay)
+        return delay
+
+    def report_due(self, record: dict[str, Any], status: str) -> dict[str, Any]:
+        """Record the gateway-side outcome of a send; the report to post about it."""
+        at = _utc_now(timespec="milliseconds")
+        with self._lock:
+            record["status"], record["status_at"] = status, at
+        report = {"client_ref": record["client_ref"], "gateway_sms_id": record["gateway_sms_id"], "status": status,
+                  "at": at}
+        if status == "failed":
+            report["reason"] = DLR_FAILURE_REASON
+        return report
 
     # -- send ----------------------------------------------------------------
 
@@ -232,6 +293,8 @@ class TopazSimulator:
                 gateway_sms_id, duplicate = record["gateway_sms_id"], False
             else:
                 gateway_sms_id, duplicate = original["gateway_sms_id"], True
+        if self._dlr is not None and not duplicate:
+            self._dlr.schedule(record, settings)  # outside the lock: it rolls the dice
         logger.info(
             "send client_ref=%s port=%d encoding=%s chars=%d -> gateway_sms_id=%d duplicate=%s",
             payload["client_ref"],
@@ -282,8 +345,9 @@ class TopazSimulator:
         unknown = sorted(set(payload) - _SETTING_KEYS)
         if unknown:
             return Reply(400, {"status": "error", "reason": f"unknown setting(s): {', '.join(unknown)}"})
-        if payload.get("fail_rate") is not None and _is_int(payload["fail_rate"]):
-            payload["fail_rate"] = float(payload["fail_rate"])
+        for key in ("fail_rate", "dlr_fail_rate", "dlr_expire_rate"):
+            if payload.get(key) is not None and _is_int(payload[key]):
+                payload[key] = float(payload[key])
         try:
             settings = self.configure(**payload)
         except ValueError as exc:
@@ -352,6 +416,74 @@ class TopazSimulator:
         except ValueError:
             body = {"reason": "the webhook answered a non-JSON body", "body": response.text[:2000]}
         return Reply(response.status_code, body, extra)
+
+
+class _ReportPusher:
+    """Posts delivery reports to ``dlr_url`` when they fall due: one daemon thread, a
+    heap of due reports, those due together posted in one ``{"reports": [...]}`` body
+    of at most ``DLR_BATCH``. What the webhook answers is kept, not retried."""
+
+    def __init__(self, simulator: TopazSimulator) -> None:
+        self.simulator = simulator
+        self._due: list[tuple[float, int, dict[str, Any], dict[str, Any]]] = []
+        self._sequence = 0
+        self._posted: list[dict[str, Any]] = []
+        self._condition = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, record: dict[str, Any], settings: Mapping[str, Any]) -> None:
+        due = time.monotonic() + self.simulator.delay_seconds(settings)
+        with self._condition:
+            self._sequence += 1
+            heapq.heappush(self._due, (due, self._sequence, record, dict(settings)))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="topaz-simulator-dlr", daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def posted(self) -> list[dict[str, Any]]:
+        with self._condition:
+            return [dict(post) for post in self._posted]
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._stopped and (not self._due or self._due[0][0] > time.monotonic()):
+                    self._condition.wait(None if not self._due else max(0.0, self._due[0][0] - time.monotonic()))
+                if self._stopped:
+                    return
+                batch = []
+                while self._due and self._due[0][0] <= time.monotonic() and len(batch) < DLR_BATCH:
+                    batch.append(heapq.heappop(self._due))
+            reports = [self.simulator.report_due(record, self.simulator.decide(settings))
+                       for _, _, record, settings in batch]
+            self._post(reports)
+            if any(settings["dlr_twice"] for *_, settings in batch):
+                self._post([r for r, (*_, settings) in zip(reports, batch, strict=True) if settings["dlr_twice"]])
+
+    def _post(self, reports: list[dict[str, Any]]) -> None:
+        headers = {"Accept": "application/json"}
+        if self.simulator.dlr_token:
+            headers[WEBHOOK_TOKEN_HEADER] = self.simulator.dlr_token
+        status: int | None
+        try:
+            response = requests.post(cast(str, self.simulator.dlr_url), json={"reports": reports}, headers=headers,
+                                     timeout=WEBHOOK_TIMEOUT, allow_redirects=False)
+            status = response.status_code
+        except requests.RequestException as exc:
+            status = None
+            logger.warning("delivery reports: webhook unreachable: %s", describe_exception(exc))
+        logger.info("delivery reports: %d posted -> %s", len(reports), status)
+        with self._condition:
+            self._posted.append({"reports": reports, "status": status})
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,12 +647,14 @@ class RunningSimulator:
         """The accepted sends, in order (see :meth:`TopazSimulator.sent`)."""
         return self.simulator.sent(to)
 
-    def set(
-        self, *, mode: str | None = None, fail_rate: float | None = None, latency_ms: int | None = None,
-        status_mode: str | None = None,
-    ) -> dict[str, Any]:
-        """Change fault-injection settings, like ``POST /control``."""
-        return self.simulator.configure(mode=mode, fail_rate=fail_rate, latency_ms=latency_ms, status_mode=status_mode)
+    def set(self, **settings: Any) -> dict[str, Any]:
+        """Change settings (``mode``, ``fail_rate``, ``latency_ms``, ``status_mode``, the
+        ``dlr_*`` ones), like ``POST /control``."""
+        return self.simulator.configure(**settings)
+
+    def reports(self) -> list[dict[str, Any]]:
+        """The delivery-report posts so far (see :meth:`TopazSimulator.reports`)."""
+        return self.simulator.reports()
 
     def reset(self) -> None:
         """Clear the sends and restore the start settings."""
@@ -531,6 +665,7 @@ class RunningSimulator:
         if self._stopped:
             return
         self._stopped = True
+        self.simulator.close()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(timeout=5)
@@ -547,7 +682,7 @@ def start_in_thread(host: str = DEFAULT_HOST, port: int = 0, **options: Any) -> 
 
     ``options`` are :class:`TopazSimulator`'s: ``token``, ``fail_rate``,
     ``latency_ms``, ``mode``, ``webhook_url``, ``webhook_token``, ``inbound_port``,
-    ``seed``.
+    ``seed``, ``dlr_url``, ``dlr_token`` and the ``dlr_*`` settings.
     """
     server = SimulatorHTTPServer((host, port), TopazSimulator(**options))
     thread = threading.Thread(
@@ -577,6 +712,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "--inbound-port", type=int, default=DEFAULT_INBOUND_PORT, help="SIM port of injected SMS (default: 17)"
     )
     parser.add_argument("--seed", type=int, help="seed the dice and start inbound ids at 1")
+    parser.add_argument("--dlr-url", help="post delivery reports here (our /api/v1/webhooks/topaz/status)")
+    parser.add_argument("--dlr-token", help="X-Roko-Webhook-Token of the reports (default: --webhook-token)")
+    parser.add_argument("--dlr-delay-ms", type=int, default=1000, help="report this long after a send (default: 1000)")
+    parser.add_argument("--dlr-fail-rate", type=float, default=0.0, help="share of sends reported failed")
+    parser.add_argument("--dlr-expire-rate", type=float, default=0.0, help="share of sends reported expired")
+    parser.add_argument("--dlr-twice", action="store_true", help="post every report twice")
+    parser.add_argument("--dlr-shuffle", action="store_true", help="random delays up to twice --dlr-delay-ms (out of order)")
     return parser
 
 
@@ -599,6 +741,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             webhook_token=args.webhook_token,
             inbound_port=args.inbound_port,
             seed=args.seed,
+            dlr_url=args.dlr_url,
+            dlr_token=args.dlr_token,
+            dlr_delay_ms=args.dlr_delay_ms,
+            dlr_fail_rate=args.dlr_fail_rate,
+            dlr_expire_rate=args.dlr_expire_rate,
+            dlr_twice=args.dlr_twice,
+            dlr_shuffle=args.dlr_shuffle,
         )
     except ValueError as exc:
         parser.error(str(exc))
@@ -610,7 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     print(
         f"Topaz simulator listening on {server.url} (auth {'on' if simulator.token else 'off'}, "
-        f"webhook {simulator.webhook_url or 'none'}, inbound port {simulator.inbound_port})",
+        f"webhook {simulator.webhook_url or 'none'}, delivery reports {simulator.dlr_url or 'none'}, "
+        f"inbound port {simulator.inbound_port})",
         flush=True,
     )
     try:
@@ -618,6 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        simulator.close()
         server.server_close()
     logger.info("Topaz simulator stopped")
     return 0

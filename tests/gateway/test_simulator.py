@@ -16,10 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
 from roko_app.gateway.simulator import RunningSimulator, start_in_thread
+from tests.helpers import openapi_spec, resolve_refs
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "sim-secret-token"
@@ -236,7 +238,8 @@ def test_latency_delays_sends_only(sim: RunningSimulator, http: requests.Session
     assert health_seconds < 0.3
 
 
-START_SETTINGS = {"fail_rate": 0.0, "latency_ms": 0, "mode": "ok", "status_mode": "ok"}
+START_SETTINGS = {"fail_rate": 0.0, "latency_ms": 0, "mode": "ok", "status_mode": "ok", "dlr_delay_ms": 1000,
+                  "dlr_fail_rate": 0.0, "dlr_expire_rate": 0.0, "dlr_twice": False, "dlr_shuffle": False}
 
 
 def test_control_endpoint_reads_and_changes_settings(sim: RunningSimulator, http: requests.Session) -> None:
@@ -256,7 +259,8 @@ def test_control_endpoint_reads_and_changes_settings(sim: RunningSimulator, http
 @pytest.mark.parametrize(
     "body",
     [{"fail_rate": 1.5}, {"fail_rate": "0.5"}, {"latency_ms": -1}, {"latency_ms": 1.5}, {"mode": "sleepy"}, {"x": 1},
-     {"status_mode": "reject"}],
+     {"status_mode": "reject"}, {"dlr_delay_ms": -1}, {"dlr_fail_rate": 2}, {"dlr_twice": "yes"},
+     {"dlr_fail_rate": 0.7, "dlr_expire_rate": 0.4}],
 )
 def test_control_rejects_bad_settings_without_changing_anything(
     sim: RunningSimulator, http: requests.Session, body: dict[str, Any]
@@ -407,3 +411,88 @@ def test_inject_without_a_webhook_url_is_a_conflict(sim: RunningSimulator, http:
     answer = http.post(sim.url + "/inject", json={"sender": "612345678", "text": "ROKO"}, timeout=5)
 
     assert answer.status_code == 409
+
+
+# -- delivery reports (docs/topaz-gateway.md §4) and the status query (§5) ------------------
+
+
+def dlr_simulator(webhook: WebhookReceiver, **settings: Any) -> RunningSimulator:
+    return start_in_thread(dlr_url=webhook.url, webhook_token=HOOK_TOKEN, **settings)
+
+
+def reported(webhook: WebhookReceiver, count: int, timeout: float = 5) -> list[dict[str, Any]]:
+    """The reports the webhook got, once there are ``count`` of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with webhook.lock:
+            reports = [report for request in webhook.requests for report in request["json"]["reports"]]
+        if len(reports) >= count or time.monotonic() > deadline:
+            return reports
+        time.sleep(0.02)
+
+
+def send_many(http: requests.Session, sim: RunningSimulator, count: int) -> list[str]:
+    refs = [f"roko-out-{i}" for i in range(1, count + 1)]
+    for ref in refs:
+        assert post_send(http, sim, send_body(client_ref=ref)).status_code == 200
+    return refs
+
+
+def test_delivery_reports_follow_the_contract_after_the_delay(webhook: WebhookReceiver, http: requests.Session) -> None:
+    schema = resolve_refs(openapi_spec()["components"]["schemas"]["DeliveryReportsBody"])
+    with dlr_simulator(webhook, dlr_delay_ms=300, seed=3) as sim:
+        refs = send_many(http, sim, 3)
+        assert post_send(http, sim, send_body(client_ref="roko-out-1")).json()["duplicate"] is True
+        status_url = sim.url + "/api/v1/send/roko-out-2"
+        assert http.get(status_url, timeout=5).json()["status"] == "sent"
+        assert webhook.requests == [], "not before the delay"
+        reports = reported(webhook, 3)
+        time.sleep(0.2)
+        assert sorted(r["client_ref"] for r in reported(webhook, 4, timeout=0)) == refs, "one report per SMS"
+        assert http.get(status_url, timeout=5).json()["status"] == "delivered"
+        assert sim.reports()[0]["status"] == 200
+    for request in webhook.requests:
+        assert request["headers"]["x-roko-webhook-token"] == HOOK_TOKEN
+        jsonschema.validate(request["json"], schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    assert {r["status"] for r in reports} == {"delivered"}
+    assert [r["gateway_sms_id"] for r in sorted(reports, key=lambda r: r["client_ref"])] == [1, 2, 3]
+
+
+def test_a_share_of_the_reports_fail_or_expire(webhook: WebhookReceiver, http: requests.Session) -> None:
+    with dlr_simulator(webhook, dlr_delay_ms=0, dlr_fail_rate=0.5, dlr_expire_rate=0.25, seed=5) as sim:
+        send_many(http, sim, 100)
+        reports = reported(webhook, 100)
+    statuses = [r["status"] for r in reports]
+    assert len(statuses) == 100
+    assert 25 <= statuses.count("failed") <= 75 and 5 <= statuses.count("expired") <= 45
+    assert statuses.count("delivered") >= 5
+    assert all(r["reason"] == "simulated: absent subscriber" for r in reports if r["status"] == "failed")
+    assert all("reason" not in r for r in reports if r["status"] != "failed")
+
+
+def test_reports_can_come_twice_and_out_of_order(webhook: WebhookReceiver, http: requests.Session) -> None:
+    with dlr_simulator(webhook, dlr_delay_ms=0, dlr_twice=True) as sim:
+        refs = send_many(http, sim, 5)
+        twice = reported(webhook, 10)
+    assert sorted(r["client_ref"] for r in twice) == sorted(refs * 2)
+    webhook.requests.clear()
+    with dlr_simulator(webhook, dlr_delay_ms=300, dlr_shuffle=True, seed=11) as sim:
+        refs = send_many(http, sim, 20)
+        shuffled = [r["client_ref"] for r in reported(webhook, 20)]
+    assert sorted(shuffled) == sorted(refs) and shuffled != refs
+
+
+def test_the_status_query_is_authenticated_and_can_be_down(http: requests.Session) -> None:
+    with start_in_thread(token="t0k") as sim:
+        post_send(http, sim, send_body(), headers={"Authorization": "Bearer t0k"})
+        url = sim.url + "/api/v1/send/roko-out-1"
+        assert http.get(url, timeout=5).status_code == 401
+        answer = http.get(url, headers={"Authorization": "Bearer t0k"}, timeout=5)
+        assert answer.status_code == 200
+        assert set(answer.json()) == {"client_ref", "gateway_sms_id", "status", "at"}
+        assert http.get(sim.url + "/api/v1/send/roko-out-9", headers={"Authorization": "Bearer t0k"},
+                        timeout=5).status_code == 404
+        sim.set(status_mode="down")
+        assert http.get(url, headers={"Authorization": "Bearer t0k"}, timeout=5).status_code == 503
+        assert post_send(http, sim, send_body(client_ref="roko-out-2"),
+                         headers={"Authorization": "Bearer t0k"}).status_code == 200, "sends are not affected"

@@ -5,6 +5,7 @@ may have gone out (issue 12, item 8)."""
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,13 +15,15 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 from sqlalchemy import update
+from werkzeug.serving import make_server
 
 from roko_app.extensions import db
+from roko_app.gateway.simulator import start_in_thread
 from roko_app.models import OutboundSms
 from roko_app.services import delivery, outbound
 from roko_app.worker import Control
 from tests.factories import add_outbound, bulk_queue
-from tests.helpers import outbox, run_once, worker_config, worker_process
+from tests.helpers import SIM_TOKEN, STATUS_URL, WEBHOOK_TOKEN, outbox, run_once, worker_config, worker_process
 
 T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
 EXPIRY = timedelta(hours=48)
@@ -265,3 +268,39 @@ def test_a_killed_worker_process_then_only_503s_fails_nothing_the_gateway_took(
     assert set(rows) == {f"roko-out-{i}" for i in ids}
     assert all(rows[ref].status == "SENT" for ref in taken), {ref: rows[ref].status for ref in taken}
     assert all(r.status == "FAILED" for ref, r in rows.items() if ref not in taken), "never taken: failed, honestly"
+
+
+# --- the simulator's reports reach the app ---------------------------------------------------------
+
+
+@pytest.fixture
+def served(make_app: Any) -> Iterator[tuple[Any, str]]:
+    """An app served on a loopback port in this process (the simulator posts to it)."""
+    app = make_app()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_the_simulators_reports_reach_the_app_and_settle_every_message(make_app: Any, served: Any) -> None:
+    app, base_url = served
+    with start_in_thread(token=SIM_TOKEN, seed=2, dlr_url=base_url + STATUS_URL, webhook_token=WEBHOOK_TOKEN,
+                         dlr_delay_ms=50, dlr_fail_rate=0.3, dlr_expire_rate=0.2, dlr_twice=True) as sim:
+        sender = make_app(**worker_config(sim))
+        ids = bulk_queue(sender, 30)
+        assert run_once(sender).sent == 30
+        deadline = time.monotonic() + 10
+        while any(message.status == "SENT" for message in outbox(app)):
+            assert time.monotonic() < deadline, "the reports did not settle every message"
+            time.sleep(0.05)
+        time.sleep(0.2)  # the second copy of the last reports
+        posts = sim.reports()
+    assert all(post["status"] == 200 for post in posts)
+    said = {report["client_ref"]: report["status"] for post in posts for report in post["reports"]}
+    ours = {"delivered": "DELIVERED", "failed": "UNDELIVERED", "expired": "EXPIRED"}
+    assert {f"roko-out-{m.id}": m.status for m in outbox(app)} == {ref: ours[s] for ref, s in said.items()}
+    assert set(said.values()) == set(ours), "all three outcomes occurred"
+    assert sorted(said) == sorted(f"roko-out-{i}" for i in ids)
