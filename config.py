@@ -50,6 +50,10 @@ DATABASE_CONNECT_TIMEOUT = 5
 
 # Logging level of the application's loggers.
 LOG_LEVEL = "INFO"
+# How log lines look on stderr (web app and worker alike): "text" (one readable line,
+# the default, as `make run` shows it) or "json" (one JSON object per line: time, level,
+# logger, request_id, message, and the access line's method, route, status, duration_ms).
+LOG_FORMAT = "text"
 
 # --- outbound: the Topaz gateway (docs/topaz-gateway.md) ----------------------------
 # Required in stage and prod; dev and test fall back to the simulator on loopback.

@@ -35,7 +35,9 @@ REQUIRED_SECRETS = {
 # variable looks like a number (from_prefixed_env parses values as JSON).
 _STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS", "TOPAZ_URL",
                 "TOPAZ_TOKEN", "SEND_RATE_LIMIT", "RATELIMIT_STORAGE_URI", "CODE_KEY", "CAMPAIGN_START",
-                "CAMPAIGN_END", "CAMPAIGN_KEYWORD", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET", "OPTIMOVE_RATE_LIMIT")
+                "CAMPAIGN_END", "CAMPAIGN_KEYWORD", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET", "OPTIMOVE_RATE_LIMIT",
+                "LOG_FORMAT")
+LOG_FORMATS = ("text", "json")
 
 
 class ConfigError(RuntimeError):
@@ -53,6 +55,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
         if value is not None and not isinstance(value, str):
             app.config[key] = str(value)
     _check_environment(app)
+    _check_log_format(app)
     _apply_secrets(app)
     app.config["INBOUND_PORTS"] = parse_ports(app.config.get("INBOUND_PORTS", ""))
     for key in ("CAMPAIGN_START", "CAMPAIGN_END"):
@@ -69,6 +72,13 @@ def _check_environment(app: Flask) -> None:
         raise ConfigError(f"ROKO_ENV must be one of {', '.join(ENVIRONMENTS)}; got {env!r}.")
     app.config["ENV"] = env
     app.config["TESTING"] = app.config.get("TESTING") or env == "test"
+
+
+def _check_log_format(app: Flask) -> None:
+    log_format = str(app.config.get("LOG_FORMAT") or "text").strip().lower()
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"ROKO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {log_format!r}.")
+    app.config["LOG_FORMAT"] = log_format
 
 
 def _apply_secrets(app: Flask) -> None:

@@ -4,7 +4,9 @@ reading pages (CSRF token, pager links), Redis, and running the worker."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import itertools
 import json
 import os
@@ -12,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -393,3 +396,21 @@ def expected_reply(key: str, **values: Any) -> str:
     from roko_app.services.replies import DEFAULT_REPLIES
 
     return DEFAULT_REPLIES[key].format_map({"code": "", "chances": 0, "hours": 24, **values})
+
+
+# --------------------------------------------------------------------------- what the app's log handler writes
+
+
+@contextlib.contextmanager
+def formatted_log() -> Iterator[io.StringIO]:
+    """Everything the app's log handler (stderr, in ``ROKO_LOG_FORMAT``) writes while inside."""
+    from roko_app.web.request_log import app_log_handler
+
+    handler = app_log_handler()
+    assert handler is not None, "create the app first: it installs the handler"
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)

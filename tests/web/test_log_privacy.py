@@ -1,9 +1,11 @@
 """Logs hold no farmer's number and no message text, errors included (issue 12, item 7):
 a 500 caused by the database logs where it happened, not the statement's parameters nor
-the database's own account of the row; the access log masks numbers in paths."""
+the database's own account of the row; the access log shows route templates (a path that
+matches no route with its numbers masked); the JSON format (ROKO_LOG_FORMAT=json) too."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from roko_app.extensions import db
 from roko_app.models import InboundSms, OutboundSms, Participant
-from tests.helpers import assert_error
+from tests.helpers import assert_error, formatted_log
 
 NUMBER = "612345678"
 TEXT = "Mon code secret est U87654321, merci"
@@ -78,10 +80,25 @@ def test_statement_parameters_are_hidden_everywhere(app: Any) -> None:
         assert db.engine.hide_parameters
 
 
+@pytest.mark.parametrize("log_format", ["text", "json"])
 @pytest.mark.parametrize("path", [f"/console/farmers/{NUMBER}", f"/console/farmers/+224{NUMBER}",
-                                  f"/console/farmers/{NUMBER}/unblock"])
-def test_the_access_log_masks_numbers_in_paths(client: Any, caplog: Any, path: str) -> None:
-    caplog.set_level(logging.INFO, logger="roko_app.access")
-    client.get(path)
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "roko_app.access"]
-    assert NUMBER not in line and "<number>" in line, line
+                                  f"/console/farmers/{NUMBER}/unblock", f"/no/such/page/{NUMBER}"])
+def test_the_access_log_shows_no_number_from_the_path(make_app: Any, path: str, log_format: str) -> None:
+    app = make_app(LOG_FORMAT=log_format)
+    with formatted_log() as log:
+        app.test_client().get(path)
+    (line,) = [line for line in log.getvalue().splitlines() if "roko_app.access" in line]
+    assert NUMBER not in line and ("<msisdn>" in line or "<number>" in line), line
+
+
+@pytest.mark.parametrize(("fault", "kind"), FAULTS, ids=[f.__name__ for f, _ in FAULTS])
+def test_a_500_in_json_logs_no_number_or_text(make_app: Any, fault: Any, kind: str) -> None:
+    app = make_app(LOG_FORMAT="json")
+    app.add_url_rule(f"/api/v1/test/{fault.__name__}/{NUMBER}", fault.__name__, lambda: fault())
+    with formatted_log() as log:
+        assert_error(app.test_client().get(f"/api/v1/test/{fault.__name__}/{NUMBER}"), 500, "INTERNAL_ERROR")
+    records = [json.loads(line) for line in log.getvalue().splitlines()]
+    (error,) = [r for r in records if r["message"].startswith("unhandled error")]
+    assert kind in error["exc_info"] and fault.__name__ in error["exc_info"], "the traceback is in the line"
+    logged = log.getvalue()
+    assert NUMBER not in logged and "U87654321" not in logged and "merci" not in logged, logged
