@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from roko_app.cli.api_keys import api_key_group
+from roko_app.cli.backup import backup_command
 from roko_app.cli.codes import codes
 from roko_app.cli.config import show_config
 from roko_app.cli.dev import dev_seed
@@ -19,5 +20,6 @@ def roko() -> None:
     """ROKO campaign operations."""
 
 
-for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed, draw_group):
+for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed, draw_group,
+                backup_command):
     roko.add_command(command)
