@@ -24,6 +24,17 @@ DATABASE_URL = ""
 SECRET_KEY = ""
 WEBHOOK_INBOUND_TOKEN = ""
 
+# Where the secrets above (and TOPAZ_URL, TOPAZ_TOKEN, CODE_KEY, OPTIMOVE_*, DATABASE_URL)
+# come from: "env" (ROKO_* variables, the default) or "ssm" (AWS SSM Parameter Store,
+# read once at start with boto3: pip install -e '.[aws]'). With "ssm", a variable that is
+# set still wins; the rest are read, decrypted, from SSM_PREFIX + their name
+# (webhook-inbound-token, secret-key, ...: roko_app.configuration.SSM_PARAMETERS).
+SECRETS_SOURCE = "env"
+# Empty: /roko/<ENV>/ (the seed's /roko/{stage|prod}/...).
+SSM_PREFIX = ""
+# Empty: the AWS default (AWS_REGION, AWS_DEFAULT_REGION, the profile).
+SSM_REGION = ""
+
 # Fallbacks used only in dev and test, never in stage or prod.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (dev and test only)
 DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"  # noqa: S105 (dev and test only)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,23 @@ REQUIRED_SECRETS = {
 _STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS", "TOPAZ_URL",
                 "TOPAZ_TOKEN", "SEND_RATE_LIMIT", "RATELIMIT_STORAGE_URI", "CODE_KEY", "CAMPAIGN_START",
                 "CAMPAIGN_END", "CAMPAIGN_KEYWORD", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET", "OPTIMOVE_RATE_LIMIT",
-                "LOG_FORMAT")
+                "LOG_FORMAT", "SECRETS_SOURCE", "SSM_PREFIX", "SSM_REGION")
 LOG_FORMATS = ("text", "json")
+SECRETS_SOURCES = ("env", "ssm")
+# ROKO_SECRETS_SOURCE=ssm: the parameter (under SSM_PREFIX, by default /roko/<ENV>/) each
+# config key is read from; the seed names /roko/{stage|prod}/webhook-inbound-token.
+SSM_PARAMETERS = {
+    "SECRET_KEY": "secret-key",
+    "WEBHOOK_INBOUND_TOKEN": "webhook-inbound-token",
+    "TOPAZ_URL": "topaz-url",
+    "TOPAZ_TOKEN": "topaz-token",
+    "CODE_KEY": "code-key",
+    "OPTIMOVE_API_KEY": "optimove-api-key",
+    "OPTIMOVE_HMAC_SECRET": "optimove-hmac-secret",
+    "DATABASE_URL": "database-url",
+}
+# GetParameters takes at most this many names per call.
+_SSM_BATCH = 10
 
 
 class ConfigError(RuntimeError):
@@ -56,6 +73,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
             app.config[key] = str(value)
     _check_environment(app)
     _check_log_format(app)
+    _read_ssm_secrets(app)
     _apply_secrets(app)
     app.config["INBOUND_PORTS"] = parse_ports(app.config.get("INBOUND_PORTS", ""))
     for key in ("CAMPAIGN_START", "CAMPAIGN_END"):
@@ -79,6 +97,70 @@ def _check_log_format(app: Flask) -> None:
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"ROKO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {log_format!r}.")
     app.config["LOG_FORMAT"] = log_format
+
+
+def make_ssm_client(config: Mapping[str, Any]) -> Any:
+    """The boto3 SSM client the secrets are read with (credentials and region from the
+    usual AWS chain: instance role, AWS_* variables; ROKO_SSM_REGION overrides the region)."""
+    try:
+        import boto3
+    except ImportError:
+        raise ConfigError("ROKO_SECRETS_SOURCE=ssm needs boto3, which is not installed: pip install -e '.[aws]' "
+                          "(or pip install -r requirements-aws.txt).") from None
+    return boto3.client("ssm", region_name=config.get("SSM_REGION") or None)
+
+
+def _read_ssm_secrets(app: Flask) -> None:
+    """With ``SECRETS_SOURCE=ssm``, fill every secret not already set (the environment
+    wins) from SSM Parameter Store, decrypted, in one or two calls at start. In stage and
+    prod a parameter that is neither set nor found stops the start, naming both places."""
+    source = str(app.config.get("SECRETS_SOURCE") or "env").strip().lower()
+    if source not in SECRETS_SOURCES:
+        raise ConfigError(f"ROKO_SECRETS_SOURCE must be one of {', '.join(SECRETS_SOURCES)}; got {source!r}.")
+    app.config["SECRETS_SOURCE"] = source
+    if source != "ssm":
+        return
+    env = app.config["ENV"]
+    prefix = app.config.get("SSM_PREFIX") or f"/roko/{env}/"
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    app.config["SSM_PREFIX"] = prefix
+    wanted = {prefix + name: key for key, name in SSM_PARAMETERS.items() if not app.config.get(key)}
+    if not wanted:
+        return
+    client = make_ssm_client(app.config)
+    from botocore.exceptions import BotoCoreError, ClientError  # boto3 is there: make_ssm_client imported it
+
+    found: dict[str, str] = {}
+    with _quiet_botocore():
+        for start in range(0, len(wanted), _SSM_BATCH):
+            names = list(wanted)[start:start + _SSM_BATCH]
+            try:
+                answer = client.get_parameters(Names=names, WithDecryption=True)
+            except (BotoCoreError, ClientError) as exc:  # no credentials, denied, unreachable
+                code = exc.response["Error"].get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+                raise ConfigError(f"Cannot read the secrets from SSM Parameter Store under {prefix} ({code}); "
+                                  "check the instance role (ssm:GetParameters, kms:Decrypt) and the region.") from None
+            found.update({parameter["Name"]: parameter["Value"] for parameter in answer.get("Parameters", [])})
+    for name, key in wanted.items():
+        if name in found:
+            app.config[key] = found[name]
+    missing = [f"{name} (or ROKO_{key})" for name, key in wanted.items()
+               if name not in found and key in REQUIRED_SECRETS]
+    if missing and env in ("stage", "prod"):
+        raise ConfigError(f"Refusing to start with ROKO_ENV={env}: SSM parameter(s) not found: {', '.join(missing)}.")
+
+
+@contextmanager
+def _quiet_botocore() -> Iterator[None]:
+    """botocore logs response bodies (the decrypted values) at DEBUG: never while we read them."""
+    logger = logging.getLogger("botocore")
+    previous = logger.level
+    if logger.getEffectiveLevel() < logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _apply_secrets(app: Flask) -> None:
