@@ -15,7 +15,7 @@ from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, pa
 from roko_app.extensions import db
 from roko_app.models import OutboundStatus
 from roko_app.models.accounts import Role
-from roko_app.reads.messages import inbound_page, outbound_page
+from roko_app.reads.messages import delivery_of, inbound_page, outbound_detail, outbound_page
 from roko_app.reads.pager import Page
 from roko_app.services import accounts, outbound
 from roko_app.services.errors import NotFound
@@ -27,6 +27,17 @@ STATUS_LABELS = {
     "SENT": _l("Sent"),
     "FAILED": _l("Failed"),
     "CANCELLED": _l("Cancelled"),
+    "DELIVERED": _l("Delivered"),
+    "UNDELIVERED": _l("Not delivered"),
+    "EXPIRED": _l("Expired"),
+    "UNREPORTED": _l("No delivery report"),
+    "UNCERTAIN": _l("Unknown, to check"),
+}
+DELIVERY_LABELS = {
+    "delivered": _l("delivered"),
+    "undelivered": _l("not delivered"),
+    "unknown": _l("unknown"),
+    "pending": _l("awaiting report"),
 }
 
 
@@ -34,6 +45,17 @@ STATUS_LABELS = {
 def status_label(status: str | None) -> str:
     label = STATUS_LABELS.get(status or "")
     return str(label) if label is not None else (status or "")
+
+
+@bp.app_template_filter("delivery_label")
+def delivery_label(delivery: str | None) -> str:
+    label = DELIVERY_LABELS.get(delivery or "")
+    return str(label) if label is not None else ""
+
+
+@bp.app_template_global("delivery_of")
+def delivery(status: str | None) -> str | None:
+    return delivery_of(status)
 
 
 @bp.get("/messages")
@@ -58,6 +80,16 @@ def messages() -> Any:
     return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
                            statuses=statuses, urls=page_urls("console.messages", page, dir=direction),
                            back=request.full_path)
+
+
+@bp.get("/messages/out/<int:message_id>")
+@role_required(Role.VIEWER)
+def message_detail(message_id: int) -> Any:
+    detail = outbound_detail(message_id)
+    if detail is None:
+        abort(404)
+    return render_template("console/messages_detail.html", detail=detail, message=detail.message,
+                           requeueable=detail.message.status in outbound.REQUEUEABLE, back=request.full_path)
 
 
 @bp.post("/messages/<int:message_id>/requeue")

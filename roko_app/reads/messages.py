@@ -1,4 +1,5 @@
-"""The inbound and outbound message logs, newest first, in keyset pages."""
+"""The inbound and outbound message logs, newest first, in keyset pages; one outbound
+message with its delivery reports."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from roko_app.extensions import db
-from roko_app.models import Entry, InboundSms, OutboundSms
+from roko_app.models import DeliveryReport, Entry, InboundSms, OutboundSms, OutboundStatus
 from roko_app.reads.pager import Cursor, Page, keyset_page
 from roko_app.reads.values import is_guinea_mobile, msisdn_key
 
@@ -73,3 +74,39 @@ def entries_of_sms(ids: Iterable[int]) -> dict[int, tuple[int, str]]:
         return {}
     rows = db.session.execute(select(Entry.sms_id, Entry.id, Entry.outcome).where(Entry.sms_id.in_(wanted)))
     return {sms_id: (entry_id, outcome) for sms_id, entry_id, outcome in rows}
+
+
+#: What a message's status says about its delivery to the phone (docs/topaz-gateway.md §4):
+#: ``delivered``, ``undelivered``, ``unknown`` (no report came, or the outcome is
+#: uncertain), ``pending`` (sent, its report awaited); None before the gateway had it.
+DELIVERY: dict[str, str] = {
+    OutboundStatus.SENT: "pending",
+    OutboundStatus.DELIVERED: "delivered",
+    OutboundStatus.UNDELIVERED: "undelivered",
+    OutboundStatus.EXPIRED: "undelivered",
+    OutboundStatus.UNREPORTED: "unknown",
+    OutboundStatus.UNCERTAIN: "unknown",
+}
+
+
+def delivery_of(status: str | None) -> str | None:
+    """``status``'s delivery (a value of :data:`DELIVERY`), or None."""
+    return DELIVERY.get(status or "")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundDetail:
+    message: OutboundSms
+    delivery: str | None
+    # Every delivery report the gateway posted about it, oldest first.
+    reports: list[DeliveryReport]
+
+
+def outbound_detail(message_id: int) -> OutboundDetail | None:
+    """One outbound message with its delivery and reports; None when there is none."""
+    message = db.session.get(OutboundSms, message_id)
+    if message is None:
+        return None
+    reports = list(db.session.scalars(select(DeliveryReport).where(DeliveryReport.outbound_sms_id == message_id)
+                                      .order_by(DeliveryReport.received_at, DeliveryReport.id)))
+    return OutboundDetail(message, delivery_of(message.status), reports)
