@@ -27,7 +27,9 @@ class BatchSummary:
 
     @property
     def done(self) -> int:
-        return self.counts.get("SENT", 0) + self.counts.get("FAILED", 0) + self.counts.get("CANCELLED", 0)
+        # Every status past the queue: SENT, FAILED, CANCELLED, and the delivery ones
+        # (DELIVERED, UNDELIVERED, EXPIRED, UNREPORTED, UNCERTAIN) it moves on to.
+        return sum(count for status, count in self.counts.items() if status not in ("QUEUED", "SENDING"))
 
     @property
     def progress(self) -> int:

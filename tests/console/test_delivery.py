@@ -11,8 +11,9 @@ import pytest
 
 from roko_app.extensions import db
 from roko_app.models import OutboundStatus
+from roko_app.reads.campaigns import batch_summary
 from roko_app.reads.messages import DELIVERY, delivery_of
-from tests.factories import T0, add_outbound
+from tests.factories import T0, add_batch, add_outbound
 from tests.helpers import csrf_from, english, post_reports
 
 
@@ -106,3 +107,13 @@ def test_an_operator_requeues_an_uncertain_message_from_its_page(console_app: An
     assert response.status_code == 302
     html = client.get(f"/console/messages/out/{message_id}").get_data(as_text=True)
     assert 'class="badge QUEUED"' in html
+
+
+def test_a_campaigns_progress_counts_messages_whose_delivery_is_known(console_app: Any) -> None:
+    with console_app.app_context():
+        batch = add_batch(T0, accepted=6)
+        for status in ["QUEUED", "SENT", "DELIVERED", "UNDELIVERED", "UNREPORTED", "UNCERTAIN"]:
+            add_outbound("612345678", "Promo", T0, status=status).campaign_batch_id = batch.id
+        db.session.commit()
+        summary = batch_summary(batch.id)
+        assert (summary.done, summary.progress) == (5, 83)
