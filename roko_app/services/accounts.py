@@ -69,7 +69,6 @@ class LoginPolicy:
 class LoginAttempt:
     """A log-in attempt recorded (as a failure) before its password is checked."""
 
-    failure_id: int
     email: str
     address: str
     at: datetime
@@ -128,8 +127,8 @@ def throttle_address(address: str) -> str:
     return str(ip)
 
 
-# PostgreSQL: log-ins of one account, then of one address, wait for each other until the
-# transaction ends (always in that order, so two attempts never wait on each other).
+# PostgreSQL: attempts on one account, then from one address, wait for each other until
+# the transaction ends (always taken in that order, so no two attempts deadlock).
 _LOCK_LOGIN = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))").bindparams(
     bindparam("key", type_=String()))
 
@@ -167,14 +166,12 @@ def begin_login(email: str, address: str, policy: LoginPolicy, now: datetime | N
         raise LoginThrottled("This account is locked after failed log-ins from many addresses.", "account")
     if by_pair >= policy.per_account_address or by_address >= policy.per_address:
         raise LoginThrottled("Too many failed log-ins from this address; try again later.", "address")
-    failure = LoginFailure(email=email, address=address, at=now)
-    db.session.add(failure)
-    db.session.flush()
+    db.session.add(LoginFailure(email=email, address=address, at=now))
     scopes = tuple(scope for scope, count, limit in (("account+address", by_pair, policy.per_account_address),
                                                      ("address", by_address, policy.per_address),
                                                      ("account", by_account, policy.per_account))
                    if count + 1 == limit)
-    return LoginAttempt(failure.id, email, address, now, scopes)
+    return LoginAttempt(email, address, now, scopes)
 
 
 def finish_login(attempt: LoginAttempt, password: str, policy: LoginPolicy, address: str | None = None) -> User | None:

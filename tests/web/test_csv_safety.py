@@ -52,8 +52,7 @@ def test_numbers_and_empty_cells_are_unchanged(value: Any) -> None:
     assert safe_cell(value) == value
 
 
-def test_every_trigger_is_covered_and_a_row_goes_through_cell_by_cell() -> None:
-    assert FORMULA_TRIGGERS == set("=+-@\t\r\uff1d\uff0b\uff0d\uff20")
+def test_a_row_goes_through_cell_by_cell() -> None:
     assert safe_row((1, "=1", None, "ok")) == [1, "'=1", None, "ok"]
 
 
