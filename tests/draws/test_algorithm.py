@@ -191,3 +191,39 @@ def test_app_and_verifier_agree(entries: list[tuple[int, int]], seed: bytes, dra
     recomputed = verifier.compute(entries, seed, draw_id, entries_hash, beacon.hex(), winners + alternates)
     assert [(p.entry_id, p.participant_id) for p in outcome.winners + outcome.alternates] == recomputed
     assert len({p.participant_id for p in outcome.winners + outcome.alternates}) == len(recomputed)
+
+
+@pytest.mark.parametrize("case", KNOWN["cases"], ids=lambda case: case["source"])
+def test_the_one_pass_pick_gives_the_known_answers(case: dict[str, Any]) -> None:
+    beacon = algorithm.manual_beacon_hex(case["value"]) if case["source"] == "manual" else case["randomness"]
+    streamed = algorithm.pick_entries_csv(algorithm.entries_csv(ENTRIES), seed=SEED, draw_id=KNOWN["draw_id"],
+                                          entries_hash=KNOWN["entries_sha256"], beacon_hex=beacon,
+                                          winners=KNOWN["winners"], alternates=KNOWN["alternates"])
+    assert [[p.entry_id, p.participant_id] for p in streamed.winners] == case["winners"]
+    assert [[p.entry_id, p.participant_id] for p in streamed.alternates] == case["alternates"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries=entry_lists, seed=st.binary(min_size=32, max_size=32), beacon=st.binary(min_size=32, max_size=32),
+       winners=st.integers(0, 8), alternates=st.integers(0, 8))
+def test_the_one_pass_pick_equals_the_sorting_pick(entries: list[tuple[int, int]], seed: bytes, beacon: bytes,
+                                                  winners: int, alternates: int) -> None:
+    entries_hash = algorithm.entries_sha256(entries)
+    values = {"seed": seed, "draw_id": "D-1", "entries_hash": entries_hash, "beacon_hex": beacon.hex(),
+              "winners": winners, "alternates": alternates}
+    assert algorithm.pick_entries_csv(algorithm.entries_csv(entries), **values) == algorithm.pick(entries, **values)
+
+
+def test_the_one_pass_pick_refuses_another_header() -> None:
+    with pytest.raises(ValueError, match="header"):
+        algorithm.pick_entries_csv(b"id,participant\n1,1\n", seed=SEED, draw_id="D", entries_hash="0" * 64,
+                                   beacon_hex="ab" * 32, winners=1, alternates=0)
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(200))])
+def test_the_fast_hmac_ishmac_sha256(key: bytes) -> None:
+    import hmac
+
+    fast = algorithm.hmac_sha256(key)
+    for message in (b"", b"1", b"1234567", b"x" * 100):
+        assert fast(message) == hmac.digest(key, message, "sha256")
