@@ -10,7 +10,8 @@ signature, under 100 bytes; the session cookie is under 1 kB).
 
 # Bytes of the request line (method, path with its query string, HTTP version).
 limit_request_line = 4094
-# Number of header fields in one request.
-limit_request_fields = 100
+# Number of header fields in one request (gunicorn's default is 100; a browser behind a
+# load balancer sends about 20).
+limit_request_fields = 50
 # Bytes of one header field (name, colon and value).
 limit_request_field_size = 8190
