@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from roko_app.extensions import db
@@ -33,3 +34,17 @@ def user_create(email: str, role: str, ask_password: bool) -> None:
     if not ask_password:
         click.echo("Password (shown once):")
         click.echo(password)
+
+
+@user_group.command("unlock")
+@click.argument("email")
+def user_unlock(email: str) -> None:
+    """Forget the failed log-ins on an account, as Admin → Users does (for when no admin can log in)."""
+    try:
+        user = accounts.user_by_email(email)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    forgotten = accounts.unlock(user, accounts.LoginPolicy.from_config(current_app.config))
+    accounts.audit("cli", "user.unlock", target=user.email, details={"forgotten_failures": forgotten})
+    db.session.commit()
+    click.echo(f"Unlocked {user.email}: {forgotten} failed log-ins forgotten.")

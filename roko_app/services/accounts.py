@@ -292,6 +292,13 @@ def get_user(user_id: int) -> User:
     return user
 
 
+def user_by_email(email: str) -> User:
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
 def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.email)))
 

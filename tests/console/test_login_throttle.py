@@ -229,6 +229,20 @@ def test_failures_after_an_unlock_count_afresh(throttled_app: Any) -> None:
         assert attempt(throttled_app, VICTIM, PASSWORD, "10.2.0.1") == 429
 
 
+def test_the_cli_unlocks_an_account_when_no_admin_can_log_in(throttled_app: Any) -> None:
+    with freeze_time(T0):
+        lock_victim(throttled_app)
+        runner = throttled_app.test_cli_runner()
+        result = runner.invoke(args=["roko", "user", "unlock", " Victim@Roko.test"])
+        assert result.exit_code == 0, result.output
+        assert "Unlocked victim@roko.test: 5 failed log-ins forgotten." in result.output
+        assert attempt(throttled_app, VICTIM, PASSWORD, "10.1.0.9") == 302
+        unknown = runner.invoke(args=["roko", "user", "unlock", "nobody@roko.test"])
+        assert unknown.exit_code == 1 and "No such user" in unknown.output
+    (event,) = audits(throttled_app, "user.unlock")
+    assert (event.actor, event.target, event.details) == ("cli", VICTIM, {"forgotten_failures": 5})
+
+
 @pytest.mark.parametrize("role", ["operator", "viewer"])
 def test_only_admins_unlock(throttled_app: Any, role: str) -> None:
     make_user(throttled_app, f"{role}@roko.test", role)
