@@ -46,7 +46,7 @@ def url_values(app: Any) -> dict[str, Any]:
     with app.app_context():
         return {"batch_id": db.session.query(CampaignBatch.id).scalar(), "msisdn": "612345678",
                 "key": str(next(iter(DEFAULT_REPLIES))), "user_id": db.session.query(User.id).scalar(),
-                "code": "en", "name": "none", "sms_id": 1, "message_id": 1}
+                "code": "en", "name": "none", "sms_id": 1, "message_id": 1, "draw_id": "20260101-ABCDEF"}
 
 
 def private_get_urls(app: Any) -> list[str]:
