@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template
+from flask import Blueprint, Response, current_app, make_response, render_template
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 
@@ -67,7 +67,9 @@ def check(draw_id: str) -> Any:
     if not form.validate_on_submit():
         return _page(published, form, status=400)
     result = check_participation(published.draw, form.msisdn, form.canonical)
-    return _page(published, SelfCheckForm(formdata=None), result)
+    response = make_response(_page(published, SelfCheckForm(formdata=None), result))
+    response.headers["Cache-Control"] = "no-store"  # one entrant's answer: kept by no browser or proxy
+    return response
 
 
 @bp.get("/draws/<draw_id>/entries.csv")

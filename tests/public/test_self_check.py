@@ -55,7 +55,7 @@ def test_an_entrant_sees_their_entries_and_whether_they_won(app: Any, run_draw: 
     assert len(picks) == 3 and len(codes) == 6
     for msisdn, own in codes.items():
         response = _check(client, draw_id, "+224 " + msisdn, own[1].lower())  # any form of the number and code
-        assert response.status_code == 200
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
         answer = _answer(response)
         assert "Votre numéro a <b>2</b> participations dans la liste de ce tirage" in answer
         tier, alternate = picks.get(msisdn, (None, None))
