@@ -15,8 +15,8 @@ from roko_app.draws import drand
 from roko_app.extensions import db
 from roko_app.models import Entry
 from roko_app.models.draw import VALID_OUTCOMES
-from roko_app.models.lucky_draw import DrawState, LuckyDraw, LuckyDrawEvent, LuckyDrawPick, PickState
-from roko_app.services.draws import MANUAL, mask
+from roko_app.models.lucky_draw import DrawState, LuckyDraw, LuckyDrawEvent, LuckyDrawPick
+from roko_app.services.draws import MANUAL, mask, unawarded
 
 # The command an auditor runs on the bundle (python3 verify_draw.py DIR, or through the app).
 VERIFY_COMMAND = "python3 verify_draw.py ."
@@ -87,12 +87,6 @@ def public_draw(draw_id: str) -> PublicDraw | None:
                           alternate_rank=pick.alternate_rank, claim_deadline=pick.claim_deadline)
 
     ran = draw.state == DrawState.RUN
-    held: dict[int, int] = {}
-    for pick in draw.picks:
-        if pick.drawn_tier is not None:
-            held[pick.drawn_tier] = held.get(pick.drawn_tier, 0) + 1
-    unawarded = [Unawarded(p.tier, p.name, p.count - held.get(p.tier, 0))
-                 for p in draw.prizes if ran and held.get(p.tier, 0) < p.count]
     beacon_url = None
     if draw.beacon_source in drand.NETWORKS and draw.beacon_round is not None:
         beacon_url = f"{DRAND_API}/{drand.NETWORKS[draw.beacon_source].chain_hash}/public/{draw.beacon_round}"
@@ -100,7 +94,7 @@ def public_draw(draw_id: str) -> PublicDraw | None:
         draw=draw,
         winners=[public(p) for p in draw.picks if p.drawn_tier is not None],
         alternates=[public(p) for p in draw.picks if p.alternate_rank is not None],
-        unawarded=unawarded,
+        unawarded=[Unawarded(**prize) for prize in unawarded(draw)] if ran else [],
         seed=draw.seed_hex if ran else None,
         beacon_url=beacon_url,
     )
@@ -170,10 +164,6 @@ class DrawDetail:
     @property
     def draw(self) -> LuckyDraw:
         return self.public.draw
-
-    @property
-    def open_prizes(self) -> list[LuckyDrawPick]:
-        return [pick for pick in self.picks if pick.state == PickState.NOTIFIED]
 
 
 def draw_detail(draw_id: str) -> DrawDetail | None:

@@ -508,7 +508,7 @@ def draw_record(draw: LuckyDraw) -> dict[str, Any]:
         "alternates": [{"rank": p.alternate_rank, "entry_id": p.entry_id, "participant_id": p.participant_id,
                         "msisdn_masked": mask(p.msisdn), "state": p.state, "tier": p.tier}
                        for p in draw.picks if p.alternate_rank is not None],
-        "unawarded": _unawarded(draw) if ran else [],
+        "unawarded": unawarded(draw) if ran else [],
         "timeline": [{"at": iso(e.at), "actor": e.actor if e.actor in ("cli", "system") else "operator",
                       "action": e.action} for e in draw.events],
     }
@@ -568,7 +568,8 @@ def bundle_zip(draw: LuckyDraw) -> bytes:
     return out.getvalue()
 
 
-def _unawarded(draw: LuckyDraw) -> list[dict[str, Any]]:
+def unawarded(draw: LuckyDraw) -> list[dict[str, Any]]:
+    """The prizes (tier, name, count) the run could not award: fewer participants than prizes."""
     held: dict[int, int] = {}
     for pick in draw.picks:
         if pick.drawn_tier is not None:
