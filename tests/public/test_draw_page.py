@@ -119,3 +119,21 @@ def test_the_page_is_rate_limited_per_address(make_app: Any) -> None:
     assert int(refused.headers["Retry-After"]) > 0
     other = app.test_client()
     assert other.get(f"/draws/{draw_id}", environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 200
+
+
+def test_a_drand_draw_names_its_round_and_where_to_fetch_it(app: Any) -> None:
+    from datetime import UTC, datetime
+
+    from roko_app.services import draws
+
+    with app.app_context():
+        draw = draws.create_draw(name="Tirage drand", window_from=datetime(2023, 9, 14, tzinfo=UTC),
+                                 window_until=datetime(2023, 9, 15, 10, 30, tzinfo=UTC), prizes=[("Sac", 1)],
+                                 alternates=0, beacon=draws.parse_beacon("drand-quicknet:657413"), actor="a",
+                                 now=datetime(2023, 9, 14, tzinfo=UTC))
+        db.session.commit()
+        draw_id = draw.draw_id
+    html = _page(app.test_client(), draw_id)
+    assert "drand (quicknet, League of Entropy), tour n° <b>657413</b>" in html
+    assert ("https://api.drand.sh/52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971/public/657413"
+            in html)
