@@ -63,7 +63,9 @@ class OutboundSms(db.Model):
     text: Mapped[str] = mapped_column(Text)
     encoding: Mapped[str] = mapped_column(String(5))
     units: Mapped[int] = mapped_column(SmallInteger)
-    status: Mapped[str] = mapped_column(String(12), default=OutboundStatus.QUEUED)
+    # 12 characters for UNDELIVERED; SQLite's column stays VARCHAR(10) (it enforces no
+    # length, and widening it would need batch mode on a table others reference).
+    status: Mapped[str] = mapped_column(String(12).with_variant(String(10), "sqlite"), default=OutboundStatus.QUEUED)
     priority: Mapped[int] = mapped_column(SmallInteger, default=Priority.API)
     port: Mapped[int] = mapped_column(SmallInteger)
     template_key: Mapped[Optional[str]] = mapped_column(String(30))
