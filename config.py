@@ -35,6 +35,10 @@ SSM_PREFIX = ""
 # Empty: the AWS default (AWS_REGION, AWS_DEFAULT_REGION, the profile).
 SSM_REGION = ""
 
+# GET /metrics (Prometheus): with a token, scrapers send "Authorization: Bearer <token>";
+# without one, dev and test serve the metrics to anyone and stage and prod answer 404.
+METRICS_TOKEN = ""
+
 # Fallbacks used only in dev and test, never in stage or prod.
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105 (dev and test only)
 DEV_WEBHOOK_INBOUND_TOKEN = "dev-inbound-token"  # noqa: S105 (dev and test only)

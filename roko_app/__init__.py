@@ -12,6 +12,7 @@ from roko_app.database.sqlite import init_database_events, init_session_events
 from roko_app.extensions import csrf, db, limiter, login_manager, migrate
 from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
+from roko_app.web.metrics import register_metrics
 from roko_app.web.request_log import configure_logging, register_request_logging
 from roko_app.web.security import configure_cookies, register_security_headers
 
@@ -32,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     register_error_handlers(app)
     register_request_logging(app)
+    register_metrics(app)
     register_security_headers(app)
     _register_cli(app)
     return app

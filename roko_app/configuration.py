@@ -38,7 +38,7 @@ REQUIRED_SECRETS = {
 _STRING_KEYS = ("SECRET_KEY", "WEBHOOK_INBOUND_TOKEN", "DATABASE_URL", "ENV", "INBOUND_PORTS", "TOPAZ_URL",
                 "TOPAZ_TOKEN", "SEND_RATE_LIMIT", "RATELIMIT_STORAGE_URI", "CODE_KEY", "CAMPAIGN_START",
                 "CAMPAIGN_END", "CAMPAIGN_KEYWORD", "OPTIMOVE_API_KEY", "OPTIMOVE_HMAC_SECRET", "OPTIMOVE_RATE_LIMIT",
-                "LOG_FORMAT", "SECRETS_SOURCE", "SSM_PREFIX", "SSM_REGION")
+                "LOG_FORMAT", "SECRETS_SOURCE", "SSM_PREFIX", "SSM_REGION", "METRICS_TOKEN")
 LOG_FORMATS = ("text", "json")
 SECRETS_SOURCES = ("env", "ssm")
 # ROKO_SECRETS_SOURCE=ssm: the parameter (under SSM_PREFIX, by default /roko/<ENV>/) each
@@ -52,6 +52,7 @@ SSM_PARAMETERS = {
     "OPTIMOVE_API_KEY": "optimove-api-key",
     "OPTIMOVE_HMAC_SECRET": "optimove-hmac-secret",
     "DATABASE_URL": "database-url",
+    "METRICS_TOKEN": "metrics-token",
 }
 # GetParameters takes at most this many names per call.
 _SSM_BATCH = 10

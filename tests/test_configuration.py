@@ -119,11 +119,11 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Any) -> None:
 
 SSM_VALUES = {"secret-key": "ssm-s3cret", "webhook-inbound-token": "ssm-t0ken", "topaz-url": "http://gw.internal:8080",
               "topaz-token": "ssm-gw-token", "code-key": "ssm-k3y", "optimove-api-key": "ssm-om-key",
-              "optimove-hmac-secret": "ssm-om-secret", "database-url": "sqlite://"}
+              "optimove-hmac-secret": "ssm-om-secret", "database-url": "sqlite://", "metrics-token": "ssm-metrics"}
 SSM_CONFIG_KEYS = {"secret-key": "SECRET_KEY", "webhook-inbound-token": "WEBHOOK_INBOUND_TOKEN",
                    "topaz-url": "TOPAZ_URL", "topaz-token": "TOPAZ_TOKEN", "code-key": "CODE_KEY",
                    "optimove-api-key": "OPTIMOVE_API_KEY", "optimove-hmac-secret": "OPTIMOVE_HMAC_SECRET",
-                   "database-url": "DATABASE_URL"}
+                   "database-url": "DATABASE_URL", "metrics-token": "METRICS_TOKEN"}
 
 
 @pytest.fixture
@@ -167,7 +167,8 @@ def test_environment_variables_win_and_are_not_asked_for(ssm: Stubber, monkeypat
 
 
 def test_nothing_is_asked_when_the_environment_has_everything(ssm: Stubber) -> None:
-    app = create_app({"ENV": "prod", "SECRETS_SOURCE": "ssm", "DATABASE_URL": "sqlite://", **PROD_SECRETS})
+    app = create_app({"ENV": "prod", "SECRETS_SOURCE": "ssm", "DATABASE_URL": "sqlite://", "METRICS_TOKEN": "m",
+                      **PROD_SECRETS})
     assert app.config["WEBHOOK_INBOUND_TOKEN"] == "t0ken"  # and the stubber saw no call
 
 
@@ -190,8 +191,8 @@ def test_a_missing_parameter_stops_the_start_naming_it(ssm: Stubber, env: str) -
 
 def test_an_optional_parameter_may_be_missing(ssm: Stubber, monkeypatch: Any) -> None:
     monkeypatch.setenv("ROKO_DATABASE_URL", "sqlite://")
-    values = {name: value for name, value in SSM_VALUES.items() if name != "database-url"}
-    ssm_answer(ssm, "/roko/prod/", list(values), values)
+    values = {name: value for name, value in SSM_VALUES.items() if name not in ("database-url", "metrics-token")}
+    ssm_answer(ssm, "/roko/prod/", [name for name in SSM_VALUES if name != "database-url"], values)
     assert create_app({"ENV": "prod", "SECRETS_SOURCE": "ssm"}).config["CODE_KEY"] == "ssm-k3y"
 
 

@@ -19,6 +19,7 @@ from flask import current_app, request
 
 from roko_app.extensions import db, limiter
 from roko_app.services import campaigns
+from roko_app.web import metrics
 from roko_app.web.credentials import signature_problem, token_matches
 from roko_app.web.errors import ApiError, FieldProblem
 from roko_app.web.validation import integral, read_body, read_json_object
@@ -41,6 +42,7 @@ def _refuse(code: str, why: str) -> ApiError:
         _auth_failures += 1
         count = _auth_failures
     log.warning("optimove webhook rejected (%s): %s from %s [auth failures: %s]", code, why, request.remote_addr, count)
+    metrics.optimove_auth_failure(code)
     message = "Missing or invalid X-API-Key." if code == "INVALID_API_KEY" else f"Invalid x-hub-signature: {why}."
     return ApiError(401, code, message)
 
@@ -75,6 +77,7 @@ def _authenticated(view: Any) -> Any:
 @bp.post("/optimove/campaigns")
 @_authenticated
 @limiter.limit(_rate_limit, key_func=_key_identity)
+@metrics.count_optimove_errors
 def optimove_campaigns() -> tuple[dict[str, Any], int]:
     body = read_json_object(request, int(current_app.config["OPTIMOVE_MAX_BODY"]))
     batch_request = parse_batch(body)
@@ -86,6 +89,10 @@ def optimove_campaigns() -> tuple[dict[str, Any], int]:
         raise ApiError(409, exc.code, exc.message) from None
     batch = result.batch
     db.session.commit()
+    if result.replay:
+        metrics.optimove_batch("replay")
+    else:
+        metrics.optimove_batch("accepted" if result.deliverable else "undeliverable", batch.accepted, batch.rejected)
     response = {
         "message": "Batch replayed; nothing more queued" if result.replay else "Batch accepted",
         "processedAt": batch.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),

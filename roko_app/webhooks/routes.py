@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, request
 from roko_app.extensions import db
 from roko_app.services import inbound
 from roko_app.services.errors import PortNotAllowed
+from roko_app.web import metrics
 from roko_app.web.credentials import token_matches
 from roko_app.web.errors import ApiError
 from roko_app.web.validation import Fields, read_json_object
@@ -22,6 +23,7 @@ SENDER_PATTERN = re.compile(r"^[0-9+]{6,20}$")
 
 
 @bp.post("/topaz/inbound")
+@metrics.count_inbound
 def topaz_inbound() -> tuple[dict[str, object], int]:
     require_webhook_token()
     incoming = _parse_inbound(read_json_object(request, current_app.config["INBOUND_MAX_BODY"]))
@@ -30,6 +32,7 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
     db.session.commit()
+    metrics.inbound_recorded(result.created)
     return {"status": "accepted", "sms_id": result.sms_id}, 200
 
 

@@ -1,0 +1,217 @@
+"""``GET /metrics`` (issue 15, item 1): the families appear and move as SMS flow, the
+queue gauges follow the database, labels never hold a number or a text, the token rules
+both ways, and gunicorn workers add up through prometheus_client's multiprocess mode."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from roko_app import ConfigError, create_app
+from roko_app.extensions import db
+from tests.factories import add_sms, bulk_queue
+from tests.helpers import (
+    VALID_BODIES,
+    WEBHOOK_TOKEN,
+    api_config,
+    base_config,
+    body_with,
+    classify_all,
+    post,
+    post_raw,
+    run_once,
+    worker_config,
+)
+
+NUMBER = "612345678"
+TEXT = "ROKO U12345678"
+PROD = {"ENV": "prod", "TOPAZ_URL": "http://127.0.0.1:9", "TOPAZ_TOKEN": "t", "CODE_KEY": "k",
+        "OPTIMOVE_API_KEY": "om", "OPTIMOVE_HMAC_SECRET": "oms"}
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def parse(text: str) -> Samples:
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def scrape(client: Any, **headers: str) -> Samples:
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.content_type.startswith("text/plain; version=0.0.4")
+    return parse(response.get_data(as_text=True))
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def moved(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)
+
+
+# --- the families move as SMS flow -------------------------------------------------------------
+
+
+def test_inbound_sms_are_counted_by_result_and_reason(make_app: Any) -> None:
+    client = make_app(INBOUND_PORTS="17").test_client()
+    before = scrape(client)
+    assert post(client, body_with(gateway_sms_id=1)).status_code == 200
+    assert post(client, body_with(gateway_sms_id=1)).status_code == 200  # the gateway's replay
+    assert post(client, body_with(gateway_sms_id=2), token="wrong").status_code == 401
+    assert post(client, body_with(gateway_sms_id=3, port=4)).status_code == 422
+    assert post(client, body_with(gateway_sms_id=4, sender="x")).status_code == 400
+    after = scrape(client)
+    total = "roko_inbound_sms_total"
+    assert moved(before, after, total, result="stored", reason="") == 1
+    assert moved(before, after, total, result="replay", reason="") == 1
+    assert moved(before, after, total, result="rejected", reason="INVALID_WEBHOOK_TOKEN") == 1
+    assert moved(before, after, total, result="rejected", reason="PORT_NOT_ALLOWED") == 1
+    assert moved(before, after, total, result="rejected", reason="VALIDATION_ERROR") == 1
+
+
+def test_request_durations_are_by_route_template_and_no_label_holds_a_number_or_text(app: Any) -> None:
+    client = app.test_client()
+    before = scrape(client)
+    post(client, body_with(gateway_sms_id=7, sender=NUMBER, text=TEXT))
+    client.get(f"/console/farmers/{NUMBER}")
+    client.get(f"/no/such/page/{NUMBER}")
+    response = client.get("/metrics")
+    after = parse(response.get_data(as_text=True))
+    count = "roko_http_request_duration_seconds_count"
+    assert moved(before, after, count, method="POST", route="/api/v1/webhooks/topaz/inbound", status="200") == 1
+    assert moved(before, after, count, method="GET", route="/console/farmers/<msisdn>", status="302") == 1
+    assert moved(before, after, count, method="GET", route="<unmatched>", status="404") == 1
+    text = response.get_data(as_text=True)
+    assert NUMBER not in text and "U12345678" not in text
+
+
+def test_the_queue_gauges_follow_the_database(app: Any, simulator: Any, make_app: Any) -> None:
+    client = app.test_client()
+    now = datetime.now(UTC)
+    empty = scrape(client)
+    assert value(empty, "roko_database_up") == 1
+    assert value(empty, "roko_classification_lag_seconds") == 0
+    assert value(empty, "roko_outbox_messages", status="QUEUED", priority="0") == 0
+    with app.app_context():
+        add_sms(NUMBER, TEXT, now - timedelta(seconds=30))
+        parked = add_sms("622222222", "ROKO ?", now - timedelta(hours=2))
+        parked.parked_at = now
+        db.session.commit()
+    bulk_queue(app, 3, now=now - timedelta(seconds=60))
+    samples = scrape(client)
+    assert 30 <= value(samples, "roko_classification_lag_seconds") < 45, "the parked SMS is left out"
+    assert value(samples, "roko_inbound_sms_parked") == 1
+    assert value(samples, "roko_outbox_messages", status="QUEUED", priority="0") == 3
+    assert 60 <= value(samples, "roko_outbox_oldest_due_age_seconds", priority="0") < 75
+    assert value(samples, "roko_outbox_oldest_due_age_seconds", priority="10") == 0
+
+    classify_all(app)  # the reply is queued at once, due now
+    samples = scrape(client)
+    assert value(samples, "roko_classification_lag_seconds") == 0
+    assert value(samples, "roko_outbox_messages", status="QUEUED", priority="10") == 1
+
+    run_once(make_app(**worker_config(simulator)))  # everything due is sent
+    samples = scrape(client)
+    assert all(value(samples, "roko_outbox_messages", status="QUEUED", priority=p) == 0 for p in ("0", "5", "10"))
+    assert value(samples, "roko_outbox_oldest_due_age_seconds", priority="0") == 0
+
+
+def test_optimove_intake_is_counted(make_app: Any, simulator: Any) -> None:
+    client = make_app(**api_config(simulator.url)).test_client()
+    raw = json.dumps(VALID_BODIES["optimove"]).encode()
+    two = dict(VALID_BODIES["optimove"], batchId="batch-two", recipients=[
+        {"message": "Bonjour", "mobileNumber": "+224612345678", "customerId": "c1"},
+        {"message": "Bonjour", "mobileNumber": "not a number", "customerId": "c2"}])
+    before = scrape(client)
+    assert post_raw(client, "optimove", raw, api_key="").status_code == 200
+    assert post_raw(client, "optimove", raw, api_key="").status_code == 200  # a replay
+    assert post_raw(client, "optimove", json.dumps(two).encode(), api_key="").status_code == 200
+    nobody = dict(VALID_BODIES["optimove"], batchId="batch-nobody",
+                  recipients=[{"message": "Bonjour", "mobileNumber": "12", "customerId": "c3"}])
+    assert post_raw(client, "optimove", json.dumps(nobody).encode(), api_key="").status_code == 422
+    assert post_raw(client, "optimove", b'{"metadata": 1}', api_key="").status_code == 400
+    forged = client.post("/api/v1/webhooks/optimove/campaigns", data=raw, content_type="application/json",
+                         headers={"X-API-Key": api_config(simulator.url)["OPTIMOVE_API_KEY"],
+                                  "x-hub-signature": "sha256=" + "0" * 64})
+    assert forged.status_code == 401
+    after = scrape(client)
+    assert moved(before, after, "roko_optimove_batches_total", result="accepted") == 2
+    assert moved(before, after, "roko_optimove_batches_total", result="replay") == 1
+    assert moved(before, after, "roko_optimove_batches_total", result="invalid") == 1
+    assert moved(before, after, "roko_optimove_recipients_total", result="accepted") == 2
+    assert moved(before, after, "roko_optimove_batches_total", result="undeliverable") == 1
+    assert moved(before, after, "roko_optimove_recipients_total", result="rejected") == 2
+    assert moved(before, after, "roko_optimove_auth_failures_total", reason="INVALID_SIGNATURE") == 1
+
+
+# --- who may read them ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ["dev", "test"])
+def test_dev_and_test_serve_them_without_a_token(make_app: Any, env: str) -> None:
+    assert make_app(ENV=env).test_client().get("/metrics").status_code == 200
+
+
+@pytest.mark.parametrize("env", ["stage", "prod"])
+def test_stage_and_prod_without_a_token_do_not_serve_them(make_app: Any, env: str) -> None:
+    client = make_app(**{**PROD, "ENV": env}).test_client()
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+
+
+@pytest.mark.parametrize("env", ["test", "prod"])
+@pytest.mark.parametrize(("authorization", "status"), [
+    (None, 401), ("Bearer wrong-token", 401), ("Bearer s3cret-metrics-tokeN", 401), ("Basic czNjcmV0", 401),
+    ("s3cret-metrics-token", 401), ("Bearer s3cret-metrics-token", 200), ("bearer  s3cret-metrics-token", 200),
+])
+def test_with_a_token_only_the_bearer_of_it_reads_them(make_app: Any, env: str, authorization: str | None,
+                                                      status: int) -> None:
+    client = make_app(**{**PROD, "ENV": env}, METRICS_TOKEN="s3cret-metrics-token").test_client()
+    response = client.get("/metrics", headers={"Authorization": authorization} if authorization else {})
+    assert response.status_code == status
+    if status == 401:
+        assert response.get_json()["code"] == "INVALID_METRICS_TOKEN"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert "roko_" not in response.get_data(as_text=True)
+
+
+def test_a_missing_multiprocess_folder_stops_the_start(database_url: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "absent"))
+    with pytest.raises(ConfigError, match="PROMETHEUS_MULTIPROC_DIR"):
+        create_app(base_config(database_url))
+
+
+# --- every gunicorn worker counted --------------------------------------------------------------
+
+
+def test_gunicorn_workers_add_up_in_multiprocess_mode(live_server: Any, tmp_path: Path) -> None:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    url = live_server(workers=2, threads=2, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir))
+    sent = 0
+
+    def writers() -> set[str]:  # the pids that wrote a counter or histogram file
+        return {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("*.db")}
+
+    with requests.Session() as session:
+        while sent < 10 or (len(writers()) < 2 and sent < 200):  # until both workers took some
+            response = requests.post(f"{url}/api/v1/webhooks/topaz/inbound", json=body_with(gateway_sms_id=900 + sent),
+                                     headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN, "Connection": "close"},
+                                     timeout=10)
+            assert response.status_code == 200, response.text
+            sent += 1
+        scrapes = [parse(session.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=10).text)
+                   for _ in range(6)]
+    assert len(writers()) == 2, sorted(p.name for p in metrics_dir.iterdir())
+    for samples in scrapes:  # whichever worker answers the scrape, it counts every worker's requests
+        assert value(samples, "roko_inbound_sms_total", result="stored", reason="") == sent
+        assert value(samples, "roko_http_request_duration_seconds_count", method="POST",
+                     route="/api/v1/webhooks/topaz/inbound", status="200") == sent
