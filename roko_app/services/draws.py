@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import json
 import logging
+import operator
 import secrets
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -250,12 +252,15 @@ def freeze_entries(draw: LuckyDraw, excluded: Iterable[int] = ()) -> FrozenEntri
     out.write((algorithm.ENTRIES_HEADER + "\n").encode("ascii"))
     participants: set[int] = set()
     count = 0
-    # Core, not the ORM: a third of the time for a million rows (bench/draw.py).
+    participant_of = operator.itemgetter(1)
+    # Core, not the ORM (a third of the time for a million rows), and each partition of
+    # rows formatted in one operation (bench/draw.py).
     for rows in db.session.connection().execute(query).partitions():
-        kept = [(entry_id, participant_id) for entry_id, participant_id in rows if participant_id not in skip]
-        participants.update(participant_id for _entry_id, participant_id in kept)
-        count += len(kept)
-        out.write("".join(f"{entry_id},{participant_id}\n" for entry_id, participant_id in kept).encode("ascii"))
+        if skip:
+            rows = [row for row in rows if row[1] not in skip]
+        participants.update(map(participant_of, rows))
+        count += len(rows)
+        out.write((("%d,%d\n" * len(rows)) % tuple(itertools.chain.from_iterable(rows))).encode("ascii"))
     data = out.getvalue()
     return FrozenEntries(data, hashlib.sha256(data).hexdigest(), count, len(participants))
 
