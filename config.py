@@ -165,3 +165,25 @@ OPTIMOVE_RATE_LIMIT = "120/minute"
 # How hashed recipients (metadata.isHashed) are resolved: the hex digest of the 9-digit
 # number with this hashlib algorithm, matched against the numbers that texted us.
 OPTIMOVE_HASH_ALGORITHM = "sha256"
+
+# --- what we tell Optimove (docs/optimove.md): delivery reports, incoming messages, handshake ---
+# One tenant app's BASE_URL (opaque; empty: nothing is sent) and its API token (app-api-key);
+# calls are signed with OPTIMOVE_HMAC_SECRET. The worker posts them every OPTIMOVE_SEND_SECONDS.
+OPTIMOVE_BASE_URL = ""
+OPTIMOVE_APP_API_KEY = ""
+OPTIMOVE_SEND_SECONDS = 5
+# Our status -> Optimove's [status, subStatus] (its enumeration is not known to us: correct it
+# here); a status absent from the map is not reported. JSON in ROKO_OPTIMOVE_STATUS_MAP.
+OPTIMOVE_STATUS_MAP = {
+    "DELIVERED": ["Delivered", ""],
+    "UNDELIVERED": ["Undelivered", "Failed"],
+    "EXPIRED": ["Undelivered", "Expired"],
+    "UNREPORTED": ["Unknown", "NoDeliveryReport"],
+    "FAILED": ["Failed", "NotSent"],
+}
+# Inbound SMS from a number that got a campaign message within this many hours are
+# forwarded as incoming messages; "to" is the sender id the farmer replied to.
+OPTIMOVE_REPLY_WINDOW_HOURS = 72
+OPTIMOVE_SENDER_ID = "ROKO"
+# Our campaign webhook's public URL, registered by `flask roko optimove handshake`.
+OPTIMOVE_CAMPAIGN_WEBHOOK_URL = ""

@@ -11,6 +11,7 @@ from roko_app.cli.codes import codes
 from roko_app.cli.config import show_config
 from roko_app.cli.dev import dev_seed
 from roko_app.cli.draws import draw_group
+from roko_app.cli.optimove import optimove_group
 from roko_app.cli.users import user_group
 from roko_app.cli.worker import worker_command
 
@@ -21,5 +22,5 @@ def roko() -> None:
 
 
 for command in (show_config, api_key_group, user_group, codes, worker_command, dev_seed, draw_group,
-                backup_command):
+                backup_command, optimove_group):
     roko.add_command(command)

@@ -95,6 +95,8 @@ class OutboundSms(db.Model):
     # An attempt may have reached the gateway without our knowing (a lapsed lease, a read
     # timeout): before giving up, the worker asks the gateway instead of recording FAILED.
     maybe_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A campaign message: the status last reported to Optimove (docs/optimove.md), None before.
+    optimove_reported: Mapped[Optional[str]] = mapped_column(String(12))
 
     @property
     def client_ref(self) -> str:

@@ -8,7 +8,7 @@ import re
 from flask import Blueprint, current_app, request
 
 from roko_app.extensions import db
-from roko_app.services import inbound
+from roko_app.services import inbound, optimove_callbacks
 from roko_app.services.errors import PortNotAllowed
 from roko_app.web import metrics
 from roko_app.web.credentials import token_matches
@@ -31,6 +31,8 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
         result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
+    if result.created and optimove_callbacks.enabled(current_app.config):
+        optimove_callbacks.queue_incoming(result.sms, current_app.config)  # a reply to a campaign (docs/optimove.md)
     db.session.commit()
     metrics.inbound_recorded(result.created)
     return {"status": "accepted", "sms_id": result.sms_id}, 200

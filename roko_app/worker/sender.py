@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +18,8 @@ from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, TopazClient
 from roko_app.models import OutboundSms, OutboundStatus
 from roko_app.models.outbound import FINAL_STATUSES
-from roko_app.services import delivery, outbound
+from roko_app.optimove.client import OptimoveClient
+from roko_app.services import delivery, optimove_callbacks, outbound
 from roko_app.services.outbound import RetryPolicy
 from roko_app.worker.throttle import Pacer, ThrottleUnavailable, pacer_from_config
 
@@ -81,15 +82,16 @@ class Control:
         self.outbox_bell = 0  # rung (incremented) by the classifier; a lost ring costs one poll
         self._budget = max_messages
         self._lock = threading.Lock()
-        self._last_sweep: datetime | None = None
+        self._last_run: dict[str, datetime] = {}
 
-    def sweep_due(self, now: datetime, every: timedelta) -> bool:
-        """Whether this thread should run the periodic delivery sweep now (one of the
-        process's threads does, at most once per ``every``)."""
+    def sweep_due(self, now: datetime, every: timedelta, job: str = "delivery") -> bool:
+        """Whether this thread should run the periodic ``job`` now (one of the process's
+        threads does, at most once per ``every``)."""
         with self._lock:
-            if self._last_sweep is not None and now - self._last_sweep < every:
+            last = self._last_run.get(job)
+            if last is not None and now - last < every:
                 return False
-            self._last_sweep = now
+            self._last_run[job] = now
             return True
 
     def stop(self) -> None:
@@ -148,6 +150,7 @@ class Worker:
         control: Control | None = None,
         dlr_expiry: timedelta = timedelta(hours=48),
         sweep_every: timedelta = timedelta(seconds=60),
+        optimove: Mapping[str, Any] | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("the batch size must be at least 1")
@@ -162,6 +165,9 @@ class Worker:
         self._sleep = sleep or self.control.wait
         self.dlr_expiry = dlr_expiry
         self.sweep_every = sweep_every
+        # The Optimove callbacks (docs/optimove.md), when OPTIMOVE_BASE_URL is set: the config.
+        self.optimove = optimove if optimove is not None and optimove_callbacks.enabled(optimove) else None
+        self._optimove_client: OptimoveClient | None = None
         self.send_bound = timedelta(seconds=client.connect_timeout + client.read_timeout)
         self.margin = max(policy.lease * LEASE_MARGIN_FRACTION, MIN_LEASE_MARGIN)
         if policy.lease <= self.send_bound + self.margin:
@@ -180,6 +186,7 @@ class Worker:
         options.setdefault("poll_seconds", float(config["WORKER_POLL_SECONDS"]))
         options.setdefault("dlr_expiry", timedelta(hours=float(config["DLR_EXPIRY_HOURS"])))
         options.setdefault("sweep_every", timedelta(seconds=float(config["DLR_SWEEP_SECONDS"])))
+        options.setdefault("optimove", config)
         return cls(client or app.extensions["topaz"], RetryPolicy.from_config(config),
                    pacer or pacer_from_config(config), **options)
 
@@ -215,6 +222,7 @@ class Worker:
                 try:
                     bell = self.control.outbox_bell
                     self._sweep()
+                    self._call_optimove()
                     batch = self._claim()
                     if batch:
                         self._process(batch)
@@ -241,6 +249,9 @@ class Worker:
                     self._idle(self.poll_seconds, bell)
         finally:
             session.expire_on_commit = expire_on_commit
+            if self._optimove_client is not None:
+                self._optimove_client.close()
+                self._optimove_client = None
         return self.stats
 
     def _sweep(self) -> None:
@@ -264,6 +275,21 @@ class Worker:
         for message_id, client_ref in due:  # no transaction open during the gateway's answer
             outbound.settle_uncertain(message_id, self.client.status(client_ref), now)
             db.session.commit()
+
+    def _call_optimove(self) -> None:
+        """Every ``OPTIMOVE_SEND_SECONDS``: queue the delivery reports Optimove is owed, then
+        post the due callbacks."""
+        if self.optimove is None or not self.control.sweep_due(
+                utcnow(), timedelta(seconds=float(self.optimove["OPTIMOVE_SEND_SECONDS"])), "optimove"):
+            return
+        while optimove_callbacks.queue_delivery_reports(self.optimove, limit=SWEEP_BATCH) == SWEEP_BATCH:
+            db.session.commit()
+        db.session.commit()
+        if self._optimove_client is None:
+            self._optimove_client = optimove_callbacks.client_from_config(self.optimove)
+        counts = optimove_callbacks.send_due(self._optimove_client)
+        if any(counts.values()):
+            log.info("worker: Optimove callbacks: %(sent)d sent, %(retry)d to retry, %(dead)d refused", counts)
 
     def _claim(self) -> list[OutboundSms]:
         batch = outbound.claim_due(self.claim_size, utcnow(), self.policy)

@@ -250,11 +250,15 @@ def test_a_killed_worker_process_then_only_503s_fails_nothing_the_gateway_took(
         deadline = time.monotonic() + 30
         while len(simulator.sent()) < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # The next send stays in flight (under the worker's 1 s read timeout) when the kill comes;
+        # the gateway records it after the worker died.
+        simulator.set(latency_ms=1500)
+        time.sleep(0.6)
         victim.send_signal(signal.SIGKILL)
     finally:
         victim.wait(timeout=10)
         victim.stdout.close()  # type: ignore[union-attr]
-    time.sleep(0.3)  # the send in flight reaches the gateway's record after its latency
+    time.sleep(1.6)  # the send in flight reaches the gateway's record after its latency
     stuck = [r for r in outbox(wapp) if r.status == "SENDING"]
     taken = {m["client_ref"] for m in simulator.sent()}
     assert any(f"roko-out-{r.id}" in taken for r in stuck), "the kill left a row the gateway took, unrecorded"

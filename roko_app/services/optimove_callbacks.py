@@ -1,0 +1,193 @@
+"""The callbacks outbox: what we tell Optimove (docs/optimove.md), a row first, then sent.
+
+* :func:`queue_delivery_reports`: one delivery report per campaign message whose status
+  became one Optimove hears about (``OPTIMOVE_STATUS_MAP``), again if it later changes
+  (a late report turning UNREPORTED into DELIVERED); idempotency key
+  ``dlr:<message id>:<status>``;
+* :func:`queue_incoming`: an inbound SMS from a number that got a campaign message within
+  ``OPTIMOVE_REPLY_WINDOW_HOURS``, forwarded as an incoming message (STOP included);
+* :func:`queue_handshake`: our campaign webhook URL and key;
+* :func:`send_due`: posts the due rows (exact bytes, signed), retrying 429, 5xx and
+  network errors with backoff, never another 4xx (DEAD, re-queued by hand with
+  :func:`retry_dead`).
+
+Only :func:`send_due` commits (each call's outcome, so nothing is sent twice by one sender;
+two senders cannot take the same row: a claim is a conditional UPDATE).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import or_, select, update
+
+from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.types import utcnow
+from roko_app.extensions import db
+from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms
+from roko_app.optimove.client import OptimoveClient
+
+__all__ = ["OptimoveClient", "client_from_config", "enabled", "queue_delivery_reports", "queue_handshake",
+           "queue_incoming", "retry_dead", "send_due", "status_map"]
+from roko_app.services.errors import DomainError, NotFound
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE: Final = timedelta(seconds=30)
+BACKOFF_MAX: Final = timedelta(hours=1)
+#: How long a sender holds a row it is posting (another sender skips it meanwhile).
+CLAIM: Final = timedelta(seconds=60)
+
+
+def enabled(config: Mapping[str, Any]) -> bool:
+    """Whether this environment talks back to Optimove (``OPTIMOVE_BASE_URL`` is set)."""
+    return bool(str(config.get("OPTIMOVE_BASE_URL") or "").strip())
+
+
+def client_from_config(config: Mapping[str, Any]) -> OptimoveClient:
+    return OptimoveClient(str(config["OPTIMOVE_BASE_URL"]), str(config.get("OPTIMOVE_APP_API_KEY") or ""),
+                          str(config.get("OPTIMOVE_HMAC_SECRET") or ""))
+
+
+def status_map(config: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """``{our status: (Optimove status, subStatus)}`` from ``OPTIMOVE_STATUS_MAP``."""
+    raw = config["OPTIMOVE_STATUS_MAP"]
+    mapping = json.loads(raw) if isinstance(raw, str) else raw
+    return {str(ours): (str(theirs[0]), str(theirs[1])) for ours, theirs in dict(mapping).items()}
+
+
+def _encode(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _add(kind: str, key: str, body: Any, now: datetime, **links: int) -> None:
+    db.session.add(OptimoveCallback(kind=kind, idempotency_key=key, body=_encode(body), state=CallbackState.PENDING,
+                                    attempts=0, next_attempt_at=now, created_at=now, **links))
+
+
+def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = None, *, limit: int = 500) -> int:
+    """Queue a report for up to ``limit`` campaign messages whose reportable status was
+    not reported yet; how many (flushed, not committed)."""
+    now = now or utcnow()
+    mapping = status_map(config)
+    sqlite_write_lock(db.session)
+    rows = db.session.execute(
+        select(OutboundSms.id, OutboundSms.status, OutboundSms.to_msisdn, OutboundSms.customer_id,
+               CampaignBatch.batch_id, CampaignBatch.meta)
+        .join(CampaignBatch, CampaignBatch.id == OutboundSms.campaign_batch_id)
+        .where(OutboundSms.status.in_(list(mapping)),
+               or_(OutboundSms.optimove_reported.is_(None), OutboundSms.optimove_reported != OutboundSms.status))
+        .order_by(OutboundSms.id).limit(limit).with_for_update(of=OutboundSms, skip_locked=True)
+    ).all()
+    for message_id, status, msisdn, customer_id, batch_id, meta in rows:
+        optimove_status, sub_status = mapping[status]
+        body = {"type": {"status": optimove_status, "subStatus": sub_status}, "metadata": meta, "batchId": batch_id,
+                "customerId": customer_id, "mobileNumber": "224" + msisdn}
+        _add("delivery-report", f"dlr:{message_id}:{status}", body, now, outbound_sms_id=message_id)
+        db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id, OutboundSms.status == status)
+                           .values(optimove_reported=status).execution_options(synchronize_session=False))
+    db.session.flush()
+    return len(rows)
+
+
+def queue_incoming(sms: InboundSms, config: Mapping[str, Any]) -> bool:
+    """Forward ``sms`` when its sender got a campaign message within the reply window
+    (once per SMS: a replay changes nothing); whether it was queued (not committed)."""
+    if not sms.sender_msisdn:
+        return False
+    since = sms.received_at - timedelta(hours=float(config["OPTIMOVE_REPLY_WINDOW_HOURS"]))
+    campaign_message = db.session.scalar(
+        select(OutboundSms.id).where(OutboundSms.to_msisdn == sms.sender_msisdn,
+                                     OutboundSms.campaign_batch_id.is_not(None), OutboundSms.created_at >= since,
+                                     OutboundSms.created_at <= sms.received_at).limit(1))
+    if campaign_message is None:
+        return False
+    if db.session.scalar(select(OptimoveCallback.id).where(OptimoveCallback.inbound_sms_id == sms.id)) is not None:
+        return False
+    sent_at = sms.gateway_timestamp.strftime("%Y-%m-%dT%H:%M:%S")  # UTC, as in the contract's example (no zone)
+    body = {"messages": [{"to": str(config["OPTIMOVE_SENDER_ID"]), "from": "224" + sms.sender_msisdn,
+                          "message": sms.text, "sentAt": sent_at}]}
+    _add("incoming-message", f"mo:{sms.id}", body, utcnow(), inbound_sms_id=sms.id)
+    db.session.flush()
+    return True
+
+
+def queue_handshake(config: Mapping[str, Any], now: datetime | None = None) -> OptimoveCallback:
+    """Queue the handshake: our campaign webhook's URL and the key Optimove must present."""
+    now = now or utcnow()
+    url = str(config.get("OPTIMOVE_CAMPAIGN_WEBHOOK_URL") or "").strip()
+    if not url:
+        raise HandshakeNotConfigured("OPTIMOVE_CAMPAIGN_WEBHOOK_URL (our public campaign webhook URL) is not set.")
+    _add("handshake", f"handshake:{now.isoformat()}", {"campaignSendUrl": url,
+                                                       "aggregatorApiKey": str(config["OPTIMOVE_API_KEY"])}, now)
+    db.session.flush()
+    return db.session.scalars(select(OptimoveCallback).where(
+        OptimoveCallback.idempotency_key == f"handshake:{now.isoformat()}")).one()
+
+
+class HandshakeNotConfigured(DomainError):
+    code = "NOT_CONFIGURED"
+
+
+def send_due(client: OptimoveClient, now: datetime | None = None, *, limit: int = 100,
+             only: int | None = None) -> dict[str, int]:
+    """Post up to ``limit`` due PENDING rows (or only row ``only``), each committed with
+    its outcome; counts by outcome."""
+    now = now or utcnow()
+    statement = (select(OptimoveCallback.id)
+                 .where(OptimoveCallback.state == CallbackState.PENDING, OptimoveCallback.next_attempt_at <= now)
+                 .order_by(OptimoveCallback.next_attempt_at, OptimoveCallback.id).limit(limit))
+    if only is not None:
+        statement = statement.where(OptimoveCallback.id == only)
+    due = list(db.session.scalars(statement))
+    db.session.commit()
+    counts = {"sent": 0, "retry": 0, "dead": 0}
+    for callback_id in due:
+        row = _claim(callback_id, now)
+        if row is None:
+            continue  # another sender took it
+        result = client.post(row.kind, row.body.encode("utf-8"), row.idempotency_key)
+        values: dict[str, Any] = {"attempts": row.attempts + 1, "last_status": result.http_status,
+                                  "last_error": result.reason}
+        if result.outcome == "sent":
+            values.update(state=CallbackState.SENT, sent_at=utcnow())
+        elif result.outcome == "dead":
+            values.update(state=CallbackState.DEAD)
+            log.error("Optimove refused %s (%s): dead letter", row.idempotency_key, result.reason)
+        else:
+            values.update(next_attempt_at=utcnow() + min(BACKOFF_BASE * 2 ** row.attempts, BACKOFF_MAX))
+        sqlite_write_lock(db.session)
+        db.session.execute(update(OptimoveCallback).where(OptimoveCallback.id == callback_id).values(**values)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+        counts[result.outcome] += 1
+    return counts
+
+
+def _claim(callback_id: int, now: datetime) -> Any:
+    """Hold row ``callback_id`` for :data:`CLAIM` (its ``next_attempt_at`` moves on);
+    the row as it was, or None when another sender has it."""
+    sqlite_write_lock(db.session)
+    row = db.session.execute(
+        update(OptimoveCallback)
+        .where(OptimoveCallback.id == callback_id, OptimoveCallback.state == CallbackState.PENDING,
+               OptimoveCallback.next_attempt_at <= now)
+        .values(next_attempt_at=utcnow() + CLAIM)
+        .returning(OptimoveCallback.kind, OptimoveCallback.body, OptimoveCallback.idempotency_key,
+                   OptimoveCallback.attempts)
+        .execution_options(synchronize_session=False)).first()
+    db.session.commit()
+    return row
+
+
+def retry_dead(callback_id: int, now: datetime | None = None) -> None:
+    """Send a DEAD (or PENDING) callback again now, the same bytes and key (not committed)."""
+    callback = db.session.get(OptimoveCallback, callback_id)
+    if callback is None:
+        raise NotFound(f"There is no Optimove callback {callback_id}.")
+    callback.state = CallbackState.PENDING
+    callback.next_attempt_at = now or utcnow()

@@ -1,0 +1,214 @@
+"""What we tell Optimove (docs/optimove.md), against the Optimove simulator: delivery
+reports of campaign messages, incoming messages, the handshake; every call signed over
+its exact bytes; retried on 5xx until it goes through once; refused calls kept."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from roko_app.extensions import db
+from roko_app.models import OptimoveCallback
+from roko_app.optimove.simulator import RunningOptimove, start_in_thread
+from roko_app.services import optimove_callbacks
+from tests.factories import add_batch, add_outbound
+from tests.helpers import WEBHOOK_TOKEN, post_reports, run_once, worker_config
+
+T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
+KEY, SECRET = "tenant-api-token", "shared-secret"
+META = {"appId": 123, "brandId": "roko", "campaignId": "232522", "campaignType": 1, "channelId": 493,
+        "engagementId": "aaabbbccc", "isHashed": False, "scheduledTime": 1704106200000, "tenantId": 1}
+
+
+@pytest.fixture
+def optimove() -> Iterator[RunningOptimove]:
+    with start_in_thread(KEY, SECRET) as running:
+        yield running
+
+
+@pytest.fixture
+def oapp(make_app: Any, simulator: Any, optimove: RunningOptimove) -> Any:
+    return make_app(**worker_config(simulator, OPTIMOVE_BASE_URL=optimove.url + "/", OPTIMOVE_APP_API_KEY=KEY,
+                                    OPTIMOVE_HMAC_SECRET=SECRET, OPTIMOVE_API_KEY="our-key",
+                                    OPTIMOVE_CAMPAIGN_WEBHOOK_URL="https://roko.example/api/v1/webhooks/optimove/campaigns"))
+
+
+@pytest.fixture
+def frozen() -> Iterator[Any]:
+    with freeze_time(T0) as frozen_time:
+        yield frozen_time
+
+
+def campaign(app: Any, *statuses: str, at: datetime = T0) -> list[int]:
+    with app.app_context():
+        batch = add_batch(at, "batch-123", accepted=len(statuses))
+        batch.meta = META
+        ids = []
+        for i, status in enumerate(statuses):
+            message = add_outbound(f"61234567{i}", "Promo ROKO", at, status=status)
+            message.campaign_batch_id, message.customer_id, message.gateway_sms_id = batch.id, f"customer-{i}", i + 1
+            ids.append(message.id)
+        db.session.commit()
+    return ids
+
+
+def report(message_id: int, status: str = "delivered") -> dict[str, Any]:
+    return {"client_ref": f"roko-out-{message_id}", "status": status, "at": "2026-05-15T10:00:05Z"}
+
+
+def callbacks(app: Any) -> list[OptimoveCallback]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(OptimoveCallback).order_by(OptimoveCallback.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def test_a_campaign_messages_delivery_is_reported_once_signed_with_its_metadata(
+        oapp: Any, optimove: RunningOptimove, frozen: Any) -> None:
+    delivered, failed, waiting = campaign(oapp, "SENT", "SENT", "SENT")
+    post_reports(oapp.test_client(), {"reports": [report(delivered), report(failed, "failed")]})
+    run_once(oapp)
+    calls = optimove.simulator.calls("delivery-report")
+    assert [call["idempotency_key"] for call in calls] == [f"dlr:{delivered}:DELIVERED", f"dlr:{failed}:UNDELIVERED"]
+    assert calls[0]["body"] == {"type": {"status": "Delivered", "subStatus": ""}, "metadata": META,
+                                "batchId": "batch-123", "customerId": "customer-0", "mobileNumber": "224612345670"}
+    assert calls[1]["body"]["type"] == {"status": "Undelivered", "subStatus": "Failed"}
+    assert optimove.simulator.refused == 0, "every signature matched the bytes sent"
+    assert [row.body for row in callbacks(oapp)] == [call["raw"] for call in calls], "the bytes stored are those sent"
+
+    frozen.tick(timedelta(minutes=5))
+    run_once(oapp)
+    assert len(optimove.simulator.calls()) == 2, "nothing is reported twice"
+    assert waiting  # still SENT: nothing to say yet
+
+
+def test_a_late_report_corrects_what_optimove_was_told(oapp: Any, optimove: RunningOptimove, frozen: Any) -> None:
+    (message_id,) = campaign(oapp, "UNREPORTED")
+    run_once(oapp)
+    post_reports(oapp.test_client(), report(message_id))
+    frozen.tick(timedelta(seconds=5))
+    run_once(oapp)
+    assert [call["body"]["type"]["status"] for call in optimove.simulator.calls()] == ["Unknown", "Delivered"]
+
+
+def test_optimove_down_for_a_while_then_up_gets_every_report_exactly_once(
+        oapp: Any, optimove: RunningOptimove, frozen: Any) -> None:
+    ids = campaign(oapp, *["DELIVERED"] * 6)
+    optimove.simulator.fail(503, 10)
+    for _ in range(12):  # an hour and more, in 5 s to 10 min steps
+        run_once(oapp)
+        frozen.tick(timedelta(minutes=10))
+    keys = [call["idempotency_key"] for call in optimove.simulator.calls()]
+    assert sorted(keys) == sorted(f"dlr:{i}:DELIVERED" for i in ids)
+    rows = callbacks(oapp)
+    assert {row.state for row in rows} == {"SENT"} and max(row.attempts for row in rows) > 1
+
+
+def test_the_backoff_doubles_from_30_seconds(oapp: Any, optimove: RunningOptimove, frozen: Any) -> None:
+    campaign(oapp, "DELIVERED")
+    optimove.simulator.fail(503, 3)
+    waits = []
+    for _ in range(3):
+        run_once(oapp)
+        (row,) = callbacks(oapp)
+        waits.append(row.next_attempt_at - datetime.now(UTC))
+        frozen.move_to(row.next_attempt_at)
+    assert waits == [timedelta(seconds=30), timedelta(seconds=60), timedelta(seconds=120)]
+    run_once(oapp)
+    assert callbacks(oapp)[0].state == "SENT"
+
+
+@pytest.mark.parametrize("status", [400, 401, 404, 422])
+def test_another_4xx_is_the_dead_letter_until_retried_by_hand(oapp: Any, optimove: RunningOptimove, frozen: Any,
+                                                               status: int) -> None:
+    campaign(oapp, "DELIVERED")
+    optimove.simulator.fail(status, 1)
+    run_once(oapp)
+    (row,) = callbacks(oapp)
+    assert (row.state, row.attempts, row.last_status) == ("DEAD", 1, status)
+    frozen.tick(timedelta(days=1))
+    run_once(oapp)
+    assert callbacks(oapp)[0].state == "DEAD", "not retried by itself"
+    with oapp.app_context():
+        optimove_callbacks.retry_dead(row.id)
+        db.session.commit()
+    run_once(oapp)
+    assert callbacks(oapp)[0].state == "SENT" and len(optimove.simulator.calls()) == 1
+
+
+def test_a_wrong_secret_is_refused_by_optimove(make_app: Any, simulator: Any, optimove: RunningOptimove,
+                                               frozen: Any) -> None:
+    app = make_app(**worker_config(simulator, OPTIMOVE_BASE_URL=optimove.url, OPTIMOVE_APP_API_KEY=KEY,
+                                   OPTIMOVE_HMAC_SECRET="not-the-secret"))
+    campaign(app, "DELIVERED")
+    run_once(app)
+    assert optimove.simulator.refused == 1 and callbacks(app)[0].state == "DEAD"
+
+
+def test_the_signature_is_an_hmac_of_the_exact_bytes(optimove: RunningOptimove) -> None:
+    body = json.dumps({"messages": []}).encode()
+    client = optimove_callbacks.OptimoveClient(optimove.url, KEY, SECRET)
+    assert client.post("incoming-message", body, "mo:1").outcome == "sent"
+    assert client.post("incoming-message", body + b" ", "mo:2").outcome == "sent", "signed over these bytes"
+    client.close()
+    assert optimove.simulator.calls()[0]["raw"].encode() == body
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert optimove.simulator.handle("/api/v1/aggregator/incoming-message",
+                                     {"app-api-key": KEY, "x-hub-signature": signature}, body)[0] == 200
+    assert optimove.simulator.handle("/api/v1/aggregator/incoming-message",
+                                     {"app-api-key": KEY, "x-hub-signature": signature.upper()}, body)[0] == 401
+
+
+def inbound(app: Any, sender: str, text: str, at: datetime, gateway_sms_id: int) -> int:
+    body = {"gateway_sms_id": gateway_sms_id, "port": 17, "sender": sender, "text": text,
+            "timestamp": at.isoformat()}
+    response = app.test_client().post("/api/v1/webhooks/topaz/inbound", json=body,
+                                      headers={"X-Roko-Webhook-Token": WEBHOOK_TOKEN})
+    assert response.status_code == 200
+    return int(response.get_json()["sms_id"])
+
+
+def test_replies_to_a_campaign_are_forwarded_as_incoming_messages(oapp: Any, optimove: RunningOptimove,
+                                                                  frozen: Any) -> None:
+    campaign(oapp, "DELIVERED", at=T0 - timedelta(hours=71))  # to 612345670
+    inbound(oapp, "612345670", "STOP", T0, 1)
+    inbound(oapp, "612345670", "STOP", T0, 1)  # a replay of the same SMS
+    inbound(oapp, "699999999", "ROKO U1", T0, 2)  # got no campaign message
+    run_once(oapp)
+    (call,) = optimove.simulator.calls("incoming-message")
+    assert call["body"] == {"messages": [{"to": "ROKO", "from": "224612345670", "message": "STOP",
+                                          "sentAt": "2026-05-15T10:00:00"}]}
+    frozen.tick(timedelta(hours=1, seconds=1))
+    inbound(oapp, "612345670", "stop", datetime.now(UTC), 3)  # 72 h and a second after the campaign message
+    run_once(oapp)
+    assert len(optimove.simulator.calls("incoming-message")) == 1, "outside OPTIMOVE_REPLY_WINDOW_HOURS"
+
+
+def test_nothing_is_queued_without_an_optimove_base_url(make_app: Any, simulator: Any) -> None:
+    app = make_app(**worker_config(simulator))
+    campaign(app, "DELIVERED", at=datetime.now(UTC))
+    inbound(app, "612345670", "STOP", datetime.now(UTC), 9)
+    run_once(app)
+    assert callbacks(app) == []
+
+
+def test_the_handshake_command_posts_our_webhook_and_records_the_outcome(oapp: Any,
+                                                                         optimove: RunningOptimove) -> None:
+    result = oapp.test_cli_runner().invoke(args=["roko", "optimove", "handshake"])
+    assert result.exit_code == 0, result.output
+    assert "handshake sent: HTTP 200" in result.output
+    (call,) = optimove.simulator.calls("handshake")
+    assert call["body"] == {"campaignSendUrl": "https://roko.example/api/v1/webhooks/optimove/campaigns",
+                            "aggregatorApiKey": "our-key"}
+    optimove.simulator.fail(400, 1)
+    refused = oapp.test_cli_runner().invoke(args=["roko", "optimove", "handshake"])
+    assert refused.exit_code != 0 and "handshake dead: HTTP 400" in refused.output
+    assert [row.state for row in callbacks(oapp)] == ["SENT", "DEAD"]
