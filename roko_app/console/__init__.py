@@ -3,6 +3,7 @@ its views to ``bp`` when imported here."""
 
 from roko_app.console import (  # noqa: F401  (each module registers its views)
     admin,
+    callbacks,
     campaigns,
     code_registry,
     compose,

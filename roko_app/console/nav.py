@@ -18,6 +18,7 @@ MENU = [
     ("console.templates", _l("Replies"), Role.OPERATOR),
     ("console.codes", _l("Codes"), Role.OPERATOR),
     ("console.campaigns_list", _l("Campaigns"), Role.VIEWER),
+    ("console.optimove_callbacks_list", _l("Optimove"), Role.VIEWER),
     ("console.draws_list", _l("Draws"), Role.VIEWER),
     ("console.users", _l("Users"), Role.ADMIN),
     ("console.api_keys", _l("API keys"), Role.ADMIN),

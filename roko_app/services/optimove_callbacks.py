@@ -31,8 +31,8 @@ from roko_app.extensions import db
 from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms
 from roko_app.optimove.client import OptimoveClient
 
-__all__ = ["OptimoveClient", "client_from_config", "enabled", "queue_delivery_reports", "queue_handshake",
-           "queue_incoming", "retry_dead", "send_due", "status_map"]
+__all__ = ["NotRetryable", "OptimoveClient", "client_from_config", "enabled", "queue_delivery_reports",
+           "queue_handshake", "queue_incoming", "retry_dead", "send_due", "status_map"]
 from roko_app.services.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
@@ -184,10 +184,19 @@ def _claim(callback_id: int, now: datetime) -> Any:
     return row
 
 
+class NotRetryable(DomainError):
+    """Only a call that has not gone through (DEAD, or PENDING) can be sent again."""
+
+    code = "ALREADY_SENT"
+
+
 def retry_dead(callback_id: int, now: datetime | None = None) -> None:
-    """Send a DEAD (or PENDING) callback again now, the same bytes and key (not committed)."""
-    callback = db.session.get(OptimoveCallback, callback_id)
+    """Send a DEAD (or waiting PENDING) callback again now, the same bytes and key (not committed)."""
+    callback = db.session.get(OptimoveCallback, callback_id, with_for_update=True)
     if callback is None:
         raise NotFound(f"There is no Optimove callback {callback_id}.")
+    if callback.state == CallbackState.SENT:
+        raise NotRetryable(f"Optimove callback {callback_id} went through already.")
     callback.state = CallbackState.PENDING
     callback.next_attempt_at = now or utcnow()
+    db.session.flush()
