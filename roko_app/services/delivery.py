@@ -4,8 +4,10 @@ Statuses only move forward (``docs/topaz-gateway.md`` §4). A report moves a mes
 DELIVERED, UNDELIVERED or EXPIRED from any status the gateway may have sent it in
 (``REPORTABLE_STATUSES``, SENDING and QUEUED included: a report may arrive before the
 send's own answer is recorded); a message already final keeps its first final status.
-Each move is one conditional ``UPDATE ... WHERE status IN (...)``, so it is atomic against
-the sender recording its answer and against another report for the same message.
+The messages are locked while the rule is decided, and each move is a conditional
+``UPDATE ... WHERE status IN (...)``, so it is atomic against the sender recording its
+answer (its own conditional UPDATE waits, then sees the report) and against another
+report for the same message.
 Every report is kept in ``delivery_report``, applied or not. None of these commit.
 """
 
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import BigInteger, bindparam, func, insert, or_, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, literal_column, or_, select, update
 
 from roko_app.database.sqlite import sqlite_write_lock
 from roko_app.database.types import utcnow
@@ -62,58 +64,75 @@ def message_id_of(client_ref: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-# Built once: the hot statement of every report.
+_table = OutboundSms.__table__
+# Built once, run as one executemany per body. Its WHERE repeats the rule applied in
+# Python below (the rows are locked meanwhile), so a write can never move a message back.
 _APPLY = (
-    update(OutboundSms)
+    update(_table)
     .where(
-        OutboundSms.id == bindparam("message_id"),
-        OutboundSms.status.in_([status.value for status in REPORTABLE_STATUSES]),
-        # A report naming another gateway id is not about this message.
-        or_(bindparam("gateway_id", type_=BigInteger).is_(None), OutboundSms.gateway_sms_id.is_(None),
-            OutboundSms.gateway_sms_id == bindparam("gateway_id", type_=BigInteger)),
+        _table.c.id == bindparam("message_id"),
+        # Our own constants, written into the statement (executemany takes no expanding IN).
+        _table.c.status.in_([literal_column(f"'{status.value}'") for status in sorted(REPORTABLE_STATUSES)]),
+        or_(bindparam("gateway_id", type_=BigInteger).is_(None), _table.c.gateway_sms_id.is_(None),
+            _table.c.gateway_sms_id == bindparam("gateway_id", type_=BigInteger)),
     )
     .values(
         status=bindparam("new_status"),
         delivered_at=bindparam("at"),
         delivery_reason=bindparam("reason"),
-        gateway_sms_id=func.coalesce(OutboundSms.gateway_sms_id, bindparam("gateway_id", type_=BigInteger)),
+        gateway_sms_id=func.coalesce(_table.c.gateway_sms_id, bindparam("gateway_id", type_=BigInteger)),
         lease_expires_at=None,
         updated_at=bindparam("now"),
     )
-    .returning(OutboundSms.id)
-    .execution_options(synchronize_session=False)
 )
+_REPORTABLE = frozenset(status.value for status in REPORTABLE_STATUSES)
 
 
 def apply_reports(reports: Sequence[Report], now: datetime | None = None) -> Applied:
-    """Apply ``reports`` in order and record every one; the counts (not committed)."""
+    """Apply ``reports`` in order and record every one; the counts (not committed).
+
+    The messages they name are read and locked first (``SELECT ... FOR UPDATE`` in id
+    order on PostgreSQL; SQLite's write lock), the rule decided per report in order (a
+    second final report for a message in the same body is not applied), then the moves
+    are written in one executemany and the reports in one insert.
+    """
     now = now or utcnow()
     sqlite_write_lock(db.session)
     ids = {report.client_ref: message_id_of(report.client_ref) for report in reports}
-    wanted = {message_id for message_id in ids.values() if message_id is not None}
-    known = set(db.session.scalars(select(OutboundSms.id).where(OutboundSms.id.in_(wanted)))) if wanted else set()
-    rows = []
-    applied = unknown = 0
+    wanted = sorted({message_id for message_id in ids.values() if message_id is not None})
+    state: dict[int, tuple[str, int | None]] = {}
+    if wanted:
+        found = db.session.execute(select(OutboundSms.id, OutboundSms.status, OutboundSms.gateway_sms_id)
+                                   .where(OutboundSms.id.in_(wanted)).order_by(OutboundSms.id).with_for_update())
+        state = {message_id: (status, gateway_id) for message_id, status, gateway_id in found}
+    rows, moves = [], []
+    unknown = 0
     for report in reports:
         message_id = ids[report.client_ref]
         reason = _clip(report.reason)
         moved = False
-        if message_id in known:
-            moved = db.session.execute(_APPLY, {
-                "message_id": message_id, "gateway_id": report.gateway_sms_id, "at": report.at,
-                "new_status": REPORT_STATUSES[report.status].value, "reason": reason, "now": now,
-            }).first() is not None
-            applied += moved
+        if message_id in state:
+            status, gateway_id = state[message_id]
+            # A report naming another gateway id is not about this message.
+            moved = status in _REPORTABLE and (report.gateway_sms_id is None or gateway_id is None
+                                               or gateway_id == report.gateway_sms_id)
+            if moved:
+                new_status = REPORT_STATUSES[report.status].value
+                state[message_id] = (new_status, gateway_id if gateway_id is not None else report.gateway_sms_id)
+                moves.append({"message_id": message_id, "gateway_id": report.gateway_sms_id, "at": report.at,
+                              "new_status": new_status, "reason": reason, "now": now})
         else:
             message_id = None
             unknown += 1
         rows.append({"client_ref": report.client_ref, "outbound_sms_id": message_id,
                      "gateway_sms_id": report.gateway_sms_id, "status": report.status, "at": report.at,
                      "reason": reason, "applied": moved, "received_at": now})
+    if moves:
+        db.session.execute(_APPLY, moves)
     if rows:
         db.session.execute(insert(DeliveryReport), rows)
-    log.info("delivery reports: %d received, %d applied, %d for unknown messages", len(reports), applied, unknown)
-    return Applied(received=len(reports), applied=applied, unknown=unknown)
+    log.info("delivery reports: %d received, %d applied, %d for unknown messages", len(reports), len(moves), unknown)
+    return Applied(received=len(reports), applied=len(moves), unknown=unknown)
 
 
 def expire_unreported(expiry: timedelta, now: datetime | None = None, *, batch_size: int = 1000) -> int:
