@@ -26,6 +26,7 @@ class Outcome(enum.StrEnum):
     CAMPAIGN_NOT_STARTED = "CAMPAIGN_NOT_STARTED"
     BLOCKED = "BLOCKED"
     OPT_OUT = "OPT_OUT"
+    OPT_IN = "OPT_IN"
 
 
 VALID_OUTCOMES = (Outcome.VALID_FIRST, Outcome.VALID_AGAIN)

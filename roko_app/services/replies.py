@@ -77,7 +77,9 @@ DEFAULT_REPLIES: dict[str, str] = {
     Outcome.BLOCKED: "Trop de codes non valides. Votre numéro est bloqué pendant {hours} heures. Vérifiez les codes "
     "sur vos sacs avant de réessayer.",
     Outcome.OPT_OUT: "Vous ne recevrez plus de messages de la campagne ROKO. Vos participations restent valables. "
-    "Envoyez ROKO + code pour participer.",
+    "Envoyez START pour vous réabonner.",
+    Outcome.OPT_IN: "Vous recevez de nouveau les messages de la campagne ROKO. Envoyez ROKO + code pour participer, "
+    "ou STOP pour ne plus en recevoir.",
 }
 
 
