@@ -11,7 +11,8 @@ Farmers type on feature phones, so :func:`parse_message` is tolerant. The rules,
    case and with or without accents, *alone* in the message, is an opt-out. Allowed
    around it: spaces, trailing ``.``/``!``, and the campaign keyword in front
    (``ROKO STOP``), which cannot be misread. ``STOP U12345678`` or ``STOP 12345`` is
-   not an opt-out.
+   not an opt-out. ``START`` or ``DEBUT``/``DÉBUT``, under the same rules, is an
+   opt-in (the way back after an opt-out).
 3. **Code candidates.** A candidate is a ``U`` (either case) that is not glued to a
    letter or digit on its left, except to the campaign keyword (``ROKOU12345678``),
    then optional spaces or tabs, then a run of digits containing at least one real
@@ -47,6 +48,7 @@ __all__ = [
     "CODE_DIGITS",
     "CODE_PREFIX",
     "KEYSPACE",
+    "OPT_IN_WORDS",
     "OPT_OUT_WORDS",
     "MessageKind",
     "ParsedMessage",
@@ -62,8 +64,9 @@ CODE_DIGITS: Final = 8
 KEYSPACE: Final = 10**CODE_DIGITS
 # Compared after removing accents and upper-casing.
 OPT_OUT_WORDS: Final = frozenset({"STOP", "ARRET", "DESABONNER"})
+OPT_IN_WORDS: Final = frozenset({"START", "DEBUT"})
 
-MessageKind = Literal["code", "opt_out", "unknown"]
+MessageKind = Literal["code", "opt_out", "opt_in", "unknown"]
 
 _CANONICAL: Final = re.compile(r"U[0-9]{8}", re.ASCII)
 _STRICT: Final = re.compile(r"[Uu]([0-9]{8})", re.ASCII)
@@ -75,7 +78,7 @@ _ASCII_DIGITS: Final = frozenset("0123456789")
 
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
-    """What an SMS says: a code (``code`` is canonical), an opt-out, or nothing we know."""
+    """What an SMS says: a code (``code`` is canonical), an opt-out or opt-in, or nothing we know."""
 
     kind: MessageKind
     code: str | None = None
@@ -83,13 +86,17 @@ class ParsedMessage:
 
 _UNKNOWN: Final = ParsedMessage("unknown")
 _OPT_OUT: Final = ParsedMessage("opt_out")
+_OPT_IN: Final = ParsedMessage("opt_in")
 
 
 def parse_message(text: str, keyword: str = "ROKO") -> ParsedMessage:
     """Classify ``text`` as typed by a farmer (see the module docstring for the grammar)."""
     normalized = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    if _is_opt_out(normalized, keyword):
+    word = _lone_word(normalized, keyword)
+    if word in OPT_OUT_WORDS:
         return _OPT_OUT
+    if word in OPT_IN_WORDS:
+        return _OPT_IN
     codes: set[str] = set()
     for match in _candidate_pattern(keyword).finditer(normalized):
         run = match["run"]
@@ -117,11 +124,12 @@ def _candidate_pattern(keyword: str) -> re.Pattern[str]:
     )
 
 
-def _is_opt_out(normalized: str, keyword: str) -> bool:
+def _lone_word(normalized: str, keyword: str) -> str | None:
+    """The message's only word, folded (keyword in front allowed), else None."""
     words = normalized.strip().rstrip(_TRAILING_PUNCTUATION + " \t\r\n").split()
     if len(words) == 2 and keyword and words[0].casefold() == keyword.casefold():
         words = words[1:]
-    return len(words) == 1 and _fold(words[0]) in OPT_OUT_WORDS
+    return _fold(words[0]) if len(words) == 1 else None
 
 
 def _fold(word: str) -> str:

@@ -63,6 +63,7 @@ ACCEPTED_CODES = [
     ("ROKO U12345678\nROKO u12345678", CODE),
     ("STOP U12345678", CODE),  # not an opt-out: a code message
     ("ARRET U12345678", CODE),
+    ("START U12345678", CODE),  # an opt-in word beside a code: the code
     ("(U12345678)", CODE),
     ('"U12345678"', CODE),
     ("ROKO U00000000", "U00000000"),
@@ -127,6 +128,25 @@ UNKNOWN = [
     "STOP ROKO",
     "ROKO: STOP U",
     "U-12345678",  # only spaces may separate U from its digits
+    "STARTER",
+    "DEBUTER",
+    "START START",
+    "START ROKO",
+]
+
+OPT_INS = [
+    "START",
+    "start",
+    "Start.",
+    " START !",
+    "DEBUT",
+    "début",
+    "DÉBUT",
+    "DE\u0301BUT",  # decomposed acute accent
+    "\u00a0début\u00a0!",
+    "ROKO START",
+    "roko début",
+    "\tstart\n",
 ]
 
 
@@ -138,6 +158,11 @@ def test_accepted_code_forms(text: str, code: str) -> None:
 @pytest.mark.parametrize("text", OPT_OUTS)
 def test_opt_out_forms(text: str) -> None:
     assert parse_message(text) == ParsedMessage("opt_out", None)
+
+
+@pytest.mark.parametrize("text", OPT_INS)
+def test_opt_in_forms(text: str) -> None:
+    assert parse_message(text) == ParsedMessage("opt_in", None)
 
 
 @pytest.mark.parametrize("text", UNKNOWN)
@@ -152,6 +177,7 @@ def test_table_is_large() -> None:
 def test_keyword_is_configurable() -> None:
     assert parse_message("NANOU12345678", keyword="NANO") == ParsedMessage("code", CODE)
     assert parse_message("nano stop", keyword="NANO").kind == "opt_out"
+    assert parse_message("nano start", keyword="NANO").kind == "opt_in"
     # with another keyword, ROKO glued to the U is just a letter before it
     assert parse_message("ROKOU12345678", keyword="NANO").kind == "unknown"
     assert parse_message("ROKO U12345678", keyword="NANO") == ParsedMessage("code", CODE)
@@ -212,7 +238,7 @@ def test_longer_digit_runs_are_never_cut_short(digits: str, prefix: str) -> None
 @given(st.text())
 def test_any_text_parses_without_error(text: str) -> None:
     parsed = parse_message(text)
-    assert parsed.kind in ("code", "opt_out", "unknown")
+    assert parsed.kind in ("code", "opt_out", "opt_in", "unknown")
     assert (parsed.code is not None) == (parsed.kind == "code")
     if parsed.code is not None:
         assert is_canonical(parsed.code)
