@@ -152,6 +152,11 @@ LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS = 5
 LOGIN_MAX_FAILURES_PER_ADDRESS = 20
 LOGIN_MAX_FAILURES_PER_ACCOUNT = 30
 LOGIN_WINDOW_MINUTES = 15
+# How many proxies (TLS terminator, load balancer) stand in front of the app and set
+# X-Forwarded-For / X-Forwarded-Proto. 0 (direct): those headers are ignored, so a client
+# cannot choose its address. Behind one proxy set 1, or every per-address limit (log-in,
+# public draw pages) counts all clients as the proxy.
+TRUSTED_PROXIES = 0
 
 # --- Optimove campaign transmission (POST /api/v1/webhooks/optimove/campaigns) -----------
 # The key Optimove presents in X-API-Key and the HMAC secret of x-hub-signature.

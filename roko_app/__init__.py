@@ -14,7 +14,7 @@ from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
 from roko_app.web.metrics import register_metrics
 from roko_app.web.request_log import configure_logging, register_request_logging
-from roko_app.web.security import configure_cookies, register_security_headers
+from roko_app.web.security import configure_cookies, register_security_headers, trust_proxies
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         instance_path=str(PROJECT_ROOT / "instance"),
     )
     load_config(app, config)
+    trust_proxies(app)
     configure_cookies(app)
     configure_logging(app)
     _init_extensions(app)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from roko_app.configuration import ConfigError
 
 # Scripts and styles only from our own origin: no inline script, no CDN.
 CONTENT_SECURITY_POLICY = (
@@ -32,6 +35,16 @@ def register_security_headers(app: Flask) -> None:
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"
         return response
+
+
+def trust_proxies(app: Flask) -> None:
+    """Behind ``TRUSTED_PROXIES`` proxies, take the client's address and scheme from the
+    headers they set (only the last N hops: a client cannot forge its way past them)."""
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops < 0:
+        raise ConfigError("ROKO_TRUSTED_PROXIES must be 0 or more (the number of proxies in front of the app).")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
 def configure_cookies(app: Flask) -> None:
