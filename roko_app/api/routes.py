@@ -41,6 +41,9 @@ def send_sms() -> tuple[dict[str, Any], int]:
     except outbound.InvalidMsisdn as exc:
         raise ApiError(400, "VALIDATION_ERROR", f"Invalid phone_number: {exc}",
                        [FieldProblem("phone_number", str(exc))]) from None
+    except outbound.OptedOut as exc:
+        raise ApiError(422, exc.code, "The number opted out (it sent STOP); it only gets answers to its own SMS "
+                                      "and winner notices.") from None
     except outbound.EmptyText as exc:
         raise ApiError(400, "VALIDATION_ERROR", exc.message, [FieldProblem("text", exc.message)]) from None
     except outbound.TextDoesNotFit as exc:

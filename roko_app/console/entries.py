@@ -33,6 +33,7 @@ OUTCOME_LABELS = {
     Outcome.CAMPAIGN_NOT_STARTED: _l("Campaign not started"),
     Outcome.BLOCKED: _l("Blocked"),
     Outcome.OPT_OUT: _l("Opt-out"),
+    Outcome.OPT_IN: _l("Opt-in (back after an opt-out)"),
 }
 
 

@@ -29,6 +29,7 @@ OUTCOME_LABELS = {
     "CAMPAIGN_NOT_STARTED": _l("Campaign not started yet"),
     "BLOCKED": _l("Number blocked after too many bad codes"),
     "OPT_OUT": _l("Farmer asked to stop receiving messages"),
+    "OPT_IN": _l("Farmer asked to receive messages again (START)"),
     "WINNER": _l("Lucky draw winner (sent when a prize is won)"),
 }
 PLACEHOLDER_HELP = {

@@ -363,6 +363,12 @@ class _Batch:
                 participant.opted_out_at = now
                 participant.changed = True
                 reply_key = Outcome.OPT_OUT
+        elif parsed.kind == "opt_in":
+            # The way back after an opt-out; confirmed even when already subscribed.
+            outcome = reply_key = Outcome.OPT_IN
+            if participant.opted_out_at is not None:
+                participant.opted_out_at = None
+                participant.changed = True
         elif participant.blocked_until is not None and now < participant.blocked_until:
             outcome = Outcome.BLOCKED
             if participant.block_notified_at is None:

@@ -389,7 +389,7 @@ def _notify(draw: LuckyDraw, pick: LuckyDrawPick, actor: str, port: int, claim_d
     pick.claim_deadline = now + timedelta(days=claim_days)
     message = outbound.queue_message(phone_number=pick.msisdn, text=winner_text(draw, pick.tier, pick.claim_deadline),
                                      port=port, template_key=WINNER_TEMPLATE, caller=f"draw:{draw.draw_id}",
-                                     priority=Priority.REPLY)
+                                     priority=Priority.REPLY, purpose=outbound.Purpose.WINNER_NOTICE)
     pick.outbound_sms_id = message.id
     pick.notified_at = now
     _event(draw, actor, "notified", now, entry_id=pick.entry_id, tier=pick.tier, outbound_sms_id=message.id,

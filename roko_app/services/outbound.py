@@ -23,10 +23,17 @@ The worker's side (:mod:`roko_app.worker` drives these; none of them commits):
   :func:`renew_claims`, :func:`release_claims` and :func:`is_still_claimed` act only on
   rows that still match;
 * :func:`requeue_failed` is the operator's way out of the dead letter.
+
+Consent, one rule for every path (:func:`check_consent`): a number that opted out
+(``Participant.opted_out_at``) is sent nothing but the answers to its own SMS (the STOP
+confirmation, replies to its later texts: :attr:`Purpose.REPLY`, with
+``reply_to_sms_id``) and a lucky draw's winner notice (:attr:`Purpose.WINNER_NOTICE`).
+Every caller says why it sends (``purpose``); the default is an operator's message.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +47,7 @@ from roko_app.database.sqlite import begin_write, sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
-from roko_app.models import OutboundSms, OutboundStatus, Priority
+from roko_app.models import OutboundSms, OutboundStatus, Participant, Priority
 from roko_app.models.outbound import FINAL_STATUSES
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
@@ -65,6 +72,60 @@ class TextDoesNotFit(DomainError):
 
 class EmptyText(DomainError):
     code = "VALIDATION_ERROR"
+
+
+class Purpose(enum.StrEnum):
+    """Why a message goes out, which decides whether an opted-out number may get it."""
+
+    REPLY = "REPLY"  # the answer to the number's own SMS (reply_to_sms_id)
+    WINNER_NOTICE = "WINNER_NOTICE"  # a lucky draw's winner notice
+    OPERATOR = "OPERATOR"  # the send API, the console's compose
+    CAMPAIGN = "CAMPAIGN"  # Optimove batches
+
+
+#: What an opted-out number is still sent; nothing else.
+SENT_DESPITE_OPT_OUT = frozenset({Purpose.REPLY, Purpose.WINNER_NOTICE})
+
+
+class OptedOut(DomainError):
+    """Some numbers opted out (``msisdns``, sorted) and the message is not one they still get."""
+
+    code = "OPTED_OUT"
+
+    def __init__(self, msisdns: Iterable[str]) -> None:
+        self.msisdns = sorted(msisdns)
+        super().__init__(f"{len(self.msisdns)} number(s) opted out (sent STOP); they only get answers to their own "
+                         "SMS and winner notices.")
+
+
+def consent_allows(purpose: Purpose, opted_out: bool) -> bool:
+    """The consent rule itself: whether a message for ``purpose`` may go to a number."""
+    return not opted_out or purpose in SENT_DESPITE_OPT_OUT
+
+
+def opted_out_among(msisdns: Iterable[str]) -> set[str]:
+    """The numbers of ``msisdns`` (normalised) that opted out."""
+    wanted = sorted(set(msisdns))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        found.update(db.session.scalars(select(Participant.msisdn).where(
+            Participant.msisdn.in_(wanted[start:start + 500]), Participant.opted_out_at.is_not(None))))
+    return found
+
+
+def opted_out_numbers() -> set[str]:
+    """Every number that opted out (for bulk paths that check many recipients)."""
+    return set(db.session.scalars(select(Participant.msisdn).where(Participant.opted_out_at.is_not(None))))
+
+
+def check_consent(msisdns: Iterable[str], purpose: Purpose) -> None:
+    """Raise :class:`OptedOut` naming the numbers of ``msisdns`` that may not get a
+    message for ``purpose`` (see the module docstring)."""
+    if consent_allows(purpose, opted_out=True):
+        return
+    refused = opted_out_among(msisdns)
+    if refused:
+        raise OptedOut(refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +168,24 @@ def queue_message(
     caller: str | None = None,
     priority: int = Priority.API,
     not_before: datetime | None = None,
+    purpose: Purpose = Purpose.OPERATOR,
+    reply_to_sms_id: int | None = None,
 ) -> OutboundSms:
     """Validate and add a QUEUED row (flushed, not committed).
 
-    Raises ``InvalidMsisdn`` for a bad number and ``TextDoesNotFit``/``EmptyText`` for a
-    bad text.
+    Raises ``InvalidMsisdn`` for a bad number, ``TextDoesNotFit``/``EmptyText`` for a
+    bad text and :class:`OptedOut` when the number opted out and ``purpose`` is not
+    one it still gets. A :attr:`Purpose.REPLY` names the SMS it answers
+    (``reply_to_sms_id``).
     """
+    if purpose == Purpose.REPLY and reply_to_sms_id is None:
+        raise ValueError("a REPLY names the SMS it answers (reply_to_sms_id)")
     msisdn = normalize_msisdn(phone_number)
     info = check_text(text)
+    check_consent([msisdn], purpose)
+    extra = {} if reply_to_sms_id is None else {"reply_to_sms_id": reply_to_sms_id}
     message = OutboundSms(**message_values(msisdn=msisdn, info=info, port=port, priority=priority, caller=caller,
-                                           template_key=template_key, not_before=not_before, now=utcnow()))
+                                           template_key=template_key, not_before=not_before, now=utcnow(), **extra))
     db.session.add(message)
     db.session.flush()
     return message
@@ -466,13 +535,19 @@ __all__ = [
     "EmptyText",
     "InvalidMsisdn",
     "NotRequeueable",
+    "OptedOut",
+    "Purpose",
     "RetryPolicy",
     "TextDoesNotFit",
     "attempt_delivery",
+    "check_consent",
     "check_text",
+    "consent_allows",
     "claim_due",
     "deliver",
     "is_still_claimed",
+    "opted_out_among",
+    "opted_out_numbers",
     "queue_message",
     "record_outcome",
     "release_claims",

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from roko_app.extensions import db
 from roko_app.models import Code, Entry, OutboundSms, Participant
 from tests.factories import register_codes
-from tests.helpers import expected_reply, text_in
+from tests.helpers import classify_all, expected_reply, text_in
 
 FARMER = "612345678"
 OTHER = "622334455"
@@ -116,6 +116,42 @@ def test_opt_out_is_confirmed_once_and_entries_still_count(draw_app: Any, text: 
     assert farmer.opted_out_at is not None and farmer.valid_entries == 1
     later = text_in(draw_app, "ROKO U10000002")
     assert entry_of(draw_app, later).outcome == "VALID_AGAIN", "an opted-out farmer still takes part"
+
+
+def test_the_stop_confirmation_says_how_to_come_back(draw_app: Any) -> None:
+    assert "START" in reply_to(draw_app, text_in(draw_app, "STOP")).text
+
+
+@pytest.mark.parametrize("text", ["START", "début", "DEBUT", "ROKO Start !"])
+def test_opt_in_after_stop_resubscribes_and_is_confirmed(draw_app: Any, text: str) -> None:
+    with freeze_time("2026-03-02 08:00:00"):
+        text_in(draw_app, "STOP")
+    with freeze_time("2026-03-02 09:00:00"):
+        back = text_in(draw_app, text)
+    entry = entry_of(draw_app, back)
+    assert (entry.outcome, entry.code, entry.participant_id) == ("OPT_IN", None, participant(draw_app).id)
+    assert participant(draw_app).opted_out_at is None
+    reply = reply_to(draw_app, back)
+    assert (reply.text, reply.template_key, reply.priority) == (expected_reply("OPT_IN"), "OPT_IN", 10)
+    again = text_in(draw_app, "STOP")
+    assert participant(draw_app).opted_out_at is not None
+    assert reply_to(draw_app, again).text == expected_reply("OPT_OUT"), "a second STOP is confirmed again"
+
+
+def test_opt_in_without_an_opt_out_changes_nothing_but_is_answered(draw_app: Any) -> None:
+    sms = text_in(draw_app, "START")
+    assert entry_of(draw_app, sms).outcome == "OPT_IN"
+    assert participant(draw_app).opted_out_at is None
+    assert reply_to(draw_app, sms).text == expected_reply("OPT_IN")
+
+
+def test_opt_in_and_opt_out_in_one_batch_apply_in_order(draw_app: Any) -> None:
+    """The batch keeps the participant in memory: STOP, START, STOP in a row end opted out."""
+    ids = [text_in(draw_app, text, classify=False) for text in ("STOP", "START", "STOP")]
+    classify_all(draw_app)
+    assert [entry_of(draw_app, sms).outcome for sms in ids] == ["OPT_OUT", "OPT_IN", "OPT_OUT"]
+    assert participant(draw_app).opted_out_at is not None
+    assert [reply_to(draw_app, sms).template_key for sms in ids] == ["OPT_OUT", "OPT_IN", "OPT_OUT"]
 
 
 def test_stop_followed_by_words_is_not_an_opt_out(draw_app: Any) -> None:
