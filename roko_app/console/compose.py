@@ -33,25 +33,32 @@ def compose() -> Any:
     if request.method == "GET" and request.args.get("to"):
         form.numbers.data = request.args["to"][:64]
     refused: broadcast.Recipients | None = None
+    opted_out: broadcast.RecipientsOptedOut | None = None
     text_error = None
     if form.validate_on_submit():
         try:
             messages = broadcast.queue_to_many(form.numbers.data, form.text.data, port=current_app.config["TOPAZ_SEND_PORT"],
-                                             caller=current_user.email[:64])
+                                             caller=current_user.email[:64],
+                                             skip_opted_out=request.form.get("skip_opted_out") == "1")
+        except broadcast.RecipientsOptedOut as exc:
+            opted_out = exc
         except broadcast.RecipientsRefused as exc:
             refused, text_error = exc.recipients, _text_problem(form.text.data)
         except (outbound.EmptyText, outbound.TextDoesNotFit):
             text_error = _text_problem(form.text.data)
         else:
             info = measure(form.text.data)
+            skipped = len(broadcast.parse_recipients(form.numbers.data).numbers) - len(messages)
             accounts.audit(current_user.email, "sms.send", messages[0].to_msisdn if len(messages) == 1 else None,
                            {"count": len(messages), "encoding": info.encoding, "units": info.units,
-                            "first_id": messages[0].id, "last_id": messages[-1].id}, request.remote_addr)
+                            "first_id": messages[0].id, "last_id": messages[-1].id,
+                            **({"opted_out_skipped": skipped} if skipped else {})}, request.remote_addr)
             db.session.commit()
             flash(_("%(count)d message(s) queued; they go out within a minute.", count=len(messages)), "info")
             return redirect(url_for("console.compose"))
-    status = 400 if form.is_submitted() else 200
-    return render_template("console/compose.html", form=form, refused=refused, text_error=text_error,
+    status = 409 if opted_out is not None else 400 if form.is_submitted() else 200
+    return render_template("console/compose.html", form=form, refused=refused, opted_out=opted_out,
+                           text_error=text_error,
                            limit=broadcast.MAX_RECIPIENTS, problems=NUMBER_PROBLEMS, info=measure(form.text.data or ""),
                            sms_rules=SMS_RULES), status
 

@@ -7,6 +7,8 @@ entries are ignored, and a number given twice (in any spelling) is sent once.
 
 A send is all or nothing: if any entry is not a Guinea mobile number, or there are too
 many, nothing is queued, so an operator never has to work out who already got it.
+Numbers that opted out (texted STOP) are named first (:class:`RecipientsOptedOut`);
+the operator then confirms sending to the others only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 
 from roko_app.models import OutboundSms, Priority
 from roko_app.services.errors import DomainError
-from roko_app.services.outbound import check_text, queue_message
+from roko_app.services.outbound import OptedOut, check_text, opted_out_among, queue_message
 from roko_app.sms.msisdn import InvalidMsisdn, MsisdnProblem, normalize_msisdn
 
 # Distinct numbers one send may reach; more is a campaign, not a console message.
@@ -48,6 +50,15 @@ class RecipientsRefused(DomainError):
         self.limit = limit
 
 
+class RecipientsOptedOut(OptedOut):
+    """Some numbers of the list opted out (``msisdns``); ``others`` could get the message.
+    Nothing was queued."""
+
+    def __init__(self, msisdns: set[str], others: int) -> None:
+        super().__init__(msisdns)
+        self.others = others
+
+
 def parse_recipients(raw: str) -> Recipients:
     """Split and normalise a pasted list (see the module docstring)."""
     numbers: dict[str, None] = {}
@@ -74,14 +85,20 @@ def check_recipients(recipients: Recipients, limit: int = MAX_RECIPIENTS) -> Non
 
 
 def queue_to_many(raw_numbers: str, text: str, *, port: int, caller: str | None,
-                  limit: int = MAX_RECIPIENTS) -> list[OutboundSms]:
+                  limit: int = MAX_RECIPIENTS, skip_opted_out: bool = False) -> list[OutboundSms]:
     """Queue ``text`` once per distinct number of ``raw_numbers`` (flushed, not committed).
 
     Raises :class:`RecipientsRefused`, or ``EmptyText``/``TextDoesNotFit`` from
-    :func:`check_text`, before any row is added.
+    :func:`check_text`, before any row is added; :class:`RecipientsOptedOut` when some
+    numbers opted out, unless ``skip_opted_out`` (the operator confirmed: the others
+    get it), and always when every number opted out.
     """
     recipients = parse_recipients(raw_numbers)
     check_recipients(recipients, limit)
     check_text(text)
+    opted_out = opted_out_among(recipients.numbers)
+    others = [number for number in recipients.numbers if number not in opted_out]
+    if opted_out and (not skip_opted_out or not others):
+        raise RecipientsOptedOut(opted_out, len(others))
     return [queue_message(phone_number=number, text=text, port=port, caller=caller, priority=Priority.API)
-            for number in recipients.numbers]
+            for number in others]
