@@ -46,6 +46,7 @@ def drawn(reading_server: str, _migrated: str) -> tuple[str, str, dict[str, list
 
 
 def _fits_the_screen(page: Any) -> None:
+    page.wait_for_load_state("load")  # measured with the style sheet applied
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= PHONE_360["width"], f"the page scrolls sideways: {width} px"
     size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
@@ -72,14 +73,15 @@ def test_an_entrant_checks_their_participation_on_a_phone(phone: Any, drawn: Any
     phone.goto(f"{base}/draws/{draw_id}")
     phone.fill("#phone", msisdn)
     phone.fill("#code", own[1])
-    phone.click("#check button[type=submit]")
+    with phone.expect_navigation(wait_until="load"):  # the answer page, its style sheet applied
+        phone.click("#check button[type=submit]")
     answer = phone.locator("#check-result")
-    answer.wait_for()
     assert "Votre numéro a 2 participations dans la liste de ce tirage" in answer.inner_text()
     _fits_the_screen(phone)
     screenshot(phone, "public-draw-check-360.png")
     phone.fill("#phone", msisdn)
     phone.fill("#code", "U99999999")
-    phone.click("#check button[type=submit]")
+    with phone.expect_navigation(wait_until="load"):
+        phone.click("#check button[type=submit]")
     assert "Nous ne trouvons aucune participation valide" in phone.locator("#check-result").inner_text()
     assert phone.locator("#phone").input_value() == "", "the number is not kept in the page"
