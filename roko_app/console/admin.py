@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.confirm import confirm_page
 from roko_app.console.forms import (
     ROLE_LABELS,
     ApiKeyCreateForm,
@@ -74,6 +75,19 @@ def user_role(user_id: int) -> Any:
         db.session.commit()
         flash(_("%(email)s is now %(role)s.", email=user.email, role=ROLE_LABELS[Role(user.role)]), "info")
     return redirect(url_for("console.users"))
+
+
+@bp.get("/admin/users/<int:user_id>/deactivate")
+@role_required(Role.ADMIN)
+def user_deactivate_confirm(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    return confirm_page(
+        title=_("Deactivate %(email)s?", email=user.email),
+        consequences=[_("%(email)s will no longer be able to log in, and every session it has open ends now.",
+                        email=user.email),
+                      _("Its audit history stays. An administrator can reactivate the account later.")],
+        action=url_for("console.user_active", user_id=user.id), fields={"active": "0"},
+        button=_("Deactivate"), back=url_for("console.users"))
 
 
 @bp.post("/admin/users/<int:user_id>/active")
@@ -158,6 +172,21 @@ def api_keys_page() -> Any:
     return _keys_page(form, None, 400 if form.is_submitted() else 200)
 
 
+@bp.get("/admin/api-keys/<name>/revoke")
+@role_required(Role.ADMIN)
+def api_key_revoke_confirm(name: str) -> Any:
+    row = next((key for key in api_keys.list_keys() if key.name == name and not key.revoked), None)
+    if row is None:
+        abort(404)
+    return confirm_page(
+        title=_("Revoke the key of %(name)s?", name=row.name),
+        consequences=[_("The key %(name)s (starting %(prefix)s…) will be refused from now on: every call made with "
+                        "it answers 401.", name=row.name, prefix=row.key_prefix),
+                      _("A revoked key cannot be restored, and its name cannot be reused: the caller will need a new "
+                        "key under another name.")],
+        action=url_for("console.api_key_revoke", name=row.name), button=_("Revoke"), back=url_for("console.api_keys"))
+
+
 @bp.post("/admin/api-keys/<name>/revoke")
 @role_required(Role.ADMIN)
 def api_key_revoke(name: str) -> Any:
@@ -174,8 +203,7 @@ def api_key_revoke(name: str) -> Any:
 
 
 def _keys_page(form: ApiKeyCreateForm, error: str | None, status: int) -> Any:
-    return render_template("console/api_keys.html", form=form, keys=api_keys.list_keys(), error=error,
-                           revoke_form=ApiKeyRevokeForm(formdata=None)), status
+    return render_template("console/api_keys.html", form=form, keys=api_keys.list_keys(), error=error), status
 
 
 # --- audit log ---------------------------------------------------------------------------

@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.confirm import confirm_page
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
@@ -45,6 +47,24 @@ def campaign(batch_id: int) -> Any:
     more = messages[PAGE - 1].id if len(messages) > PAGE else None
     return render_template("console/campaign.html", summary=summary, messages=messages[:PAGE], more=more,
                            rejections=batch_rejections(batch_id), statuses=STATUS_COLUMNS)
+
+
+@bp.get("/campaigns/<int:batch_id>/cancel")
+@role_required(Role.OPERATOR)
+def campaign_cancel_confirm(batch_id: int) -> Any:
+    try:
+        summary = batch_summary(batch_id)
+    except NotFound:
+        abort(404)
+    queued = summary.counts.get("QUEUED", 0)
+    return confirm_page(
+        title=_("Cancel the unsent messages of batch %(batch)s?", batch=summary.batch.batch_id),
+        consequences=[ngettext("%(num)d message of this batch is still queued: it will be cancelled and never sent.",
+                               "%(num)d messages of this batch are still queued: they will be cancelled and never "
+                               "sent.", queued),
+                      _("Messages already handed to the gateway are not affected. This cannot be undone.")],
+        action=url_for("console.campaign_cancel", batch_id=batch_id),
+        button=_("Cancel the unsent messages"), back=url_for("console.campaign", batch_id=batch_id))
 
 
 @bp.post("/campaigns/<int:batch_id>/cancel")

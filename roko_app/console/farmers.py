@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.confirm import confirm_page
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
@@ -32,6 +34,25 @@ def farmer(msisdn: str) -> Any:
         abort(404)
     return render_template("console/farmer.html", farmer=found, now=utcnow(),
                            limit=farmers.CONVERSATION_LIMIT, entries_limit=farmers.FARMER_ENTRIES_LIMIT)
+
+
+@bp.get("/farmers/<msisdn>/unblock")
+@role_required(Role.OPERATOR)
+def farmer_unblock_confirm(msisdn: str) -> Any:
+    key = msisdn_key(msisdn)
+    found = farmers.farmer(key)
+    if found is None or found.participant is None:
+        abort(404)
+    if found.blocked(utcnow()):
+        consequences = [_("%(msisdn)s is blocked until %(time)s after too many wrong codes.", msisdn=key,
+                          time=format_datetime(found.participant.blocked_until, "yyyy-MM-dd HH:mm")),
+                        _("Unblocking lets it send codes again now; the wrong codes it sent before no longer count "
+                          "towards a new block.")]
+    else:
+        consequences = [_("The number %(msisdn)s was not blocked.", msisdn=key)]
+    return confirm_page(title=_("Unblock %(msisdn)s?", msisdn=key), consequences=consequences,
+                        action=url_for("console.farmer_unblock", msisdn=key), button=_("Unblock"),
+                        back=url_for("console.farmer", msisdn=key))
 
 
 @bp.post("/farmers/<msisdn>/unblock")

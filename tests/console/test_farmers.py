@@ -100,7 +100,7 @@ def test_only_operators_see_the_unblock_button(console_app: Any, login: Any, tal
     block(console_app, utcnow() + timedelta(hours=3))
     assert "/unblock" not in login("viewer").get(f"/console/farmers/{FARMER}").get_data(as_text=True)
     for role in ("operator", "admin"):
-        assert f'action="/console/farmers/{FARMER}/unblock"' in login(role).get(f"/console/farmers/{FARMER}").get_data(
+        assert f'href="/console/farmers/{FARMER}/unblock"' in login(role).get(f"/console/farmers/{FARMER}").get_data(
             as_text=True)
 
 
