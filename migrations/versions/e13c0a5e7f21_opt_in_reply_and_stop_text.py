@@ -1,8 +1,9 @@
-"""the opt-in reply, and the STOP confirmation announces it
+"""the opt-in reply, the STOP confirmation announces it; forced password change
 
 Issue 13: texting START or DÉBUT re-subscribes an opted-out number (outcome OPT_IN). Its
 reply template is seeded, and the OPT_OUT confirmation, if nobody edited it, now says how
-to come back. Data only: no schema change.
+to come back. An account can be told to change its password at next log-in (after an
+admin reset it): app_user.must_change_password, a plain add_column.
 
 Revision ID: e13c0a5e7f21
 Revises: c5e8a1b3d9f2
@@ -34,6 +35,8 @@ OPT_OUT_AFTER = ("Vous ne recevrez plus de messages de la campagne ROKO. Vos par
 
 
 def upgrade():
+    op.add_column("app_user", sa.Column("must_change_password", sa.Boolean(), nullable=False,
+                                        server_default=sa.false()))
     bind = op.get_bind()
     if bind.execute(sa.select(_template.c.key).where(_template.c.key == "OPT_IN")).first() is None:
         op.bulk_insert(_template, [{"key": "OPT_IN", "text": OPT_IN, "updated_at": datetime.now(UTC),
@@ -44,6 +47,8 @@ def upgrade():
 def downgrade():
     op.execute(_template.delete().where(_template.c.key == "OPT_IN"))
     _replace_opt_out(OPT_OUT_AFTER, OPT_OUT_BEFORE)
+    with op.batch_alter_table("app_user") as batch_op:
+        batch_op.drop_column("must_change_password")
 
 
 def _replace_opt_out(old, new):

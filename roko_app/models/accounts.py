@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, Index, String
+from sqlalchemy import JSON, Boolean, Index, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from roko_app.database.types import BigIntId, UTCDateTime, utcnow
@@ -39,6 +39,9 @@ class User(UserMixin, db.Model):
     login_unlocked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Set when an admin resets the password (a one-time one): the console asks for a new
+    # password before anything else.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def get_id(self) -> str:
         """Flask-Login's session id: the user and the current session token."""
