@@ -71,6 +71,7 @@ class OptimoveClient:
                 result = CallResult("retry", status, f"HTTP {status}")
             else:
                 result = CallResult("dead", status, f"HTTP {status}: {' '.join(response.text.split())[:150]}")
-        logger.log(logging.INFO if result.outcome == "sent" else logging.WARNING, "Optimove %s %s: %s%s", kind,
-                   idempotency_key, result.outcome, f" ({result.reason})" if result.reason else "")
+        # The status only: Optimove's error text may quote what we sent (numbers, texts).
+        logger.log(logging.INFO if result.outcome == "sent" else logging.WARNING, "Optimove %s %s: %s (HTTP %s)", kind,
+                   idempotency_key, result.outcome, result.http_status or "-")
         return result

@@ -157,7 +157,7 @@ def send_due(client: OptimoveClient, now: datetime | None = None, *, limit: int 
             values.update(state=CallbackState.SENT, sent_at=utcnow())
         elif result.outcome == "dead":
             values.update(state=CallbackState.DEAD)
-            log.error("Optimove refused %s (%s): dead letter", row.idempotency_key, result.reason)
+            log.error("Optimove refused %s (HTTP %s): dead letter", row.idempotency_key, result.http_status)
         else:
             values.update(next_attempt_at=utcnow() + min(BACKOFF_BASE * 2 ** row.attempts, BACKOFF_MAX))
         sqlite_write_lock(db.session)

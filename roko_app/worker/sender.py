@@ -168,6 +168,8 @@ class Worker:
         # The Optimove callbacks (docs/optimove.md), when OPTIMOVE_BASE_URL is set: the config.
         self.optimove = optimove if optimove is not None and optimove_callbacks.enabled(optimove) else None
         self._optimove_client: OptimoveClient | None = None
+        if self.optimove is not None:
+            optimove_callbacks.client_from_config(self.optimove).close()  # a bad setting stops the start (ValueError)
         self.send_bound = timedelta(seconds=client.connect_timeout + client.read_timeout)
         self.margin = max(policy.lease * LEASE_MARGIN_FRACTION, MIN_LEASE_MARGIN)
         if policy.lease <= self.send_bound + self.margin:

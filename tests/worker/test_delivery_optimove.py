@@ -212,3 +212,19 @@ def test_the_handshake_command_posts_our_webhook_and_records_the_outcome(oapp: A
     refused = oapp.test_cli_runner().invoke(args=["roko", "optimove", "handshake"])
     assert refused.exit_code != 0 and "handshake dead: HTTP 400" in refused.output
     assert [row.state for row in callbacks(oapp)] == ["SENT", "DEAD"]
+
+
+def test_a_worker_with_optimove_half_configured_does_not_start(make_app: Any, simulator: Any) -> None:
+    app = make_app(**worker_config(simulator, OPTIMOVE_BASE_URL="http://127.0.0.1:9", OPTIMOVE_APP_API_KEY=""))
+    result = app.test_cli_runner().invoke(args=["roko", "worker", "--once"])
+    assert result.exit_code != 0 and "OPTIMOVE_APP_API_KEY" in result.output
+
+
+def test_refusals_are_logged_without_optimoves_text(oapp: Any, optimove: RunningOptimove,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    (message_id,) = campaign(oapp, "DELIVERED")
+    optimove.simulator.fail(422, 1)
+    run_once(oapp)
+    logged = " ".join(record.getMessage() for record in caplog.records if record.name.startswith("roko_app"))
+    assert f"dlr:{message_id}:DELIVERED" in logged and "HTTP 422" in logged
+    assert "simulated failure" not in logged and "612345670" not in logged
