@@ -69,10 +69,11 @@ class DayCounts:
     """Entries per local day and outcome for the days that are over, kept for the life of
     the process (one per app: ``app.extensions``).
 
-    A settled day never changes: entries are never updated or deleted, and one is only
-    written with ``created_at`` = the moment it is classified. A day counts as settled
-    :data:`LATE_COMMIT_MARGIN` after its midnight, so a transaction still open at midnight
-    has committed before the day is cached. Campaign totals and the per-day chart then
+    A settled day never changes: entries are never updated or deleted, and an entry's
+    ``created_at`` is the time its SMS reached us, so a day is settled once every SMS
+    received that day is classified (a backlog, or a parked SMS an operator puts back,
+    keeps its day and the later ones live) and :data:`LATE_COMMIT_MARGIN` has passed
+    after its midnight (a webhook transaction still open at midnight has committed). Campaign totals and the per-day chart then
     cost one index range per outcome over today's entries, instead of a scan of every
     entry on each view of the dashboard; a process pays that scan once (and one day's
     worth after each midnight).
@@ -125,6 +126,10 @@ def _counts_per_day(now: datetime, tz: ZoneInfo, cache: DayCounts | None) -> dic
         return {}
     first_day = first.astimezone(tz).date()
     live_from = min(local_now.date(), (now - LATE_COMMIT_MARGIN).astimezone(tz).date())  # days before are settled
+    oldest_unclassified = db.session.scalar(  # ix_inbound_sms_unclassified: only the SMS still to classify
+        select(func.min(InboundSms.received_at)).where(InboundSms.classified_at.is_(None)))
+    if oldest_unclassified is not None:
+        live_from = min(live_from, oldest_unclassified.astimezone(tz).date())
     days: dict[date, dict[str, int]] = {}
     if first_day < live_from:
         cache = cache or DayCounts()

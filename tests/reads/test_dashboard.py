@@ -9,10 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from freezegun import freeze_time
 
 from roko_app.extensions import db
 from roko_app.reads.dashboard import DAILY_CHART_MAX_DAYS, Bucket, DayCounts, dashboard_stats
-from tests.factories import DASHBOARD_LAST_SMS, DASHBOARD_NOW, add_dashboard_sample
+from tests.factories import DASHBOARD_LAST_SMS, DASHBOARD_NOW, add_dashboard_sample, add_entry
+from tests.helpers import classify_all, text_in
 
 CONAKRY = ZoneInfo("Africa/Conakry")
 NOW = DASHBOARD_NOW
@@ -121,3 +123,26 @@ def test_settled_days_are_counted_once_per_process(known: Any) -> None:
         assert just_after.campaign == first.campaign and just_after.today == {}
         dashboard_stats(now=datetime(2026, 6, 11, 0, 6, tzinfo=UTC), tz=CONAKRY, cache=cache)
         assert cache.days[datetime(2026, 6, 10).date()] == first.today
+
+
+def test_a_day_with_sms_still_to_classify_is_not_settled(app: Any) -> None:
+    """An entry is dated when its SMS arrived: an SMS of the 10th classified after the
+    10th was cached (a backlog, a parked SMS put back) would be missing for the life of
+    the process. So a day stays live until every SMS it received is classified."""
+    late_evening = datetime(2026, 6, 10, 23, 0, tzinfo=UTC)
+    next_morning = datetime(2026, 6, 11, 1, 0, tzinfo=UTC)  # well past midnight + the margin
+    with app.app_context():
+        add_entry("655000000", "VALID_FIRST", datetime(2026, 6, 9, 12, 0, tzinfo=UTC), code="U00000007")
+        db.session.commit()
+    with freeze_time(late_evening):
+        text_in(app, "bonjour", classify=False)
+    cache = DayCounts()
+    with app.app_context():
+        before = dashboard_stats(now=next_morning, tz=CONAKRY, cache=cache)
+    assert before.campaign == {"VALID_FIRST": 1} and datetime(2026, 6, 10).date() not in cache.days
+    with freeze_time(next_morning):
+        classify_all(app)
+    with app.app_context():
+        after = dashboard_stats(now=next_morning, tz=CONAKRY, cache=cache)
+    assert after.campaign == {"VALID_FIRST": 1, "BAD_FORMAT": 1}
+    assert cache.days[datetime(2026, 6, 10).date()] == {"BAD_FORMAT": 1}  # settled now, and right
