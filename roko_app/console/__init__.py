@@ -2,6 +2,7 @@
 its views to ``bp`` when imported here."""
 
 from roko_app.console import (  # noqa: F401  (each module registers its views)
+    account,
     admin,
     callbacks,
     campaigns,

@@ -110,6 +110,36 @@ def user_active(user_id: int) -> Any:
     return redirect(url_for("console.users"))
 
 
+@bp.get("/admin/users/<int:user_id>/reset-password")
+@role_required(Role.ADMIN)
+def user_reset_password_confirm(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    return confirm_page(
+        title=_("Reset the password of %(email)s?", email=user.email),
+        consequences=[_("%(email)s gets a one-time password, shown to you once on the next page: give it to them. "
+                        "Their current password stops working and every session they have open ends now.",
+                        email=user.email),
+                      _("At their next log-in they must choose their own password.")],
+        action=url_for("console.user_reset_password", user_id=user.id), button=_("Reset the password"),
+        back=url_for("console.users"))
+
+
+@bp.post("/admin/users/<int:user_id>/reset-password")
+@role_required(Role.ADMIN)
+def user_reset_password(user_id: int) -> Any:
+    user = _user_or_404(user_id)
+    if not UserUnlockForm().validate_on_submit():
+        abort(400)
+    try:
+        one_time = accounts.reset_password(current_user, user)
+    except accounts.CannotChangeSelf:
+        return _users_page(UserCreateForm(formdata=None), status=400,
+                           error=_("Change your own password from your account page (your e-mail, top right)."))
+    _audit("user.password_reset", user.email)
+    db.session.commit()
+    return _no_store(render_template("console/password_reset.html", user=user, password=one_time))
+
+
 @bp.post("/admin/users/<int:user_id>/unlock")
 @role_required(Role.ADMIN)
 def user_unlock(user_id: int) -> Any:

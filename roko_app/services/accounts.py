@@ -253,6 +253,36 @@ def set_password(user: User, password: str) -> None:
     end_sessions(user)
 
 
+class WrongPassword(DomainError):
+    """The current password given to change it is not the account's."""
+
+    code = "WRONG_PASSWORD"
+
+
+def change_own_password(user: User, current: str, new: str) -> None:
+    """The account's holder chooses a new password (knowing the current one); every
+    session of the account ends (the caller logs the current one in again), and a forced
+    change is done."""
+    if not check_password_hash(user.password_hash, current):
+        raise WrongPassword("The current password is wrong.")
+    if secrets.compare_digest(current.encode(), new.encode()):
+        raise InvalidInput("new_password", "The new password must differ from the current one.")
+    set_password(user, new)
+    user.must_change_password = False
+
+
+def reset_password(actor: User, user: User) -> str:
+    """An admin gives ``user`` a one-time password (returned, to be shown once); its
+    sessions end and it must choose its own at the next log-in. Not for ``actor``'s own
+    account (:func:`change_own_password` is)."""
+    if actor.id == user.id:
+        raise CannotChangeSelf("Change your own password from your account page.")
+    one_time = secrets.token_urlsafe(12)
+    set_password(user, one_time)
+    user.must_change_password = True
+    return one_time
+
+
 def set_role(user: User, role: str) -> None:
     if role not in {r.value for r in Role}:
         raise InvalidInput("role", f"The role must be one of {', '.join(r.value for r in Role)}.")
