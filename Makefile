@@ -52,5 +52,11 @@ bench-classify: $(VENV)/.dev $(VENV)/.project
 bench-reply-latency: $(VENV)/.dev $(VENV)/.project
 	$(BIN)/python bench/reply_latency.py
 
+.PHONY: bench-delivery-reports
+
+## bench-delivery-reports: 10,000 delivery reports in batches of 100 through the status webhook (both backends)
+bench-delivery-reports: $(VENV)/.dev $(VENV)/.project
+	$(BIN)/python bench/delivery_reports.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis roko_app.egg-info
