@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
@@ -14,13 +16,24 @@ from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.confirm import confirm_page
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
+from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.reads.campaigns import STATUS_COLUMNS, batch_messages, batch_rejections, batch_summaries, batch_summary
+from roko_app.reads.campaigns import (
+    Eta,
+    batch_eta,
+    batch_messages,
+    batch_rejections,
+    batch_summaries,
+    batch_summary,
+    batch_texts,
+)
 from roko_app.services import accounts, campaigns
 from roko_app.services.errors import NotFound
 
 PAGE = 50
+#: The columns of a batch's progress (reads.campaigns.PROGRESS_GROUPS), in French.
+GROUP_LABELS = {"sent": _l("Sent"), "failed": _l("Failed"), "cancelled": _l("Cancelled"), "queued": _l("Still queued")}
 
 
 @bp.get("/campaigns")
@@ -32,7 +45,7 @@ def campaigns_list() -> Any:
     before, after = parse_cursors(request.args)
     page = batch_summaries(before=before, after=after, limit=limit)
     return render_template("console/campaigns.html", page=page, urls=page_urls("console.campaigns_list", page),
-                           statuses=STATUS_COLUMNS)
+                           groups=GROUP_LABELS)
 
 
 @bp.get("/campaigns/<int:batch_id>")
@@ -45,8 +58,18 @@ def campaign(batch_id: int) -> Any:
     after = request.args.get("after", type=int)
     messages = batch_messages(batch_id, limit=PAGE + 1, after_id=after)
     more = messages[PAGE - 1].id if len(messages) > PAGE else None
+    eta = batch_eta(batch_id, float(current_app.config["TOPAZ_RATE_PER_PORT"]), utcnow())
     return render_template("console/campaign.html", summary=summary, messages=messages[:PAGE], more=more,
-                           rejections=batch_rejections(batch_id), statuses=STATUS_COLUMNS)
+                           rejections=batch_rejections(batch_id), groups=GROUP_LABELS, texts=batch_texts(batch_id),
+                           eta=eta, eta_text=eta_text(eta) if eta else None)
+
+
+def eta_text(eta: Eta) -> str:
+    """``environ 2 h 47 min à 1 SMS/s``: whole minutes, rounded up."""
+    minutes = max(1, -(-int(eta.duration.total_seconds()) // 60))
+    hours, minutes = divmod(minutes, 60)
+    duration = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return _("about %(duration)s at %(rate)s SMS/s", duration=duration, rate=format_decimal(eta.rate))
 
 
 @bp.get("/campaigns/<int:batch_id>/cancel")
