@@ -122,6 +122,10 @@ BLOCK_HOURS = 24
 # Lucky draws (issue 11): days a notified winner has to claim the prize before it is
 # forfeited ("délai dépassé") and passed to the next alternate (flask roko draw expire-claims).
 DRAW_CLAIM_DAYS = 30
+# drand's HTTP relays (League of Entropy), tried in order when a drand draw is run without
+# a pasted signature; whatever they answer is verified offline against the network's key.
+DRAND_URLS = ["https://api.drand.sh", "https://api2.drand.sh", "https://drand.cloudflare.com"]
+DRAND_TIMEOUT_SECONDS = 5
 # The public draw pages, per address: viewing (and downloading the evidence), and the
 # entrant's self-check (number + code), kept low so codes cannot be tried in bulk.
 DRAW_PAGE_RATE_LIMIT = "60/minute"

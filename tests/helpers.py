@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import http.server
 import io
 import itertools
 import json
@@ -14,6 +15,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -414,3 +416,37 @@ def formatted_log() -> Iterator[io.StringIO]:
         yield buffer
     finally:
         handler.setStream(previous)
+
+
+# --- a drand relay on loopback (drand's HTTP API: GET /{chain_hash}/public/{round}) --------
+
+
+@contextlib.contextmanager
+def drand_relay(rounds: dict[str, dict[str, Any]], status: int = 200) -> Iterator[tuple[str, list[str]]]:
+    """Serve ``rounds`` (``"{chain_hash}/public/{round}"`` -> JSON body) like drand's HTTP
+    API, or answer ``status`` for everything; yields the base URL and the paths asked."""
+    asked: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            body = rounds.get(self.path.lstrip("/"))
+            code = status if status != 200 else (200 if body is not None else 404)
+            payload = json.dumps(body if code == 200 else {"error": "not found"}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()

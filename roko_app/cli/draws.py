@@ -90,13 +90,21 @@ def close_command(draw_id: str) -> None:
 
 @draw_group.command("run")
 @click.argument("draw_id")
-@click.option("--beacon-signature", default=None, help="The drand round's signature (hex).")
+@click.option("--beacon-signature", default=None,
+              help="The drand round's signature (hex); fetched from ROKO_DRAND_URLS when left out.")
 @click.option("--previous-signature", default=None, help="mainnet (chained): the previous round's signature.")
 @click.option("--beacon-value", default=None, help="The manual beacon value, exactly as published.")
 def run_command(draw_id: str, beacon_signature: str | None, previous_signature: str | None,
                 beacon_value: str | None) -> None:
-    """Pick the winners and alternates (once) and queue the winners' SMS."""
+    """Pick the winners and alternates (once) and queue the winners' SMS. A drand draw's
+    round is fetched from ROKO_DRAND_URLS unless its signature is given."""
     try:
+        if beacon_signature is None and beacon_value is None:
+            fetched = draws.fetch_beacon(draw_id, current_app.config["DRAND_URLS"],
+                                         float(current_app.config["DRAND_TIMEOUT_SECONDS"]))
+            if fetched is not None:
+                click.echo(f"fetched from {fetched.url}", err=True)
+                beacon_signature, previous_signature = fetched.signature, fetched.previous_signature
         draw = draws.run_draw(draw_id, actor=ACTOR, signature=beacon_signature, previous_signature=previous_signature,
                               value=beacon_value, **_notice_options())
     except DomainError as exc:

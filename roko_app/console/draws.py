@@ -151,10 +151,18 @@ def draw_run(draw_id: str) -> Any:
     form = DrawRunForm()
     if not form.validate_on_submit():
         return _draw_page(draw_id, run_form=form, status=400)
-    return _step(draw_id, "draw.run", _("The draw has run; the winners' SMS are queued."),
-                 lambda: draws.run_draw(draw_id, actor=current_user.email, signature=form.signature.data or None,
-                                        previous_signature=form.previous_signature.data or None,
-                                        value=form.value.data or None, **_notice_options()))
+
+    def run() -> Any:
+        signature, previous = form.signature.data or None, form.previous_signature.data or None
+        if signature is None and not form.value.data:  # a drand round: fetched where drand can be reached
+            fetched = draws.fetch_beacon(draw_id, current_app.config["DRAND_URLS"],
+                                         float(current_app.config["DRAND_TIMEOUT_SECONDS"]))
+            if fetched is not None:
+                signature, previous = fetched.signature, fetched.previous_signature
+        return draws.run_draw(draw_id, actor=current_user.email, signature=signature, previous_signature=previous,
+                              value=form.value.data or None, **_notice_options())
+
+    return _step(draw_id, "draw.run", _("The draw has run; the winners' SMS are queued."), run)
 
 
 @bp.post("/draws/<draw_id>/claim")

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from roko_app.configuration import CAMPAIGN_TZ, PROJECT_ROOT
 from roko_app.database.types import utcnow
-from roko_app.draws import algorithm, drand
+from roko_app.draws import algorithm, drand, fetch
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms, Participant, Priority
 from roko_app.models.draw import VALID_OUTCOMES
@@ -299,6 +299,23 @@ def beacon_published_too_early(draw: LuckyDraw) -> bool:
     """True when the draw's drand round came out before the close (the run will refuse it)."""
     return (draw.beacon_planned_at is not None and draw.closed_at is not None
             and draw.beacon_planned_at < draw.closed_at)
+
+
+def fetch_beacon(draw_id: str, urls: Sequence[str], timeout: float) -> fetch.FetchedRound | None:
+    """The drand round of a closed drand draw, from drand's HTTP API, for a run with no
+    pasted signature; None when there is nothing to fetch (a manual beacon, a draw not
+    closed or already run: :func:`run_draw` says why). The run verifies what is fetched
+    offline like a pasted signature."""
+    draw = get_draw(draw_id)
+    network = drand.NETWORKS.get(draw.beacon_source)
+    if network is None or draw.beacon_round is None or draw.state != DrawState.CLOSED:
+        return None
+    try:
+        return fetch.fetch_round(network, draw.beacon_round, urls, timeout=timeout)
+    except fetch.FetchFailed as exc:
+        where = fetch.round_url(urls[0], network, draw.beacon_round) if urls else "a drand relay"
+        raise BeaconRefused(f"drand round {draw.beacon_round} could not be fetched ({exc}). Fetch {where} where "
+                            f"it can be reached and give its signature with --beacon-signature.") from None
 
 
 def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous_signature: str | None = None,

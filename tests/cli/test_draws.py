@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from roko_app.draws.drand import QUICKNET
 from roko_app.extensions import db
+from roko_app.services.draws import get_draw
 from tests.factories import add_entry
+from tests.helpers import drand_relay, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = json.loads((ROOT / "tests/data/draw_known_answers.json").read_text(encoding="utf-8"))["drand"][0]
@@ -177,3 +180,50 @@ def test_expire_claims_forfeits_late_prizes_once_with_the_configured_delay(make_
     assert sum("forfeited (délai dépassé); alternate entry" in line for line in lines) == 2
     assert sum("no alternate left" in line for line in lines) == 1
     assert again.output.strip().splitlines() == ["0 prize(s) past their claim deadline"]
+
+
+def _closed_quicknet_draw(app: Any, runner: Any) -> str:
+    with app.app_context():
+        add_entry("620000001", "VALID_FIRST", datetime(2023, 9, 15, 9, 5, tzinfo=UTC), code="U00000001")
+        add_entry("620000002", "VALID_FIRST", datetime(2023, 9, 15, 9, 6, tzinfo=UTC), code="U00000002")
+        db.session.commit()
+    with freeze_time("2023-09-15 09:00:00"):
+        created = _invoke(runner, "create", "--name", "Q", "--from", "2023-09-15T09:00Z", "--until",
+                          "2023-09-15T10:30Z", "--prize", "Sac:1", "--alternates", "1",
+                          "--beacon", f"drand-quicknet:{QUICK['round']}")
+    draw_id = created.output.strip().splitlines()[-1]
+    with freeze_time("2023-09-15 10:45:00"):
+        assert _invoke(runner, "close", draw_id).exit_code == 0
+    return draw_id
+
+
+def test_run_fetches_the_drand_round_when_no_signature_is_given(make_app: Any) -> None:
+    path = f"{QUICKNET.chain_hash}/public/{QUICK['round']}"
+    body = {"round": QUICK["round"], "signature": QUICK["signature"], "randomness": QUICK["randomness"]}
+    with drand_relay({path: body}) as (url, asked):
+        app = make_app(DRAND_URLS=[url])
+        runner = app.test_cli_runner()
+        draw_id = _closed_quicknet_draw(app, runner)
+        run = _invoke(runner, "run", draw_id)
+    assert run.exit_code == 0, run.output
+    assert asked == ["/" + path] and QUICK["randomness"] in run.output
+
+
+def test_run_without_a_reachable_relay_asks_for_the_signature(make_app: Any) -> None:
+    app = make_app(DRAND_URLS=[f"http://127.0.0.1:{free_port()}"], DRAND_TIMEOUT_SECONDS=2)
+    runner = app.test_cli_runner()
+    draw_id = _closed_quicknet_draw(app, runner)
+    _refused(_invoke(runner, "run", draw_id), "--beacon-signature")
+    with app.app_context():
+        assert get_draw(draw_id).state == "CLOSED"  # nothing changed
+
+
+def test_a_fetched_signature_is_verified_like_a_pasted_one(make_app: Any) -> None:
+    flipped = bytearray.fromhex(QUICK["signature"])
+    flipped[-1] ^= 1
+    path = f"{QUICKNET.chain_hash}/public/{QUICK['round']}"
+    with drand_relay({path: {"round": QUICK["round"], "signature": flipped.hex()}}) as (url, _):
+        app = make_app(DRAND_URLS=[url])
+        runner = app.test_cli_runner()
+        draw_id = _closed_quicknet_draw(app, runner)
+        _refused(_invoke(runner, "run", draw_id), "does not verify")

@@ -171,3 +171,34 @@ def test_the_life_cycle_forms_are_french(console_app: Any, login: Any) -> None:
     page = login("admin").get(f"/console/draws/{draw_id}").get_data(as_text=True)
     assert "Lancer le tirage" in page and "La valeur publique, exactement comme publiée" in page
     assert re.search(r'<input[^>]*name="confirm"', page)
+
+
+def test_an_admin_runs_a_drand_draw_without_pasting_when_drand_answers(console_app: Any, login: Any) -> None:
+    """The run form's signature left empty: the round is fetched from ROKO_DRAND_URLS and
+    verified offline like a pasted one."""
+    from datetime import UTC, datetime
+
+    from roko_app.draws.drand import QUICKNET
+    from roko_app.services import draws
+    from tests.factories import add_entry
+    from tests.helpers import drand_relay
+
+    quick = {"round": 657413, "randomness": "fc1873a13f3545aeade8401532ef5519920652eee6b0d2b19ca12643b87b3587",
+             "signature": "b713718a38ae728dfd477991af2822e08d2f305e47718cef9f7848ce4050e7be41076862b98fad56e91a6b85b89"
+                          "cd97b"}
+    with console_app.app_context():
+        add_entry("620000001", "VALID_FIRST", datetime(2023, 9, 15, 9, 5, tzinfo=UTC), code="U00000001")
+        draw = draws.create_draw(name="Q", window_from=datetime(2023, 9, 15, 9, tzinfo=UTC),
+                                 window_until=datetime(2023, 9, 15, 10, 30, tzinfo=UTC), prizes=[("Sac", 1)],
+                                 alternates=0, beacon=draws.parse_beacon("drand-quicknet:657413"), actor="cli",
+                                 now=datetime(2023, 9, 15, 9, tzinfo=UTC))
+        draws.close_draw(draw.draw_id, actor="cli", now=datetime(2023, 9, 15, 10, 45, tzinfo=UTC))
+        db.session.commit()
+        draw_id = draw.draw_id
+    with drand_relay({f"{QUICKNET.chain_hash}/public/657413": quick}) as (url, asked):
+        console_app.config["DRAND_URLS"] = [url]
+        client = login("admin")
+        page = f"/console/draws/{draw_id}"
+        assert _post(client, f"{page}/run", page, confirm="y").status_code == 302
+    ran = _draw(console_app, draw_id)
+    assert (ran.state, ran.beacon_randomness, len(asked)) == ("RUN", quick["randomness"], 1)
