@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,10 +21,10 @@ from roko_app.console.forms import (
     UserRoleForm,
     UserUnlockForm,
 )
-from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_days, parse_limit
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
-from roko_app.reads.audit import audit_page
+from roko_app.reads.audit import AuditFilters, audit_actions, audit_page
 from roko_app.services import accounts, api_keys
 from roko_app.services.errors import AlreadyExists, DomainError, InvalidInput, NotFound
 
@@ -242,8 +243,16 @@ def _keys_page(form: ApiKeyCreateForm, error: str | None, status: int) -> Any:
 @role_required(Role.ADMIN)
 def audit() -> Any:
     invalid: list[str] = []
+    days = parse_days(request.args, invalid)
+    filters = AuditFilters(actor=(request.args.get("actor") or "").strip()[:254] or None,
+                           action=(request.args.get("action") or "").strip()[:64] or None,
+                           date_from=days["from"], date_to=days["to"],
+                           tz=ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"]))
     limit = parse_limit(request.args, invalid)
     flash_invalid(invalid)
     before, after = parse_cursors(request.args)
-    page = audit_page(before=before, after=after, limit=limit)
-    return render_template("console/audit.html", page=page, urls=page_urls("console.audit", page))
+    page = audit_page(filters, before=before, after=after, limit=limit)
+    actions = audit_actions()
+    return render_template("console/audit.html", page=page, urls=page_urls("console.audit", page),
+                           actions=actions, families=sorted({a.split(".")[0] + "." for a in actions if "." in a}),
+                           args=request.args)

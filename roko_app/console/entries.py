@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
-from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
+from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_days, parse_limit
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome
@@ -54,14 +53,7 @@ def parse_entry_filters(args: Mapping[str, str]) -> tuple[EntryFilters, list[str
     if outcome is not None and outcome not in Outcome.__members__:
         invalid.append("outcome")
         outcome = None
-    days: dict[str, date | None] = {}
-    for name in ("from", "to"):
-        raw = (args.get(name) or "").strip()
-        try:
-            days[name] = date.fromisoformat(raw) if raw else None
-        except ValueError:
-            invalid.append(name)
-            days[name] = None
+    days = parse_days(args, invalid)
     filters = EntryFilters(outcome=outcome, date_from=days["from"], date_to=days["to"],
                            phone=(args.get("phone") or "").strip() or None,
                            code=(args.get("code") or "").strip() or None, tz=campaign_tz())

@@ -4,6 +4,7 @@ invalid values ignored with a warning, and the links to the other pages."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from flask import flash, request, url_for
@@ -12,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from roko_app.reads.pager import Cursor, Page, clamp_limit
 
-FILTER_LABELS = {"outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
+FILTER_LABELS = {"actor": _l("Who"), "action": _l("Action"), "outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
                  "code": _l("Code"), "limit": _l("Rows per page"), "status": _l("Status")}
 
 
@@ -26,6 +27,20 @@ def parse_limit(args: Mapping[str, str], invalid: list[str]) -> int | None:
         invalid.append("limit")
         return None
     return clamp_limit(int(raw))
+
+
+def parse_days(args: Mapping[str, str], invalid: list[str]) -> dict[str, date | None]:
+    """The ``from`` and ``to`` days of the query string (ISO dates); a malformed one is
+    None and added to ``invalid``."""
+    days: dict[str, date | None] = {}
+    for name in ("from", "to"):
+        raw = (args.get(name) or "").strip()
+        try:
+            days[name] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            invalid.append(name)
+            days[name] = None
+    return days
 
 
 def parse_cursors(args: Mapping[str, str]) -> tuple[Cursor | None, Cursor | None]:
