@@ -96,21 +96,11 @@ def test_the_whole_life_cycle_and_a_bundle_anyone_can_check(app: Any, runner: An
 
 def test_drand_run_verifies_the_signature_and_the_bundle_check_does_too(app: Any, runner: Any,
                                                                          tmp_path: Path) -> None:
-    with app.app_context():
-        add_entry("620000001", "VALID_FIRST", datetime(2023, 9, 15, 9, 5, tzinfo=UTC), code="U00000001")
-        add_entry("620000002", "VALID_FIRST", datetime(2023, 9, 15, 9, 6, tzinfo=UTC), code="U00000002")
-        db.session.commit()
     with freeze_time("2023-09-15 09:00:00"):
-        created = _invoke(runner, "create", "--name", "Q", "--from", "2023-09-15T09:00Z", "--until",
-                          "2023-09-15T10:30Z", "--prize", "Sac:1", "--alternates", "1",
-                          "--beacon", f"drand-quicknet:{QUICK['round']}")
-        assert created.exit_code == 0, created.output
         _refused(_invoke(runner, "create", "--name", "Q", "--from", "2023-09-15T09:00Z", "--until",
                          "2023-09-15T11:30Z", "--prize", "Sac:1", "--alternates", "1",
                          "--beacon", f"drand-quicknet:{QUICK['round']}"), "before the window ends")
-    draw_id = created.output.strip().splitlines()[-1]
-    with freeze_time("2023-09-15 10:45:00"):
-        assert _invoke(runner, "close", draw_id).exit_code == 0
+    draw_id = _closed_quicknet_draw(app, runner)
     flipped = bytearray.fromhex(QUICK["signature"])
     flipped[-1] ^= 1
     _refused(_invoke(runner, "run", draw_id, "--beacon-signature", flipped.hex()), "does not verify")
