@@ -17,7 +17,7 @@ from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome
 from roko_app.models.accounts import Role
-from roko_app.reads.entries import EntryFilters, iter_entries_csv, search_entries
+from roko_app.reads.entries import EntryFilters, count_entries, iter_entries_csv, search_entries
 from roko_app.reads.values import msisdn_key
 from roko_app.services import accounts
 
@@ -56,7 +56,8 @@ def parse_entry_filters(args: Mapping[str, str]) -> tuple[EntryFilters, list[str
     days = parse_days(args, invalid)
     filters = EntryFilters(outcome=outcome, date_from=days["from"], date_to=days["to"],
                            phone=(args.get("phone") or "").strip() or None,
-                           code=(args.get("code") or "").strip() or None, tz=campaign_tz())
+                           code=(args.get("code") or "").strip() or None, tz=campaign_tz(),
+                           text=(args.get("text") or "").strip()[:160] or None)
     return filters, invalid
 
 
@@ -69,10 +70,10 @@ def entries() -> Any:
     before, after = parse_cursors(request.args)
     page = search_entries(filters, before=before, after=after, limit=limit)
     export_args = {key: value for key, value in request.args.items()
-                   if key in ("outcome", "from", "to", "phone", "code") and value}
-    farmer = msisdn_key(filters.phone) if filters.phone else None
+                   if key in ("outcome", "from", "to", "phone", "code", "text") and value}
+    farmer = msisdn_key(filters.phone) if filters.phone and not filters.phone_part else None
     return render_template("console/entries.html", page=page, urls=page_urls("console.entries", page),
-                           args=request.args, outcomes=OUTCOME_LABELS, farmer=farmer,
+                           args=request.args, outcomes=OUTCOME_LABELS, farmer=farmer, total=count_entries(filters),
                            csv_url=url_for("console.entries_csv", **export_args))
 
 

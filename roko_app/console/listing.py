@@ -13,7 +13,8 @@ from flask_babel import lazy_gettext as _l
 
 from roko_app.reads.pager import Cursor, Page, clamp_limit
 
-FILTER_LABELS = {"actor": _l("Who"), "action": _l("Action"), "outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
+FILTER_LABELS = {"actor": _l("Who"), "action": _l("Action"),
+                 "outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
                  "code": _l("Code"), "limit": _l("Rows per page"), "status": _l("Status")}
 
 

@@ -13,7 +13,7 @@ from roko_app.configuration import CAMPAIGN_TZ
 from roko_app.extensions import db
 from roko_app.models.accounts import AuditEvent
 from roko_app.reads.pager import Cursor, Page, keyset_page
-from roko_app.reads.values import day_start
+from roko_app.reads.values import contains_pattern, day_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +29,7 @@ class AuditFilters:
     def conditions(self) -> list[Any]:
         conditions: list[Any] = []
         if self.actor:
-            pattern = "%" + self.actor.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            conditions.append(func.lower(AuditEvent.actor).like(pattern, escape="\\"))
+            conditions.append(func.lower(AuditEvent.actor).like(contains_pattern(self.actor), escape="\\"))
         if self.action:
             conditions.append(AuditEvent.action.startswith(self.action, autoescape=True) if self.action.endswith(".")
                               else AuditEvent.action == self.action)

@@ -20,7 +20,7 @@ from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms
 from roko_app.reads.csv_safety import safe_cell
 from roko_app.reads.pager import Cursor, Page, keyset_page, older_than
-from roko_app.reads.values import code_key, day_start, msisdn_key
+from roko_app.reads.values import code_key, contains_pattern, day_start, is_guinea_mobile, msisdn_key
 
 # Rows per query of the CSV export: one fresh keyset query per chunk, so the export's
 # memory does not grow with the number of rows.
@@ -34,9 +34,10 @@ class EntryFilters:
     outcome: str | None = None
     date_from: date | None = None  # a day in ``tz``, inclusive
     date_to: date | None = None  # a day in ``tz``, inclusive (the search stops at the next midnight)
-    phone: str | None = None  # any way of writing the number (see msisdn_key)
+    phone: str | None = None  # any way of writing the number (see msisdn_key), or 3 to 8 of its digits
     code: str | None = None  # any way of writing the code (see code_key)
     tz: tzinfo = CAMPAIGN_TZ
+    text: str | None = None  # part of the SMS, any case
 
     def conditions(self) -> list[Any]:
         conditions: list[Any] = []
@@ -47,10 +48,23 @@ class EntryFilters:
         if self.date_to is not None:
             conditions.append(Entry.created_at < day_start(self.date_to + timedelta(days=1), self.tz))
         if self.phone and self.phone.strip():
-            conditions.append(Entry.msisdn == msisdn_key(self.phone))
+            part = self.phone_part
+            conditions.append(Entry.msisdn.contains(part, autoescape=True) if part else
+                              Entry.msisdn == msisdn_key(self.phone))
         if self.code and self.code.strip():
             conditions.append(Entry.code == code_key(self.code))
+        if self.text and self.text.strip():
+            conditions.append(Entry.sms_id.in_(select(InboundSms.id).where(
+                func.lower(InboundSms.text).like(contains_pattern(self.text), escape="\\"))))
         return conditions
+
+    @property
+    def phone_part(self) -> str | None:
+        """The digits of ``phone`` when it is only part of a number (3 to 8 digits), else None."""
+        if not self.phone or is_guinea_mobile(msisdn_key(self.phone)):
+            return None
+        digits = "".join(ch for ch in self.phone if not ch.isspace() and ch not in ".-()")
+        return digits if 3 <= len(digits) <= 8 and digits.isascii() and digits.isdigit() else None
 
     def narrowed(self, before: Cursor | None, after: Cursor | None = None) -> EntryFilters:
         """These filters without a date bound that the cursor makes redundant. The
@@ -69,7 +83,8 @@ class EntryFilters:
         """The filters in force, as plain strings (for the audit log)."""
         values = {"outcome": self.outcome, "from": self.date_from and self.date_from.isoformat(),
                   "to": self.date_to and self.date_to.isoformat(),
-                  "phone": self.phone and msisdn_key(self.phone), "code": self.code and code_key(self.code)}
+                  "phone": self.phone and (self.phone_part or msisdn_key(self.phone)),
+                  "code": self.code and code_key(self.code), "text": self.text and self.text.strip()}
         return {name: value for name, value in values.items() if value}
 
 
@@ -95,6 +110,11 @@ def search_entries(filters: EntryFilters, *, before: Cursor | None = None, after
     page = keyset_page(statement, Entry.created_at, Entry.id, before=before, after=after, limit=limit)
     texts = sms_texts(row.sms_id for row in page.rows)
     return page.with_rows([EntryRow(*row, text=texts.get(row.sms_id)) for row in page.rows])
+
+
+def count_entries(filters: EntryFilters) -> int:
+    """How many entries match ``filters`` (the list's total)."""
+    return db.session.scalar(select(func.count()).select_from(Entry).where(*filters.conditions())) or 0
 
 
 def sms_texts(ids: Iterable[int]) -> dict[int, str]:

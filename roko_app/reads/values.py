@@ -35,3 +35,10 @@ def code_key(raw: str) -> str:
 def day_start(day: date, tz: tzinfo) -> datetime:
     """The UTC instant at which ``day`` starts in ``tz``."""
     return datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) for ``text`` anywhere, lower-cased:
+    ``%`` and ``_`` typed by a person are literal."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
