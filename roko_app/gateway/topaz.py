@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
+
+from roko_app import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +226,7 @@ class TopazClient:
             raise ValueError(f"encoding must be one of {sorted(ENCODINGS)}, not {encoding!r}")
         payload = {"client_ref": client_ref, "port": port, "to": to, "text": text, "encoding": encoding}
         level = logging.WARNING
+        started = time.perf_counter()
         try:
             response = self._session.post(
                 self.send_url,
@@ -248,6 +252,8 @@ class TopazClient:
             result = SendResult.transient(f"request failed: {type(exc).__name__}")
         else:
             result, level = _interpret(response)
+        metrics.GATEWAY_DURATION.labels("send").observe(time.perf_counter() - started)
+        metrics.GATEWAY_SENDS.labels(result.outcome, str(port)).inc()
         _log_result(level, client_ref, port, result)
         return result
 
@@ -256,6 +262,7 @@ class TopazClient:
         never raises for network or gateway trouble (``unreachable``)."""
         if not client_ref:
             raise ValueError("client_ref must not be empty")
+        started = time.perf_counter()
         try:
             response = self._session.get(
                 f"{self.send_url}/{quote(client_ref, safe='')}",
@@ -269,6 +276,7 @@ class TopazClient:
             result = StatusResult("unreachable", reason=_clip(f"status query failed: {describe_exception(exc)}"))
         else:
             result = _interpret_status(response)
+        metrics.GATEWAY_DURATION.labels("status").observe(time.perf_counter() - started)
         logger.log(logging.INFO if result.state != "unreachable" else logging.WARNING,
                    "Topaz status client_ref=%s: %s%s", client_ref, result.state,
                    f" ({result.reason})" if result.reason else "")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -56,6 +56,8 @@ class Applied:
     received: int
     applied: int  # moved a message
     unknown: int  # named no message of ours (recorded, ignored)
+    # Reports by (status reported, "applied" | "not_applied" | "unknown"), for the metrics.
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def message_id_of(client_ref: str) -> int | None:
@@ -107,6 +109,7 @@ def apply_reports(reports: Sequence[Report], now: datetime | None = None) -> App
         state = {message_id: (status, gateway_id) for message_id, status, gateway_id in found}
     rows, moves = [], []
     unknown = 0
+    counts: dict[tuple[str, str], int] = {}
     for report in reports:
         message_id = ids[report.client_ref]
         reason = _clip(report.reason)
@@ -124,6 +127,8 @@ def apply_reports(reports: Sequence[Report], now: datetime | None = None) -> App
         else:
             message_id = None
             unknown += 1
+        key = (report.status, "applied" if moved else "unknown" if message_id is None else "not_applied")
+        counts[key] = counts.get(key, 0) + 1
         rows.append({"client_ref": report.client_ref, "outbound_sms_id": message_id,
                      "gateway_sms_id": report.gateway_sms_id, "status": report.status, "at": report.at,
                      "reason": reason, "applied": moved, "received_at": now})
@@ -132,7 +137,7 @@ def apply_reports(reports: Sequence[Report], now: datetime | None = None) -> App
     if rows:
         db.session.execute(insert(DeliveryReport), rows)
     log.info("delivery reports: %d received, %d applied, %d for unknown messages", len(reports), len(moves), unknown)
-    return Applied(received=len(reports), applied=len(moves), unknown=unknown)
+    return Applied(received=len(reports), applied=len(moves), unknown=unknown, counts=counts)
 
 
 def expire_unreported(expiry: timedelta, now: datetime | None = None, *, batch_size: int = 1000) -> int:

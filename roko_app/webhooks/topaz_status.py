@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import current_app, request
 
+from roko_app import metrics
 from roko_app.extensions import db
 from roko_app.services import delivery
 from roko_app.web.errors import ApiError, FieldProblem
@@ -32,6 +33,8 @@ def topaz_status() -> tuple[dict[str, Any], int]:
     reports = parse_reports(body, int(config["DLR_MAX_REPORTS"]))
     result = delivery.apply_reports(reports)
     db.session.commit()
+    for (status, outcome), count in result.counts.items():
+        metrics.DELIVERY_REPORTS.labels(status, outcome).inc(count)
     return {"status": "ok", "received": result.received, "applied": result.applied, "unknown": result.unknown}, 200
 
 

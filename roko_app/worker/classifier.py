@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from roko_app import metrics
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.services import classify
@@ -160,8 +161,10 @@ class Classifier:
                 db.session.rollback()
                 sms = classify.claim_one(claimed.id) or sms
                 self.stats.failed += 1
-                self.stats.parked += classify.record_failure(sms, exc, self.rule)
+                parked = classify.record_failure(sms, exc, self.rule)
                 db.session.commit()
+                self.stats.parked += parked
+                metrics.CLASSIFY_FAILURES.labels("parked" if parked else "retry").inc()
                 progressed = True
                 continue
             self._done(result)
@@ -170,6 +173,8 @@ class Classifier:
 
     def _done(self, result: classify.BatchResult) -> None:
         self.stats.classified += result.classified
+        for outcome in result.outcomes.values():
+            metrics.CLASSIFIED_SMS.labels(outcome).inc()
         if result.outcomes:
             self.on_replies()
             log.debug("classifier: %d classified, %d deferred", result.classified, len(result.deferred))

@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
 from roko_app import ConfigError, create_app
 from roko_app.extensions import db
-from tests.factories import add_sms, bulk_queue
+from roko_app.models import InboundSms, OutboundSms
+from roko_app.services import classify
+from tests.factories import add_sms, bulk_queue, register_codes
 from tests.helpers import (
     VALID_BODIES,
     WEBHOOK_TOKEN,
@@ -25,7 +28,9 @@ from tests.helpers import (
     classify_all,
     post,
     post_raw,
+    post_reports,
     run_once,
+    text_in,
     worker_config,
 )
 
@@ -215,3 +220,46 @@ def test_gunicorn_workers_add_up_in_multiprocess_mode(live_server: Any, tmp_path
         assert value(samples, "roko_inbound_sms_total", result="stored", reason="") == sent
         assert value(samples, "roko_http_request_duration_seconds_count", method="POST",
                      route="/api/v1/webhooks/topaz/inbound", status="200") == sent
+
+
+def test_classification_sends_and_delivery_reports_are_counted(make_app: Any, simulator: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The back end's families (roko_app/metrics.py): classification outcomes and failures,
+    send attempts by result and port with the gateway's answer time, delivery reports by
+    status and by what they did."""
+    app = make_app(**worker_config(simulator))
+    register_codes(app, "U12345678")
+    client = app.test_client()
+    before = scrape(client)
+    valid = text_in(app, TEXT, classify=False)
+    text_in(app, "bonjour", "622334455", classify=False)
+    text_in(app, "ROKO U99999999", "633445566", classify=False)
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug in the rules")
+
+    monkeypatch.setattr(classify, "parse_message", broken)
+    classify_all(app)  # every classification raises: each SMS goes back to the queue
+    failed = scrape(client)
+    assert moved(before, failed, "roko_classify_failures_total", result="retry") == 3
+    monkeypatch.undo()
+    with app.app_context():
+        db.session.execute(update(InboundSms).values(classify_after=None))  # due again at once
+        db.session.commit()
+    classify_all(app)
+    run_once(app)
+    with app.app_context():
+        reply = db.session.scalars(select(OutboundSms).where(OutboundSms.reply_to_sms_id == valid)).one()
+    answer = post_reports(client, {"reports": [
+        {"client_ref": f"roko-out-{reply.id}", "gateway_sms_id": reply.gateway_sms_id, "status": "delivered",
+         "at": "2026-05-15T10:30:05Z"},
+        {"client_ref": "roko-out-999999", "status": "failed", "at": "2026-05-15T10:30:05Z"}]})
+    assert answer.status_code == 200, answer.get_json()
+    after = scrape(client)
+    assert moved(before, after, "roko_classified_sms_total", outcome="VALID_FIRST") == 1
+    assert moved(before, after, "roko_classified_sms_total", outcome="BAD_FORMAT") == 1
+    assert moved(before, after, "roko_classified_sms_total", outcome="INVALID_CODE") == 1
+    assert moved(before, after, "roko_gateway_sends_total", result="sent", port="17") == 3
+    assert moved(before, after, "roko_gateway_request_duration_seconds_count", call="send") == 3
+    assert moved(before, after, "roko_delivery_reports_total", status="delivered", result="applied") == 1
+    assert moved(before, after, "roko_delivery_reports_total", status="failed", result="unknown") == 1
