@@ -13,9 +13,17 @@ from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
-from roko_app.models import OutboundStatus
+from roko_app.models import InboundSms, OutboundSms, OutboundStatus
 from roko_app.models.accounts import Role
-from roko_app.reads.messages import delivery_of, inbound_page, outbound_detail, outbound_page
+from roko_app.reads.messages import (
+    count_where,
+    delivery_of,
+    inbound_conditions,
+    inbound_page,
+    outbound_conditions,
+    outbound_detail,
+    outbound_page,
+)
 from roko_app.reads.pager import Page
 from roko_app.services import accounts, outbound
 from roko_app.services.errors import NotFound
@@ -71,13 +79,18 @@ def messages() -> Any:
         status = None
     flash_invalid(invalid)
     phone = (args.get("phone") or "").strip() or None
+    text = (args.get("text") or "").strip()[:160] or None
     before, after = parse_cursors(args)
     if direction == "out":
-        page: Page[Any] = outbound_page(status=status, phone=phone, before=before, after=after, limit=limit)
+        page: Page[Any] = outbound_page(status=status, phone=phone, text=text, before=before, after=after,
+                                        limit=limit)
+        total = count_where(OutboundSms, outbound_conditions(status, phone, text))
     else:
-        page = inbound_page(phone=phone, before=before, after=after, limit=limit)
+        page = inbound_page(phone=phone, text=text, before=before, after=after, limit=limit)
+        total = count_where(InboundSms, inbound_conditions(phone, text))
     statuses = [(s.value, STATUS_LABELS.get(s.value, s.value)) for s in OutboundStatus]
     return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
+                           text=text, total=total,
                            statuses=statuses, urls=page_urls("console.messages", page, dir=direction),
                            back=request.full_path)
 

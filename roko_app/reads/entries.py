@@ -20,7 +20,7 @@ from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms
 from roko_app.reads.csv_safety import safe_cell
 from roko_app.reads.pager import Cursor, Page, keyset_page, older_than
-from roko_app.reads.values import code_key, contains_pattern, day_start, is_guinea_mobile, msisdn_key
+from roko_app.reads.values import code_key, contains_pattern, day_start, msisdn_key, phone_part
 
 # Rows per query of the CSV export: one fresh keyset query per chunk, so the export's
 # memory does not grow with the number of rows.
@@ -60,11 +60,8 @@ class EntryFilters:
 
     @property
     def phone_part(self) -> str | None:
-        """The digits of ``phone`` when it is only part of a number (3 to 8 digits), else None."""
-        if not self.phone or is_guinea_mobile(msisdn_key(self.phone)):
-            return None
-        digits = "".join(ch for ch in self.phone if not ch.isspace() and ch not in ".-()")
-        return digits if 3 <= len(digits) <= 8 and digits.isascii() and digits.isdigit() else None
+        """The digits of ``phone`` when it is only part of a number (see :func:`phone_part`)."""
+        return phone_part(self.phone)
 
     def narrowed(self, before: Cursor | None, after: Cursor | None = None) -> EntryFilters:
         """These filters without a date bound that the cursor makes redundant. The

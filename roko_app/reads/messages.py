@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import DeliveryReport, Entry, InboundSms, OutboundSms, OutboundStatus
 from roko_app.reads.pager import Cursor, Page, keyset_page
-from roko_app.reads.values import is_guinea_mobile, msisdn_key
+from roko_app.reads.values import contains_pattern, is_guinea_mobile, msisdn_key, phone_part
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,25 +37,52 @@ _INBOUND_COLUMNS = (InboundSms.id, InboundSms.received_at, InboundSms.sender, In
                     InboundSms.port, InboundSms.text)
 
 
-def inbound_page(*, phone: str | None = None, before: Cursor | None = None, after: Cursor | None = None,
-                 limit: int | None = None) -> Page[InboundRow]:
-    """Inbound SMS, newest first (by ``received_at``, ``id``), with their entry's outcome."""
-    statement = select(*_INBOUND_COLUMNS)
+def inbound_conditions(phone: str | None = None, text: str | None = None) -> list[Any]:
+    """Inbound SMS from the number ``phone`` (or with 3 to 8 of its digits in the sender),
+    containing ``text`` (any case)."""
+    conditions: list[Any] = []
     if phone and phone.strip():
-        statement = statement.where(sent_by(msisdn_key(phone)))
+        part = phone_part(phone)
+        conditions.append(InboundSms.sender.contains(part, autoescape=True) if part else sent_by(msisdn_key(phone)))
+    if text and text.strip():
+        conditions.append(func.lower(InboundSms.text).like(contains_pattern(text), escape="\\"))
+    return conditions
+
+
+def outbound_conditions(status: str | None = None, phone: str | None = None, text: str | None = None) -> list[Any]:
+    """Outbound SMS of ``status``, to ``phone`` (or a number with those 3 to 8 digits),
+    containing ``text`` (any case)."""
+    conditions: list[Any] = []
+    if status:
+        conditions.append(OutboundSms.status == status)
+    if phone and phone.strip():
+        part = phone_part(phone)
+        conditions.append(OutboundSms.to_msisdn.contains(part, autoescape=True) if part
+                          else OutboundSms.to_msisdn == msisdn_key(phone))
+    if text and text.strip():
+        conditions.append(func.lower(OutboundSms.text).like(contains_pattern(text), escape="\\"))
+    return conditions
+
+
+def count_where(model: Any, conditions: list[Any]) -> int:
+    """How many rows of ``model`` match ``conditions`` (a list's total)."""
+    return db.session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+
+
+def inbound_page(*, phone: str | None = None, text: str | None = None, before: Cursor | None = None,
+                 after: Cursor | None = None, limit: int | None = None) -> Page[InboundRow]:
+    """Inbound SMS, newest first (by ``received_at``, ``id``), with their entry's outcome."""
+    statement = select(*_INBOUND_COLUMNS).where(*inbound_conditions(phone, text))
     page = keyset_page(statement, InboundSms.received_at, InboundSms.id, before=before, after=after, limit=limit)
     entries = entries_of_sms(row.id for row in page.rows)
     return page.with_rows([InboundRow(*row, *entries.get(row.id, (None, None))) for row in page.rows])
 
 
-def outbound_page(*, status: str | None = None, phone: str | None = None, before: Cursor | None = None,
-                  after: Cursor | None = None, limit: int | None = None) -> Page[OutboundSms]:
-    """Outbound SMS, newest first (by ``created_at``, ``id``), optionally of one status."""
-    statement = select(OutboundSms)
-    if status:
-        statement = statement.where(OutboundSms.status == status)
-    if phone and phone.strip():
-        statement = statement.where(OutboundSms.to_msisdn == msisdn_key(phone))
+def outbound_page(*, status: str | None = None, phone: str | None = None, text: str | None = None,
+                  before: Cursor | None = None, after: Cursor | None = None,
+                  limit: int | None = None) -> Page[OutboundSms]:
+    """Outbound SMS, newest first (by ``created_at``, ``id``), filtered (:func:`outbound_conditions`)."""
+    statement = select(OutboundSms).where(*outbound_conditions(status, phone, text))
     return keyset_page(statement, OutboundSms.created_at, OutboundSms.id, before=before, after=after, limit=limit)
 
 

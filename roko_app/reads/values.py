@@ -42,3 +42,12 @@ def contains_pattern(text: str) -> str:
     ``%`` and ``_`` typed by a person are literal."""
     escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def phone_part(raw: str | None) -> str | None:
+    """The digits of ``raw`` when it is only part of a number (3 to 8 digits; spaces,
+    dots, dashes and brackets ignored), else None (empty, a whole number, or not digits)."""
+    if not raw or is_guinea_mobile(msisdn_key(raw)):
+        return None
+    digits = "".join(ch for ch in raw if not ch.isspace() and ch not in ".-()")
+    return digits if 3 <= len(digits) <= 8 and digits.isascii() and digits.isdigit() else None
