@@ -23,6 +23,8 @@ from roko_app.reads.messages import (
     outbound_conditions,
     outbound_detail,
     outbound_page,
+    replay_counts,
+    replay_page,
 )
 from roko_app.reads.pager import Page
 from roko_app.services import accounts, outbound
@@ -81,6 +83,7 @@ def messages() -> Any:
     phone = (args.get("phone") or "").strip() or None
     text = (args.get("text") or "").strip()[:160] or None
     before, after = parse_cursors(args)
+    replays: dict[int, int] = {}
     if direction == "out":
         page: Page[Any] = outbound_page(status=status, phone=phone, text=text, before=before, after=after,
                                         limit=limit)
@@ -88,11 +91,26 @@ def messages() -> Any:
     else:
         page = inbound_page(phone=phone, text=text, before=before, after=after, limit=limit)
         total = count_where(InboundSms, inbound_conditions(phone, text))
+        replays = replay_counts(row.id for row in page.rows)
     statuses = [(s.value, STATUS_LABELS.get(s.value, s.value)) for s in OutboundStatus]
     return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
-                           text=text, total=total,
+                           text=text, total=total, replays=replays,
                            statuses=statuses, urls=page_urls("console.messages", page, dir=direction),
                            back=request.full_path)
+
+
+@bp.get("/messages/replays")
+@role_required(Role.VIEWER)
+def replays() -> Any:
+    """SMS the gateway sent again with a different content (the first one is kept)."""
+    invalid: list[str] = []
+    limit = parse_limit(request.args, invalid)
+    flash_invalid(invalid)
+    before, after = parse_cursors(request.args)
+    sms_id = request.args.get("sms", type=int)
+    page = replay_page(sms_id=sms_id, before=before, after=after, limit=limit)
+    return render_template("console/replays.html", page=page, sms_id=sms_id,
+                           urls=page_urls("console.replays", page))
 
 
 @bp.get("/messages/out/<int:message_id>")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from roko_app.extensions import db
-from roko_app.models import DeliveryReport, Entry, InboundSms, OutboundSms, OutboundStatus
+from roko_app.models import DeliveryReport, Entry, InboundDiscrepancy, InboundSms, OutboundSms, OutboundStatus
 from roko_app.reads.pager import Cursor, Page, keyset_page
 from roko_app.reads.values import contains_pattern, is_guinea_mobile, msisdn_key, phone_part
 
@@ -84,6 +84,46 @@ def outbound_page(*, status: str | None = None, phone: str | None = None, text: 
     """Outbound SMS, newest first (by ``created_at``, ``id``), filtered (:func:`outbound_conditions`)."""
     statement = select(OutboundSms).where(*outbound_conditions(status, phone, text))
     return keyset_page(statement, OutboundSms.created_at, OutboundSms.id, before=before, after=after, limit=limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRow:
+    """A replay of a stored SMS whose content differed: what we kept and what came again."""
+
+    id: int
+    received_at: datetime
+    sms_id: int
+    fields: list[str]
+    payload: dict[str, Any]
+    sender: str
+    text: str
+    gateway_timestamp: datetime
+    stored_at: datetime
+
+
+def replay_page(*, sms_id: int | None = None, before: Cursor | None = None, after: Cursor | None = None,
+                limit: int | None = None) -> Page[ReplayRow]:
+    """Replays with different content, newest first (by when the replay came, ``id``),
+    each beside the SMS as stored; only those of ``sms_id`` if given."""
+    statement = (select(InboundDiscrepancy.id, InboundDiscrepancy.received_at, InboundDiscrepancy.sms_id,
+                        InboundDiscrepancy.fields, InboundDiscrepancy.payload, InboundSms.sender, InboundSms.text,
+                        InboundSms.gateway_timestamp, InboundSms.received_at.label("stored_at"))
+                 .join(InboundSms, InboundSms.id == InboundDiscrepancy.sms_id))
+    if sms_id is not None:
+        statement = statement.where(InboundDiscrepancy.sms_id == sms_id)
+    page = keyset_page(statement, InboundDiscrepancy.received_at, InboundDiscrepancy.id, before=before, after=after,
+                       limit=limit)
+    return page.with_rows([ReplayRow(*row) for row in page.rows])
+
+
+def replay_counts(sms_ids: Iterable[int]) -> dict[int, int]:
+    """How many differing replays each of the SMS ``sms_ids`` had (those with none left out)."""
+    wanted = list(sms_ids)
+    if not wanted:
+        return {}
+    rows = db.session.execute(select(InboundDiscrepancy.sms_id, func.count()).where(
+        InboundDiscrepancy.sms_id.in_(wanted)).group_by(InboundDiscrepancy.sms_id))
+    return {sms_id: count for sms_id, count in rows}
 
 
 def sent_by(key: str) -> Any:
