@@ -63,6 +63,10 @@ def bar_chart(buckets: Sequence[Bucket], title: Callable[[Bucket], str],
     return Chart(bars, maximum)
 
 
+#: How often the dashboard's figures refresh in place (static/js/dashboard.js).
+REFRESH_SECONDS = 30
+
+
 @bp.get("/")
 @role_required(Role.VIEWER)
 def dashboard() -> Any:
@@ -78,4 +82,5 @@ def dashboard() -> Any:
     valid_today = sum(stats.today.get(outcome, 0) for outcome in VALID_OUTCOMES)
     silent_minutes = int(SILENT_AFTER.total_seconds() // 60)
     return render_template("console/dashboard.html", stats=stats, hourly=hourly, daily=daily, today=today,
-                           valid_today=valid_today, outcomes=OUTCOME_LABELS, silent_minutes=silent_minutes)
+                           valid_today=valid_today, outcomes=OUTCOME_LABELS, silent_minutes=silent_minutes,
+                           refresh_seconds=int(current_app.config.get("DASHBOARD_REFRESH_SECONDS", REFRESH_SECONDS)))
