@@ -12,10 +12,8 @@ from sqlalchemy import select
 from roko_app.extensions import db
 from roko_app.models import OutboundSms, Priority
 from roko_app.services import outbound
-from tests.factories import (DRAW_BEACON_VALUE, DRAW_UNTIL, add_draw, add_participant, issue_key,
-                             register_codes)
-from tests.helpers import (SEND_SEED_EXAMPLE, SEND_URL, SIM_TOKEN, assert_documented_response, assert_error, send,
-                           text_in)
+from tests.factories import DRAW_BEACON_VALUE, DRAW_UNTIL, add_draw, add_participant, issue_key, register_codes
+from tests.helpers import SEND_SEED_EXAMPLE, SEND_URL, SIM_TOKEN, assert_documented_response, assert_error, send, text_in
 
 FARMER = SEND_SEED_EXAMPLE["phone_number"]
 

@@ -4,8 +4,8 @@ messages still need at the port's sending rate."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from typing import Any
 

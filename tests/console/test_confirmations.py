@@ -6,8 +6,8 @@ action (no script: the CSP allows none inline)."""
 from __future__ import annotations
 
 import re
-from html import unescape
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 from sqlalchemy import select
