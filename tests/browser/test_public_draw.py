@@ -41,6 +41,7 @@ def drawn(reading_server: str, _migrated: str) -> tuple[str, str, dict[str, list
     with app.app_context():
         draw = db.session.query(LuckyDraw).filter_by(draw_id=draw_id).one()
         masked = [p.msisdn[:2] + "•••••" + p.msisdn[-2:] for p in draw.picks]
+        db.session.remove()  # hand the connection back first: dispose() closes only pooled ones
         db.engine.dispose()
     return reading_server, draw_id, codes, masked
 
