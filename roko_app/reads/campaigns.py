@@ -60,6 +60,18 @@ class BatchSummary:
         return round(100 * (self.done - cancelled) / (self.batch.accepted - cancelled))
 
     @property
+    def delivered(self) -> int:
+        """Messages the gateway reported delivered to the phone."""
+        return self.counts.get("DELIVERED", 0)
+
+    @property
+    def delivery_rate(self) -> int | None:
+        """Per cent of the messages handed to the gateway that it reported delivered (the
+        others: not delivered, or no report yet); None before any was handed over."""
+        sent = self.groups["sent"]
+        return round(100 * self.delivered / sent) if sent else None
+
+    @property
     def cancellable(self) -> bool:
         return self.batch.cancelled_at is None and self.counts.get("QUEUED", 0) > 0
 

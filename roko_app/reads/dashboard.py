@@ -21,6 +21,7 @@ from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms, OutboundSms, OutboundStatus, Outcome, Participant
 from roko_app.models.draw import VALID_OUTCOMES
+from roko_app.reads.messages import DELIVERY
 from roko_app.reads.values import day_start
 
 # The dashboard warns when no SMS has come in for this long (a silent gateway).
@@ -49,6 +50,9 @@ class DashboardStats:
     outbox_queued: int
     outbox_sending: int
     outbox_failed: int
+    # Messages handed to the gateway in the last 24 hours, by delivery (reads.messages.DELIVERY):
+    # delivered, undelivered, unknown, pending (no report yet).
+    delivery_24h: dict[str, int]
     last_inbound_at: datetime | None
     silent: bool  # no inbound SMS for SILENT_AFTER (or none yet)
 
@@ -105,6 +109,12 @@ def dashboard_stats(*, now: datetime | None = None, tz: ZoneInfo = CAMPAIGN_TZ, 
         select(OutboundSms.status, func.count())
         .where(OutboundSms.status.in_([OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.FAILED]))
         .group_by(OutboundSms.status)).all())
+    delivery_24h: dict[str, int] = {}
+    for status, count in db.session.execute(  # one range of ix_outbound_sms_status_created per status
+            select(OutboundSms.status, func.count())
+            .where(OutboundSms.status.in_(list(DELIVERY)), OutboundSms.created_at >= now - timedelta(hours=24))
+            .group_by(OutboundSms.status)):
+        delivery_24h[DELIVERY[status]] = delivery_24h.get(DELIVERY[status], 0) + count
     last_inbound = db.session.scalar(select(func.max(InboundSms.received_at)))
     participants = db.session.scalar(select(func.count()).select_from(Participant)) or 0
 
@@ -113,7 +123,7 @@ def dashboard_stats(*, now: datetime | None = None, tz: ZoneInfo = CAMPAIGN_TZ, 
         hourly_valid=_hourly_valid(local_now, tz), daily_valid=_daily_valid(per_day, today, tz, campaign_start),
         participants=participants,
         outbox_queued=outbox.get(OutboundStatus.QUEUED, 0), outbox_sending=outbox.get(OutboundStatus.SENDING, 0),
-        outbox_failed=outbox.get(OutboundStatus.FAILED, 0),
+        outbox_failed=outbox.get(OutboundStatus.FAILED, 0), delivery_24h=delivery_24h,
         last_inbound_at=last_inbound, silent=last_inbound is None or now - last_inbound > SILENT_AFTER,
     )
 

@@ -112,3 +112,22 @@ def test_a_batch_scheduled_later_starts_at_its_time(app: Any) -> None:
         db.session.commit()
         eta = batch_eta(batch.id, 1.0, NOW)
         assert (eta.start, eta.finish) == (NOW + timedelta(days=1), NOW + timedelta(days=1, minutes=1))
+
+
+def test_campaigns_show_how_many_were_delivered_and_the_rate(console_app: Any, login: Any) -> None:
+    """Of 4 messages handed to the gateway, 3 reported delivered: 75 %; none handed over yet: no rate."""
+    with console_app.app_context():
+        batch = add_batch(NOW, "livraison", accepted=6)
+        for status, count in [("DELIVERED", 3), ("UNDELIVERED", 1), ("QUEUED", 2)]:
+            add_messages(batch.id, count, status=status)
+        waiting = add_batch(NOW, "en-attente", accepted=1)
+        add_messages(waiting.id, 1)
+        db.session.commit()
+        assert (batch_summary(batch.id).delivered, batch_summary(batch.id).delivery_rate) == (3, 75)
+        assert batch_summary(waiting.id).delivery_rate is None
+        batch_id = batch.id
+    client = login("viewer")
+    page = unescape(client.get(f"/console/campaigns/{batch_id}").get_data(as_text=True))
+    assert re.search(r'id="batch-delivered"><b>3</b>Livrés au téléphone \(75 %\)', page)
+    listing = unescape(client.get("/console/campaigns").get_data(as_text=True))
+    assert "Livrés au téléphone" in listing and "3 (75 %)" in listing

@@ -159,3 +159,14 @@ def test_farmer_page_speaks_french_by_default(console_app: Any, login: Any, talk
     block(console_app, utcnow() + timedelta(hours=3))
     html = login("operator").get(f"/console/farmers/{FARMER}").get_data(as_text=True)
     assert "Débloquer" in html and "Conversation" in html and "Code invalide" in html
+
+
+def test_the_thread_shows_each_replys_delivery(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        add_entry("612345678", "VALID_FIRST", datetime(2026, 6, 10, 8, 0, tzinfo=UTC), code="U00000001")
+        add_outbound("612345678", "Livré", datetime(2026, 6, 10, 8, 1, tzinfo=UTC), status="DELIVERED")
+        add_outbound("612345678", "Perdu", datetime(2026, 6, 10, 8, 2, tzinfo=UTC), status="UNDELIVERED")
+        db.session.commit()
+    page = login("viewer").get("/console/farmers/612345678").get_data(as_text=True)
+    assert 'class="badge delivered delivery">livré<' in page
+    assert 'class="badge undelivered delivery">non livré<' in page

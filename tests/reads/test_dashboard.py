@@ -13,7 +13,7 @@ from freezegun import freeze_time
 
 from roko_app.extensions import db
 from roko_app.reads.dashboard import DAILY_CHART_MAX_DAYS, Bucket, DayCounts, dashboard_stats
-from tests.factories import DASHBOARD_LAST_SMS, DASHBOARD_NOW, add_dashboard_sample, add_entry
+from tests.factories import DASHBOARD_LAST_SMS, DASHBOARD_NOW, add_dashboard_sample, add_entry, add_outbound
 from tests.helpers import classify_all, text_in
 
 CONAKRY = ZoneInfo("Africa/Conakry")
@@ -146,3 +146,14 @@ def test_a_day_with_sms_still_to_classify_is_not_settled(app: Any) -> None:
         after = dashboard_stats(now=next_morning, tz=CONAKRY, cache=cache)
     assert after.campaign == {"VALID_FIRST": 1, "BAD_FORMAT": 1}
     assert cache.days[datetime(2026, 6, 10).date()] == {"BAD_FORMAT": 1}  # settled now, and right
+
+
+def test_delivery_of_the_last_24_hours(app: Any) -> None:
+    with app.app_context():
+        for status, hours_ago in [("DELIVERED", 1), ("DELIVERED", 23), ("DELIVERED", 25), ("UNDELIVERED", 2),
+                                  ("EXPIRED", 2), ("UNREPORTED", 3), ("UNCERTAIN", 3), ("SENT", 1), ("QUEUED", 1)]:
+            add_outbound("612345678", "Merci", NOW - timedelta(hours=hours_ago), status=status)
+        db.session.commit()
+        stats = dashboard_stats(now=NOW, tz=CONAKRY)
+    # 25 hours ago is out of the window; QUEUED was not handed to the gateway.
+    assert stats.delivery_24h == {"delivered": 2, "undelivered": 2, "unknown": 2, "pending": 1}
