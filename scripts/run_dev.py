@@ -100,6 +100,8 @@ def banner() -> str:
 
 
 def main() -> int:
+    # A service manager's SIGTERM stops everything like Ctrl-C does (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     env = dev_env()
     python = sys.executable
     processes: list[subprocess.Popen[bytes]] = []
