@@ -289,6 +289,22 @@ PHONE = {"width": 360, "height": 780}
 LAPTOP = {"width": 1280, "height": 800}
 
 
+@contextlib.contextmanager
+def checked_page(browser: Any, **context_options: Any) -> Iterator[Any]:
+    """A French page in a fresh browser context; fails the test on any script error or
+    console error (a CSP violation, a broken script, a 404 asset)."""
+    context = browser.new_context(locale="fr-FR", **context_options)
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+           if message.type == "error" else None)
+    yield tab
+    context.close()
+    assert problems == [], problems
+
+
 def log_in_browser(page: Any, base_url: str, email: str = "operator@roko.test") -> None:
     page.goto(base_url + "/login")
     page.fill("#email", email)

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from roko_app import create_app
 from tests.factories import make_user
-from tests.helpers import IN_CI, PHONE, base_config, wipe_database
+from tests.helpers import IN_CI, PHONE, base_config, checked_page, wipe_database
 
 CHROMIUM = os.environ.get("ROKO_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -77,15 +77,6 @@ def reading_server(_migrated: str) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A page in a fresh context; fails the test on any script error or console error
-    (a CSP violation, a broken script, a 404 asset)."""
-    context = browser.new_context(viewport=PHONE, locale="fr-FR")
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-           if message.type == "error" else None)
-    yield tab
-    context.close()
-    assert problems == [], problems
+    """A page in a fresh context; fails the test on any script error or console error."""
+    with checked_page(browser, viewport=PHONE) as tab:
+        yield tab

@@ -13,7 +13,7 @@ from roko_app import create_app
 from roko_app.extensions import db
 from roko_app.models.lucky_draw import LuckyDraw
 from tests.factories import add_draw
-from tests.helpers import base_config, screenshot
+from tests.helpers import base_config, checked_page, screenshot
 
 PHONE_360 = {"width": 360, "height": 740}
 
@@ -21,16 +21,8 @@ PHONE_360 = {"width": 360, "height": 740}
 @pytest.fixture
 def phone(browser: Any) -> Iterator[Any]:
     """A 360 x 740 page, French, that fails the test on any script or console error."""
-    context = browser.new_context(viewport=PHONE_360, locale="fr-FR", is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    problems: list[str] = []
-    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    tab.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-           if message.type == "error" else None)
-    yield tab
-    context.close()
-    assert problems == [], problems
+    with checked_page(browser, viewport=PHONE_360, is_mobile=True, has_touch=True) as tab:
+        yield tab
 
 
 @pytest.fixture(scope="module")
