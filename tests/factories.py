@@ -25,6 +25,8 @@ from roko_app.models import (
 from roko_app.services import accounts, api_keys
 
 T0 = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+# The worker tests' clock (tests/worker/conftest.py, ``frozen``).
+T0_WORKER = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
 # The password of the users make_user creates.
 PASSWORD = "correct horse battery"
 _gateway_ids = itertools.count(1)

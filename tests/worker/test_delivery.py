@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from sqlalchemy import update
 from werkzeug.serving import make_server
 
@@ -22,22 +21,11 @@ from roko_app.gateway.simulator import start_in_thread
 from roko_app.models import OutboundSms
 from roko_app.services import delivery, outbound
 from roko_app.worker import Control
-from tests.factories import add_outbound, bulk_queue
+from tests.factories import T0_WORKER, add_outbound, bulk_queue
 from tests.helpers import SIM_TOKEN, STATUS_URL, WEBHOOK_TOKEN, outbox, run_once, worker_config, worker_process
 
-T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
+T0 = T0_WORKER  # the conftest's frozen clock
 EXPIRY = timedelta(hours=48)
-
-
-@pytest.fixture
-def wapp(make_app: Any, simulator: Any) -> Any:
-    return make_app(**worker_config(simulator))
-
-
-@pytest.fixture
-def frozen() -> Iterator[Any]:
-    with freeze_time(T0) as frozen_time:
-        yield frozen_time
 
 
 def add_messages(app: Any, *statuses: str, sent_at: datetime = T0) -> list[int]:

@@ -12,17 +12,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from sqlalchemy import select
 
 from roko_app.extensions import db
 from roko_app.models import OptimoveCallback
 from roko_app.optimove.simulator import RunningOptimove, start_in_thread
 from roko_app.services import optimove_callbacks
-from tests.factories import add_batch, add_outbound
+from tests.factories import T0_WORKER, add_batch, add_outbound
 from tests.helpers import WEBHOOK_TOKEN, post_reports, run_once, worker_config
 
-T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
+T0 = T0_WORKER  # the conftest's frozen clock
 KEY, SECRET = "tenant-api-token", "shared-secret"
 META = {"appId": 123, "brandId": "roko", "campaignId": "232522", "campaignType": 1, "channelId": 493,
         "engagementId": "aaabbbccc", "isHashed": False, "scheduledTime": 1704106200000, "tenantId": 1}
@@ -39,12 +38,6 @@ def oapp(make_app: Any, simulator: Any, optimove: RunningOptimove) -> Any:
     return make_app(**worker_config(simulator, OPTIMOVE_BASE_URL=optimove.url + "/", OPTIMOVE_APP_API_KEY=KEY,
                                     OPTIMOVE_HMAC_SECRET=SECRET, OPTIMOVE_API_KEY="our-key",
                                     OPTIMOVE_CAMPAIGN_WEBHOOK_URL="https://roko.example/api/v1/webhooks/optimove/campaigns"))
-
-
-@pytest.fixture
-def frozen() -> Iterator[Any]:
-    with freeze_time(T0) as frozen_time:
-        yield frozen_time
 
 
 def campaign(app: Any, *statuses: str, at: datetime = T0) -> list[int]:

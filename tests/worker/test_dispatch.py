@@ -4,12 +4,10 @@ in which order, retries and their backoff, the dead letter, lapsed leases."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from roko_app.extensions import db
@@ -17,21 +15,10 @@ from roko_app.models import OutboundSms, Priority
 from roko_app.services import outbound
 from roko_app.services.errors import NotFound
 from roko_app.worker import LocalPacer, Worker, run_workers
-from tests.factories import bulk_queue
+from tests.factories import T0_WORKER, bulk_queue
 from tests.helpers import outbox, refs, run_once, sent_refs, worker_config
 
-T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def wapp(make_app: Any, simulator: Any) -> Any:
-    return make_app(**worker_config(simulator))
-
-
-@pytest.fixture
-def frozen() -> Iterator[Any]:
-    with freeze_time(T0) as frozen_time:
-        yield frozen_time
+T0 = T0_WORKER  # the conftest's frozen clock
 
 
 def test_due_rows_are_sent_and_a_future_not_before_waits(wapp: Any, simulator: Any, frozen: Any) -> None:

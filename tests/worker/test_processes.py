@@ -16,14 +16,9 @@ from typing import Any
 import pytest
 
 from tests.factories import bulk_queue
-from tests.helpers import count_status, outbox, refs, sent_refs, worker_config, worker_process
+from tests.helpers import count_status, outbox, refs, sent_refs, worker_process
 
 PROCESS_TIMEOUT = 60
-
-
-@pytest.fixture
-def wapp(make_app: Any, simulator: Any) -> Any:
-    return make_app(**worker_config(simulator))
 
 
 @pytest.fixture
