@@ -483,6 +483,23 @@ def machine() -> dict[str, Any]:
     }
 
 
+def describe_run(command: str, **extra: str) -> dict[str, Any]:
+    """The run's ``machine`` (``extra`` added, e.g. the load tool's version) with the code
+    measured, logged as the run's first lines."""
+    info = machine()
+    info.update(extra)
+    info["code"] = code_version()
+    load = " ".join(f"{x:.2f}" for x in info["loadavg_start"])
+    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {load}{''.join(', ' + v for v in extra.values())}\n"
+        f"code: commit {info['code']['commit']}, {info['code']['modified_files']} tracked file(s) modified")
+    return info
+
+
+def selected_backends(backend: str) -> list[str]:
+    """The backends of ``--backend`` (``both``: SQLite, then PostgreSQL)."""
+    return ["sqlite", "postgresql"] if backend == "both" else [backend]
+
+
 def code_version(list_files: bool = False) -> dict[str, Any]:
     """Which code was measured: the commit and whether the work tree differed from it
     (``modified_files``: how many tracked files differ or, with ``list_files``, their

@@ -59,12 +59,12 @@ from common import (
     BenchError,
     Server,
     argument_parser,
-    code_version,
+    describe_run,
     exit_on_sigterm,
     log,
-    machine,
     memory_kb,
     migrated_database,
+    selected_backends,
     server_env,
     start_run,
     verdict,
@@ -478,13 +478,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_sigterm()
     started, stamp, logs, command = start_run("console", argv)
-    info = machine()
-    info["code"] = code_version()
-    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}")
+    info = describe_run(command)
     results: list[dict[str, Any]] = []
     failure = None
     try:
-        for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
+        for backend in (selected_backends(args.backend)):
             with migrated_database(backend, args.pg_url) as database_url:
                 results.append(bench_backend(backend, database_url, args, logs))
     except (BenchError, subprocess.SubprocessError, OSError) as exc:

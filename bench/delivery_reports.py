@@ -78,14 +78,15 @@ from common import (
     argument_parser,
     code_version,
     database_copy,
+    describe_run,
     exit_on_sigterm,
     have_sqlalchemy,
     loadavg,
     log,
-    machine,
     machine_cpu,
     median,
     migrated_database,
+    selected_backends,
     server_env,
     server_version,
     start_run,
@@ -406,11 +407,8 @@ def main(argv: list[str] | None = None) -> int:
     if not have_sqlalchemy("delivery_reports"):
         return 2
     started, stamp, logs, command = start_run("delivery_reports", argv)
-    info = machine()
-    info["code"] = code_version()
-    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
-        f"\ncode: commit {info['code']['commit']}, {info['code']['modified_files']} tracked file(s) modified")
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    info = describe_run(command)
+    backends = selected_backends(args.backend)
     runs: list[dict[str, Any]] = []
     prepared: dict[str, Any] = {}
     mix: dict[str, int] = {}

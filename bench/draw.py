@@ -54,12 +54,12 @@ from common import (
     ROOT,
     BenchError,
     argument_parser,
-    code_version,
+    describe_run,
     exit_on_sigterm,
     have_sqlalchemy,
     log,
-    machine,
     migrated_database,
+    selected_backends,
     server_env,
     server_version,
     start_run,
@@ -227,11 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     if not have_sqlalchemy("draw"):
         return 2
     started, stamp, _logs, command = start_run("draw", argv)
-    info = machine()
-    info["code"] = code_version()
-    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
-        f"\ncode: commit {info['code']['commit']}, {info['code']['modified_files']} tracked file(s) modified")
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    info = describe_run(command)
+    backends = selected_backends(args.backend)
     runs: dict[str, Any] = {}
     failure = None
     try:

@@ -74,15 +74,15 @@ from common import (
     BenchError,
     Server,
     argument_parser,
-    code_version,
+    describe_run,
     exit_on_sigterm,
     have_sqlalchemy,
     log,
-    machine,
     machine_cpu,
     median,
     migrated_database,
     process_cpu,
+    selected_backends,
     server_env,
     server_version,
     start_run,
@@ -453,12 +453,8 @@ def main(argv: list[str] | None = None) -> int:
     started, stamp, logs, command = start_run("inbound", argv)
     token = "bench-" + uuid.uuid4().hex
     ids = IdSource()
-    info = machine()
-    info["wrk"] = wrk_version(wrk)
-    info["code"] = code_version()
-    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}, "
-        f"{info['wrk']}\ncode: commit {info['code']['commit']}, {info['code']['modified_files']} tracked file(s) modified")
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    info = describe_run(command, wrk=wrk_version(wrk))
+    backends = selected_backends(args.backend)
     results: list[dict[str, Any]] = []
     failure = None
     bare = Server("bare", "bare_app:app", server_env(), logs / "bare.log", chdir=BENCH)

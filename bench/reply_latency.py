@@ -75,15 +75,16 @@ from common import (
     Simulator,
     argument_parser,
     code_version,
+    describe_run,
     exit_on_sigterm,
     have_sqlalchemy,
     loadavg,
     log,
-    machine,
     machine_cpu,
     median,
     migrated_database,
     process_cpu,
+    selected_backends,
     server_env,
     server_version,
     start_run,
@@ -470,11 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     if not have_sqlalchemy("reply_latency"):
         return 2
     started, stamp, logs, command = start_run("reply_latency", argv)
-    info = machine()
-    info["code"] = code_version()
-    log(f"{command}\n{info['nproc']} x {info['cpu_model']}, load {' '.join(f'{x:.2f}' for x in info['loadavg_start'])}"
-        f"\ncode: commit {info['code']['commit']}, {info['code']['modified_files']} tracked file(s) modified")
-    backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    info = describe_run(command)
+    backends = selected_backends(args.backend)
     configs = [Config(b) for b in backends]
     if args.compare_write_lock and "sqlite" in backends:
         configs.insert(1, Config("sqlite", write_lock=False))
