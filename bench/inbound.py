@@ -4,6 +4,7 @@
     cd /work/main && .venv/bin/python bench/inbound.py [--backend sqlite|postgresql|both]
         [--duration 10] [--rounds 5] [--connections 8] [--threads 2] [--warmup 2] [--settle 10]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--info-log] [--compare-write-lock]
+        [--with-classifier]
 
 The webhook stores the SMS (one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, plus
 ``pg_notify`` on PostgreSQL) and commits; the worker classifies it later (not running
@@ -39,6 +40,11 @@ shared machine) and the load average; before each round the script waits up to
 ``ROKO_LOG_LEVEL=INFO`` (the production default, written to a file);
 ``--compare-write-lock``, on SQLite, ours with ``ROKO_SQLITE_WRITE_LOCK=false``
 (SQLite's busy handler instead of the writers' flock, docs/adr/0001).
+``--with-classifier`` runs a classifier (``flask roko worker --jobs classify``, with the
+same settings as the server measured) during each of ours' rounds, so the webhook
+competes with the classifier's batches for the database's write lock, as it does while
+a backlog drains (the ratio is then not the target's measure; the comparison between
+``ours`` and ``ours_no_flock`` is what it is for).
 
 Requires ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``). Run it with the project's
 virtualenv (``.venv/bin/python``): it uses SQLAlchemy and gunicorn from there. All
@@ -55,10 +61,12 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,6 +251,33 @@ def run_wrk(wrk: str, server: Server, token: str, ids: IdSource, duration: float
     }
 
 
+@contextlib.contextmanager
+def classifier_for(server: Server, enabled: bool, logs: Path) -> Iterator[None]:
+    """With ``enabled`` and a server of ours, a classifier process (same environment as the
+    server) runs for the duration of the block."""
+    if not enabled or server.name == "bare":
+        yield
+        return
+    with open(logs / f"{server.name}-classifier.log", "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "roko", "worker", "--jobs", "classify"],
+                                cwd=ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            time.sleep(3)  # imports and the first (empty) poll
+            if proc.poll() is not None:
+                raise BenchError(f"the classifier exited at start ({proc.returncode}); see {out.name}")
+            yield
+            if proc.poll() is not None:
+                raise BenchError(f"the classifier died during the round; see {out.name}")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(timeout=5)
+
+
 def check_round(r: dict[str, Any]) -> list[str]:
     problems = []
     if r["non_2xx"]:
@@ -312,7 +347,9 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
         for number in range(1, args.rounds + 1):
             order = everyone if number % 2 else list(reversed(everyone))
             for server in order:
-                r = run_wrk(wrk, server, token, ids, args.duration, args.connections, args.threads, args.settle)
+                with classifier_for(server, args.with_classifier, logs):
+                    r = run_wrk(wrk, server, token, ids, args.duration, args.connections, args.threads,
+                                args.settle)
                 r["round"] = number
                 rounds.append(r)
                 problems += check_round(r)
@@ -432,6 +469,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="also measure ours with ROKO_LOG_LEVEL=INFO (per-request log lines on)")
     parser.add_argument("--compare-write-lock", action="store_true",
                         help="SQLite: also measure ours with ROKO_SQLITE_WRITE_LOCK=false (no writers' flock)")
+    parser.add_argument("--with-classifier", action="store_true",
+                        help="run a classifier during ours' rounds (contention with a backlog's batches)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0 or args.connections < 1 or args.threads < 1:
         parser.error("--rounds, --duration, --connections and --threads must be positive")

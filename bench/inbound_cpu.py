@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
     parser.add_argument("--profile", choices=MODES, help="print cProfile's top functions for this mode instead")
+    parser.add_argument("--sort", default="tottime", choices=("tottime", "cumulative"),
+                        help="order of --profile's table (tottime)")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     args = parser.parse_args(argv)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -122,7 +124,7 @@ def measure(backend: str, modes: list[str], args: Any) -> int:
             profile.enable()
             run(app, batch)
             profile.disable()
-        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+        pstats.Stats(profile).sort_stats(args.sort).print_stats(45)
         return 0
     rounds: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     log(f"{backend}: {args.count} requests per mode x {args.rounds} rounds; load {loadavg():.2f}")
