@@ -1,5 +1,5 @@
-"""The back end's Prometheus instruments: the gateway, classification and delivery
-reports, counted wherever they happen (web processes and worker processes alike; with
+"""The back end's Prometheus instruments: the gateway, classification, delivery
+reports, Optimove callbacks and log-in failures, counted wherever they happen (web processes and worker processes alike; with
 ``PROMETHEUS_MULTIPROC_DIR`` shared on a host, ``GET /metrics`` adds them all up). The
 web's own instruments and the endpoint are in :mod:`roko_app.web.metrics`. No label
 holds a phone number, a code or a text."""
@@ -22,3 +22,9 @@ CLASSIFY_FAILURES = Counter(
 DELIVERY_REPORTS = Counter(
     "roko_delivery_reports_total", "Delivery reports from the gateway, by status reported and whether they "
     "moved a message (applied, not applied, unknown message).", ["status", "result"])
+OPTIMOVE_CALLBACKS = Counter(
+    "roko_optimove_callback_attempts_total", "Calls to Optimove by kind (delivery-report, incoming-message, handshake) "
+    "and outcome (sent, retry, dead).", ["kind", "outcome"])
+LOGIN_FAILURES = Counter(
+    "roko_login_failures_total", "Console log-ins refused, by reason (wrong_password, unknown_account, "
+    "inactive_account, throttled_address, throttled_account); never the e-mail or the address.", ["reason"])

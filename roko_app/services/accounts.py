@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import String, bindparam, delete, func, or_, select, text
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from roko_app import metrics
 from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
@@ -163,8 +164,10 @@ def begin_login(email: str, address: str, policy: LoginPolicy, now: datetime | N
     by_address = _failures(LoginFailure.address == address, LoginFailure.at > since)
     by_account = _failures(LoginFailure.email == email, LoginFailure.at > account_since)
     if by_account >= policy.per_account:
+        metrics.LOGIN_FAILURES.labels("throttled_account").inc()
         raise LoginThrottled("This account is locked after failed log-ins from many addresses.", "account")
     if by_pair >= policy.per_account_address or by_address >= policy.per_address:
+        metrics.LOGIN_FAILURES.labels("throttled_address").inc()
         raise LoginThrottled("Too many failed log-ins from this address; try again later.", "address")
     db.session.add(LoginFailure(email=email, address=address, at=now))
     scopes = tuple(scope for scope, count, limit in (("account+address", by_pair, policy.per_account_address),
@@ -188,6 +191,8 @@ def finish_login(attempt: LoginAttempt, password: str, policy: LoginPolicy, addr
         return user
     shown = address or attempt.address
     known = user is not None
+    metrics.LOGIN_FAILURES.labels("unknown_account" if not known else "inactive_account" if valid and not user.active
+                                  else "wrong_password").inc()
     # The e-mail of an existing account only: what was typed for an unknown one may be a password.
     audit("anonymous", "login.failed", attempt.email if known else None, None if known else {"account": "unknown"}, shown)
     log.warning("failed log-in from %s", shown)

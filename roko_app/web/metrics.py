@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from roko_app.configuration import ConfigError
 from roko_app.extensions import db
-from roko_app.models import InboundSms, OutboundSms
+from roko_app.models import CallbackState, InboundSms, OptimoveCallback, OutboundSms
 from roko_app.models.outbound import OutboundStatus
 from roko_app.web.credentials import token_matches
 from roko_app.web.errors import ApiError
@@ -37,6 +37,8 @@ bp = Blueprint("metrics", __name__)
 
 #: The outbox statuses whose rows are still to be dealt with (the queue's depth).
 PENDING_STATUSES = (OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.UNCERTAIN)
+#: The kinds of Optimove callback (models/callback.py), listed even when none is waiting.
+CALLBACK_KINDS = ("delivery-report", "incoming-message", "handshake")
 #: The route label of a request that matched no route (never its path).
 UNMATCHED = "<unmatched>"
 
@@ -178,7 +180,7 @@ class _Families:
 
 def _database_families() -> Iterator[Metric]:
     """The queue as the database has it now: outbox depth, oldest due message, the
-    classifier's lag and parked SMS; ``roko_database_up`` 0 when it cannot be read."""
+    classifier's lag, parked SMS and the Optimove callbacks pending and dead; ``roko_database_up`` 0 when it cannot be read."""
     now = datetime.now(UTC)
     session = db.session
     try:
@@ -197,6 +199,10 @@ def _database_families() -> Iterator[Metric]:
         parked = session.scalar(
             select(func.count()).select_from(InboundSms)
             .where(InboundSms.classified_at.is_(None), InboundSms.parked_at.is_not(None)))
+        callbacks = session.execute(
+            select(OptimoveCallback.state, OptimoveCallback.kind, func.count())
+            .where(OptimoveCallback.state.in_((CallbackState.PENDING, CallbackState.DEAD)))
+            .group_by(OptimoveCallback.state, OptimoveCallback.kind)).all()
         session.rollback()
     except SQLAlchemyError as exc:
         session.rollback()
@@ -221,6 +227,15 @@ def _database_families() -> Iterator[Metric]:
     yield _gauge("roko_classification_lag_seconds",
                  "Age of the oldest stored SMS not yet classified (parked ones aside; 0: none).",
                  value=_age(oldest_unclassified, now))
+    for state, name, documentation in (
+            (CallbackState.PENDING, "roko_optimove_callbacks_pending",
+             "Calls to Optimove waiting to be sent or retried, by kind."),
+            (CallbackState.DEAD, "roko_optimove_callbacks_dead",
+             "Calls to Optimove it refused (dead letters, re-sent by hand), by kind.")):
+        family = GaugeMetricFamily(name, documentation, labels=["kind"])
+        for kind in sorted(set(CALLBACK_KINDS) | {k for s, k, _ in callbacks if s == state}):
+            family.add_metric([kind], next((n for s, k, n in callbacks if s == state and k == kind), 0))
+        yield family
     yield _gauge("roko_inbound_sms_parked", "SMS whose classification failed for good, waiting for an operator.",
                  value=int(parked or 0))
 

@@ -16,9 +16,10 @@ from sqlalchemy import select, update
 
 from roko_app import ConfigError, create_app
 from roko_app.extensions import db
-from roko_app.models import InboundSms, OutboundSms
-from roko_app.services import classify
-from tests.factories import add_sms, bulk_queue, register_codes
+from roko_app.models import InboundSms, OptimoveCallback, OutboundSms, User
+from roko_app.optimove.simulator import start_in_thread
+from roko_app.services import classify, optimove_callbacks
+from tests.factories import PASSWORD, add_sms, bulk_queue, make_user, register_codes
 from tests.helpers import (
     VALID_BODIES,
     WEBHOOK_TOKEN,
@@ -27,6 +28,7 @@ from tests.helpers import (
     body_with,
     classify_all,
     post,
+    post_login,
     post_raw,
     post_reports,
     run_once,
@@ -263,3 +265,86 @@ def test_classification_sends_and_delivery_reports_are_counted(make_app: Any, si
     assert moved(before, after, "roko_gateway_request_duration_seconds_count", call="send") == 3
     assert moved(before, after, "roko_delivery_reports_total", status="delivered", result="applied") == 1
     assert moved(before, after, "roko_delivery_reports_total", status="failed", result="unknown") == 1
+
+
+# --- Optimove callbacks and log-in failures -----------------------------------------------------
+
+
+def test_optimove_callbacks_are_gauged_by_state_and_their_attempts_counted(make_app: Any) -> None:
+    """Pending and dead calls to Optimove come from the database at each scrape; each call
+    the sender makes is counted by kind and outcome (sent, retry on 5xx, dead on 4xx)."""
+    with start_in_thread("app-key", "secret") as optimove:
+        app = make_app(OPTIMOVE_BASE_URL=optimove.url + "/", OPTIMOVE_APP_API_KEY="app-key",
+                       OPTIMOVE_HMAC_SECRET="secret")
+        client = app.test_client()
+        before = scrape(client)
+        now = datetime.now(UTC)
+        with app.app_context():
+            for i, kind in enumerate(["delivery-report"] * 3 + ["incoming-message", "handshake"]):
+                db.session.add(OptimoveCallback(kind=kind, idempotency_key=f"metrics:{i}", body="{}", state="PENDING",
+                                                attempts=0, next_attempt_at=now, created_at=now))
+            db.session.add(OptimoveCallback(kind="delivery-report", idempotency_key="metrics:sent", body="{}",
+                                            state="SENT", attempts=1, next_attempt_at=now, created_at=now))
+            db.session.commit()
+        queued = scrape(client)
+        assert value(queued, "roko_optimove_callbacks_pending", kind="delivery-report") == 3
+        assert value(queued, "roko_optimove_callbacks_pending", kind="incoming-message") == 1
+        assert value(queued, "roko_optimove_callbacks_pending", kind="handshake") == 1
+        assert value(queued, "roko_optimove_callbacks_dead", kind="delivery-report") == 0
+
+        with app.app_context():
+            optimove.simulator.fail(503, 1)  # the first delivery report: retried later
+            counts = optimove_callbacks.send_due(optimove_callbacks.client_from_config(app.config), now)
+            assert counts == {"sent": 4, "retry": 1, "dead": 0}
+            optimove.simulator.fail(422, 1)  # its second attempt: refused for good
+            later = now + timedelta(hours=2)
+            assert optimove_callbacks.send_due(optimove_callbacks.client_from_config(app.config), later)["dead"] == 1
+        after = scrape(client)
+    assert value(after, "roko_optimove_callbacks_pending", kind="delivery-report") == 0
+    assert value(after, "roko_optimove_callbacks_pending", kind="handshake") == 0
+    assert value(after, "roko_optimove_callbacks_dead", kind="delivery-report") == 1
+    attempts = "roko_optimove_callback_attempts_total"
+    assert moved(before, after, attempts, kind="delivery-report", outcome="sent") == 2
+    assert moved(before, after, attempts, kind="delivery-report", outcome="retry") == 1
+    assert moved(before, after, attempts, kind="delivery-report", outcome="dead") == 1
+    assert moved(before, after, attempts, kind="incoming-message", outcome="sent") == 1
+    assert moved(before, after, attempts, kind="handshake", outcome="sent") == 1
+
+
+def test_login_failures_are_counted_by_reason_without_the_email_or_address(make_app: Any) -> None:
+    app = make_app(LOGIN_MAX_FAILURES_PER_ACCOUNT_ADDRESS=2, LOGIN_MAX_FAILURES_PER_ADDRESS=100,
+                   LOGIN_MAX_FAILURES_PER_ACCOUNT=3, LOGIN_WINDOW_MINUTES=10)
+    make_user(app, "operator@roko.test", "viewer")
+    make_user(app, "retired@roko.test", "viewer")
+    with app.app_context():
+        db.session.scalars(select(User).where(User.email == "retired@roko.test")).one().active = False
+        db.session.commit()
+
+    def attempt(email: str, password: str, address: str) -> int:
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = address
+        return post_login(client, email, password).status_code
+
+    scraper = app.test_client()
+    before = scrape(scraper)
+    assert attempt("operator@roko.test", PASSWORD, "10.0.0.1") == 302  # a success is no failure
+    assert attempt("operator@roko.test", "wrong password", "10.0.0.1") == 200
+    assert attempt("nobody@roko.test", PASSWORD, "10.0.0.1") == 200
+    assert attempt("retired@roko.test", PASSWORD, "10.0.0.1") == 200
+    middle = scrape(scraper)
+    assert moved(before, middle, "roko_login_failures_total", reason="wrong_password") == 1
+    assert moved(before, middle, "roko_login_failures_total", reason="unknown_account") == 1
+    assert moved(before, middle, "roko_login_failures_total", reason="inactive_account") == 1
+    assert moved(before, middle, "roko_login_failures_total", reason="throttled_address") == 0
+
+    assert attempt("operator@roko.test", "wrong again", "10.0.0.1") == 200  # the pair's limit (2) reached
+    assert attempt("operator@roko.test", PASSWORD, "10.0.0.1") == 429
+    assert attempt("operator@roko.test", "a third guess", "10.0.0.2") == 200  # the account's limit (3) reached
+    assert attempt("operator@roko.test", PASSWORD, "10.0.0.3") == 429
+    response = scraper.get("/metrics")
+    after = parse(response.get_data(as_text=True))
+    assert moved(before, after, "roko_login_failures_total", reason="wrong_password") == 3
+    assert moved(before, after, "roko_login_failures_total", reason="throttled_address") == 1
+    assert moved(before, after, "roko_login_failures_total", reason="throttled_account") == 1
+    text = response.get_data(as_text=True)
+    assert "roko.test" not in text and "10.0.0." not in text
