@@ -58,5 +58,15 @@ bench-reply-latency: $(VENV)/.dev $(VENV)/.project
 bench-delivery-reports: $(VENV)/.dev $(VENV)/.project
 	$(BIN)/python bench/delivery_reports.py
 
+.PHONY: bench-soak
+
+$(VENV)/.bench: requirements-bench.txt requirements.txt requirements-aws.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@ $(VENV)/.dev $(VENV)/.runtime
+
+## bench-soak: 10 minutes of mixed load on PostgreSQL, every guarantee checked, bench/soak.png (bench/README.md, Soak)
+bench-soak: $(VENV)/.bench $(VENV)/.project
+	$(BIN)/python bench/soak.py
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .hypothesis roko_app.egg-info
