@@ -92,8 +92,13 @@ def _template_problem(exc: InvalidInput, key: str) -> str:
     if isinstance(exc, replies.UnknownPlaceholder):
         return _("Not saved: %(names)s is not a placeholder. Use %(allowed)s.",
                  names=_braced(exc.names), allowed=_braced(exc.allowed))
-    return _("Not saved: the braces are not right. Placeholders are written %(allowed)s; write {{ or }} for a "
-             "brace. (%(detail)s)", allowed=_braced(replies.placeholders_of(key)), detail=exc.message)
+    if isinstance(exc, replies.FormattedPlaceholder):
+        return _("Not saved: a placeholder takes no format or conversion: %(fields)s. Write %(plain)s.",
+                 fields=", ".join(exc.fields), plain=", ".join(exc.plain))
+    if isinstance(exc, replies.BrokenBraces):
+        return _("Not saved: the braces are not right (a lone %(braces)s). Placeholders are written %(allowed)s; "
+                 "write {{ or }} for a brace.", braces=" ".join(exc.braces), allowed=_braced(replies.placeholders_of(key)))
+    return _("Not saved: the reply is empty.")
 
 
 def _braced(names: Any) -> str:

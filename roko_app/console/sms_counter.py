@@ -2,17 +2,19 @@
 
 The browser gets the character tables of :mod:`roko_app.sms.encoding` as a JSON data
 block, never a retyped copy, and the page is first rendered with the server's own
-analysis, so the counter is right before (and without) JavaScript.
+analysis, so the counter is right before (and without) JavaScript: the same count,
+characters left, rewrite offered and template problems the script then shows.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from roko_app.sms import encoding
-from roko_app.sms.encoding import SegmentInfo, analyze
+from roko_app.sms.encoding import SegmentInfo, Suggestion, analyze, suggest
+from roko_app.sms.templates import TemplateReading, plain_field, read_template
 
 SMS_RULES: dict[str, Any] = {
     "basic": encoding.GSM7_BASIC,
@@ -27,10 +29,34 @@ SMS_RULES: dict[str, Any] = {
 }
 
 
-def measure(text: str, fill: Mapping[str, str] | None = None) -> SegmentInfo:
-    """``analyze(text)``, with ``{placeholders}`` first filled from ``fill`` when given
-    (a template that cannot be filled is measured as written)."""
-    if fill is not None:
-        with contextlib.suppress(KeyError, ValueError, IndexError, AttributeError, TypeError):
-            text = text.format_map(fill)
-    return analyze(text)
+@dataclass(frozen=True, slots=True)
+class Counted(SegmentInfo):
+    """What the counter shows: the analysis of the text as sent (a template: filled with
+    ``fill``), the rewrite worth offering, and how a template's fields read."""
+
+    suggestion: Suggestion | None = None
+    template: TemplateReading | None = None
+
+    @property
+    def remaining(self) -> int:
+        """Characters (septets or UTF-16 units) left before the one-SMS limit."""
+        return max(self.limit - self.units, 0)
+
+    @property
+    def plain_fields(self) -> tuple[str, ...]:
+        """The template's formatted fields written plainly (``{chances}``), distinct."""
+        fields = self.template.formatted if self.template else ()
+        return tuple(dict.fromkeys(plain_field(field) for field in fields))
+
+
+def measure(text: str, fill: Mapping[str, str] | None = None) -> Counted:
+    """``analyze(text)``; with ``fill``, ``text`` is a reply template counted with its
+    ``{placeholders}`` filled from ``fill`` (anything wrong is counted as written)."""
+
+    def count(raw: str) -> SegmentInfo:
+        return analyze(raw if fill is None else read_template(raw, fill).filled)
+
+    info = count(text)
+    return Counted(info.encoding, info.units, info.limit, info.fits, info.segments, info.offending, info.text,
+                   suggestion=suggest(text, count),
+                   template=None if fill is None else read_template(text, fill))

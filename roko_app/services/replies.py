@@ -12,7 +12,6 @@ outcome is sent instead (and the problem logged), so a farmer is never left unan
 from __future__ import annotations
 
 import logging
-import string
 import time
 from collections.abc import Mapping
 
@@ -24,6 +23,7 @@ from roko_app.extensions import db
 from roko_app.models import Outcome, ReplyTemplate
 from roko_app.services.errors import InvalidInput, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
+from roko_app.sms.templates import plain_field, read_template
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,26 @@ class UnknownPlaceholder(InvalidInput):
                                  f"use {', '.join('{' + p + '}' for p in allowed)}.")
         self.names = names
         self.allowed = list(allowed)
+
+
+class FormattedPlaceholder(InvalidInput):
+    """The template gives a field a format spec or a conversion (``{chances:0>60}``,
+    ``{code!r}``): placeholders take none (``fields`` as written)."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        super().__init__("text", f"Placeholders take no format or conversion: {', '.join(fields)}; "
+                                 f"write {', '.join(plain_field(f) for f in fields)}.")
+        self.fields = fields
+        self.plain = tuple(dict.fromkeys(plain_field(f) for f in fields))
+
+
+class BrokenBraces(InvalidInput):
+    """A lone ``{`` or ``}`` (``braces``); a brace is written ``{{`` or ``}}``."""
+
+    def __init__(self, braces: tuple[str, ...]) -> None:
+        super().__init__("text", f"Broken placeholder braces: a lone {' and a lone '.join(braces)}; "
+                                 "write {{ or }} for a brace.")
+        self.braces = braces
 
 
 class TemplateTooLong(InvalidInput):
@@ -111,25 +131,22 @@ def default_text(key: str) -> str:
     return NOTICES[key] if key in NOTICES else DEFAULT_REPLIES[key]
 
 
-def placeholders_in(text: str) -> set[str]:
-    """The ``{names}`` a template uses; raises ``InvalidInput`` on broken braces."""
-    try:
-        return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-    except ValueError as exc:
-        raise InvalidInput("text", f"Broken placeholder braces: {exc}.") from None
-
-
 def check_template(key: str, text: str) -> SegmentInfo:
-    """Refuse a template that is unknown, empty, uses unknown placeholders, or could
-    overflow one SMS once filled with the longest values."""
+    """Refuse a template that is unknown, empty, has a lone brace, gives a placeholder a
+    format or conversion, uses unknown placeholders, or could overflow one SMS once
+    filled with the longest values (the syntax: :mod:`roko_app.sms.templates`)."""
     if key not in DEFAULT_REPLIES and key not in NOTICES:
         raise InvalidInput("key", f"Unknown reply template {key!r}.")
     if not text.strip():
         raise InvalidInput("text", "The reply must not be empty.")
-    unknown = placeholders_in(text) - placeholders_of(key).keys()
-    if unknown:
-        raise UnknownPlaceholder(sorted(unknown), placeholders_of(key))
-    info = analyze(text.format_map(worst_case_of(key)))
+    reading = read_template(text, worst_case_of(key))
+    if reading.broken:
+        raise BrokenBraces(reading.broken)
+    if reading.formatted:
+        raise FormattedPlaceholder(reading.formatted)
+    if reading.unknown:
+        raise UnknownPlaceholder(sorted(field[1:-1] for field in reading.unknown), placeholders_of(key))
+    info = analyze(reading.filled)
     if not info.fits:
         raise TemplateTooLong(info)
     return info
@@ -193,7 +210,7 @@ def _forget_cached_texts() -> None:
 
 
 def _fill(text: str, values: Mapping[str, object], names: Mapping[str, str] = PLACEHOLDERS) -> str | None:
-    try:
-        return text.format_map({name: values.get(name, "") for name in names})
-    except (KeyError, ValueError, IndexError):
-        return None
+    """The filled text, or None when ``text`` does not follow the template syntax (a
+    template stored before a rule was added)."""
+    reading = read_template(text, {name: str(values.get(name, "")) for name in names})
+    return reading.filled if reading.ok else None

@@ -42,8 +42,10 @@ __all__ = [
     "Encoding",
     "SafeSuggestion",
     "SegmentInfo",
+    "Suggestion",
     "analyze",
     "gsm_safe",
+    "suggest",
 ]
 
 Encoding = Literal["GSM-7", "UCS-2"]
@@ -112,13 +114,20 @@ GSM_SAFE_REPLACEMENTS: Final[dict[str, str]] = {
     "Í": "I",
     "Ó": "O",
     "Ú": "U",
+    "Ì": "I",  # GSM-7 has the lowercase ì and ò only
+    "Ò": "O",
     "á": "a",
     "í": "i",
     "ó": "o",
     "ú": "u",
-    # ligatures
+    # ligatures (the typographic fi/fl ones come from word processors and PDFs)
     "œ": "oe",
     "Œ": "OE",
+    "\ufb00": "ff",  # ﬀ
+    "\ufb01": "fi",  # ﬁ
+    "\ufb02": "fl",  # ﬂ
+    "\ufb03": "ffi",  # ﬃ
+    "\ufb04": "ffl",  # ﬄ
     # apostrophes and single quotes
     "\u2019": _APOSTROPHE,  # ’ right single quotation mark (French apostrophe)
     "\u2018": _APOSTROPHE,  # ‘
@@ -126,6 +135,9 @@ GSM_SAFE_REPLACEMENTS: Final[dict[str, str]] = {
     "\u00b4": _APOSTROPHE,  # ´ acute accent
     "\u02bc": _APOSTROPHE,  # ʼ modifier letter apostrophe
     "\u0060": _APOSTROPHE,  # ` grave accent (backtick)
+    "\u201a": _APOSTROPHE,  # ‚ single low-9 quotation mark
+    "\u2039": _APOSTROPHE,  # ‹ single guillemets, as « » become "
+    "\u203a": _APOSTROPHE,  # ›
     # double quotes and guillemets
     "\u201c": _QUOTE,  # “
     "\u201d": _QUOTE,  # ”
@@ -159,13 +171,37 @@ GSM_SAFE_REPLACEMENTS: Final[dict[str, str]] = {
     "\u200a": " ",  # hair space
     "\u205f": " ",  # medium mathematical space
     "\u3000": " ",  # ideographic space
-    # invisible characters -> removed (ZWJ/ZWNJ are kept: emoji sequences need them)
+    # line and paragraph separators (pasted from word processors) -> a new line
+    "\u2028": "\n",
+    "\u2029": "\n",
+    # invisible characters -> removed (ZWJ is kept: emoji sequences need it)
     "\u200b": "",  # zero-width space
+    "\u200c": "",  # zero-width non-joiner
+    "\u200e": "",  # left-to-right mark
+    "\u200f": "",  # right-to-left mark
     "\u2060": "",  # word joiner
     "\ufeff": "",  # byte order mark / zero-width no-break space
     "\u00ad": "",  # soft hyphen
-    # degree sign: "n°" -> "no", "25°C" -> "25oC" (kept readable rather than dropped)
+    # degree sign and ordinal indicators: "n°"/"nº" -> "no", "25°C" -> "25oC", "1ª" -> "1a"
     "\u00b0": "o",
+    "\u00ba": "o",  # º
+    "\u00aa": "a",  # ª
+    # inclusive writing: "agriculteur·rice·s" -> "agriculteur.rice.s"
+    "\u00b7": ".",
+    # fractions, superscripts and signs, written out the way a keyboard would
+    "\u00bc": "1/4",  # ¼
+    "\u00bd": "1/2",  # ½
+    "\u00be": "3/4",  # ¾
+    "\u00b9": "1",  # ¹
+    "\u00b2": "2",  # ² (m² -> m2)
+    "\u00b3": "3",  # ³
+    "\u00d7": "x",  # ×
+    "\u00f7": "/",  # ÷
+    "\u2030": "o/oo",  # ‰ per mille
+    "\u00b5": "u",  # µ micro sign: the usual ASCII spelling of units (ug, uF)
+    "\u00a9": "(c)",  # ©
+    "\u00ae": "(R)",  # ®
+    "\u2122": "TM",  # ™
 }
 
 _REPLACEABLE: Final[frozenset[str]] = frozenset(GSM_SAFE_REPLACEMENTS)
@@ -203,6 +239,23 @@ class SafeSuggestion:
     text: str
     changes: tuple[tuple[str, str], ...]
     is_gsm7: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    """What the counter offers for a UCS-2 text (never applied silently).
+
+    ``action`` is ``"replace"`` when the GSM-7 replacements alone make the text GSM-7,
+    ``"remove"`` when, after them, only characters with no GSM-7 form (emoji, other
+    scripts: ``removed``, distinct, in order) still force UCS-2. ``text`` is the text
+    once the action is applied; ``changes`` holds the replacements as :func:`gsm_safe`
+    reports them, then ``(char, "")`` for each removed character.
+    """
+
+    action: Literal["replace", "remove"]
+    text: str
+    changes: tuple[tuple[str, str], ...]
+    removed: tuple[str, ...]
 
 
 def analyze(text: str) -> SegmentInfo:
@@ -259,6 +312,33 @@ def gsm_safe(text: str) -> SafeSuggestion:
         changes=tuple(changes.items()),
         is_gsm7=set(current) <= GSM7_CHARSET,
     )
+
+
+def suggest(text: str, measure: Callable[[str], SegmentInfo] = analyze) -> Suggestion | None:
+    """The rewrite to offer for ``text``, or None when none helps.
+
+    A rewrite is offered only when it makes the text GSM-7 without costing more SMS than
+    the text as written (``…`` becomes ``...``: a long text could need one more).
+    ``measure`` measures a text (``analyze``, or the console's measure of a template with
+    its placeholders filled); the rewrite itself is applied to ``text`` as written.
+    A rewrite that would leave nothing but spaces is not offered.
+    """
+    before = measure(text)
+    if before.encoding == GSM7:
+        return None
+    safe = gsm_safe(text)
+    if safe.is_gsm7:
+        offer = Suggestion("replace", safe.text, safe.changes, ())
+    else:
+        removed = analyze(safe.text).offending
+        kept = "".join(ch for ch in safe.text if ch not in removed)
+        if not kept.strip():
+            return None
+        offer = Suggestion("remove", kept, safe.changes + tuple((ch, "") for ch in removed), removed)
+    after = measure(offer.text)
+    if after.encoding != GSM7 or after.segments > before.segments:
+        return None
+    return offer
 
 
 def _utf16_units(text: str) -> int:

@@ -1,4 +1,5 @@
-/* ROKO live SMS counter: a mirror of roko_app/sms/encoding.py (analyze, gsm_safe).
+/* ROKO live SMS counter: a mirror of roko_app/sms/encoding.py (analyze, gsm_safe, suggest)
+ * and roko_app/sms/templates.py (read_template).
  *
  * The character tables come from the page (<script type="application/json"
  * id="sms-rules">, dumped from the Python module); nothing is retyped here.
@@ -6,10 +7,12 @@
  * checks the text again.
  *
  * Markup: <textarea data-sms-counter="ID"> and <div id="ID" class="sms-counter">
- * holding [data-role=summary|preview|offending|replace|replaced|unknown]. The box gets
- * data-encoding, data-units, data-limit, data-fits, data-segments and
- * data-offending (a JSON array) after every change; data-fill (JSON) makes it count
- * the text with its {placeholders} filled; data-submit names the button to disable.
+ * holding [data-role=summary|remaining|offending|preview|replace|remove-note|remove|
+ * replaced|problems]. The box gets data-encoding, data-units, data-limit, data-fits,
+ * data-segments, data-offending (a JSON array), data-remaining and data-suggest
+ * ("replace", "remove" or "") after every change; data-fill (JSON) makes it count a
+ * reply template with its {placeholders} filled (roko_app/sms/templates.py) and report
+ * its problems in data-problems; data-submit names the button to disable.
  */
 (function () {
   "use strict";
@@ -90,29 +93,54 @@
     return { text: current, changes: Array.from(changes), isGsm7: Array.from(current).every(rules.isGsm) };
   }
 
-  // str.format_map for the simple fields templates use: {name}, {{ and }}.
-  function fillPlaceholders(text, values) {
-    var out = "", unknown = [], i = 0;
+  // suggest(): the rewrite worth offering (GSM-7, no more SMS than as written), or null.
+  // measure(text) gives analyze() of the text as counted (placeholders filled).
+  function suggest(rules, raw, measure) {
+    var before = measure(raw);
+    if (before.encoding === "GSM-7") { return null; }
+    var safe = gsmSafe(rules, raw), offer;
+    if (safe.isGsm7) {
+      offer = { action: "replace", text: safe.text, changes: safe.changes, removed: [] };
+    } else {
+      var removed = analyze(rules, safe.text).offending;
+      var kept = Array.from(safe.text).filter(function (ch) { return removed.indexOf(ch) < 0; }).join("");
+      if (kept.trim() === "") { return null; }
+      offer = { action: "remove", text: kept, removed: removed,
+                changes: safe.changes.concat(removed.map(function (ch) { return [ch, ""]; })) };
+    }
+    var after = measure(offer.text);
+    return after.encoding === "GSM-7" && after.segments <= before.segments ? offer : null;
+  }
+
+  function addOnce(list, item) { if (list.indexOf(item) < 0) { list.push(item); } }
+
+  // read_template() of roko_app/sms/templates.py: {name} filled from values, {{ and }}
+  // for a brace; unknown names, format specs or conversions and lone braces reported.
+  function readTemplate(text, values) {
+    var out = "", unknown = [], formatted = [], broken = [], i = 0;
     while (i < text.length) {
       var ch = text[i];
       if ((ch === "{" || ch === "}") && text[i + 1] === ch) { out += ch; i += 2; continue; }
       if (ch === "{") {
-        var end = text.indexOf("}", i);
-        var name = end < 0 ? text.slice(i + 1) : text.slice(i + 1, end);
-        if (end >= 0 && Object.prototype.hasOwnProperty.call(values, name)) {
-          out += values[name];
-        } else {
-          unknown.push(end < 0 ? text.slice(i) : "{" + name + "}");
-          out += end < 0 ? text.slice(i) : text.slice(i, end + 1);
-        }
-        i = end < 0 ? text.length : end + 1;
+        var end = text.indexOf("}", i + 1), following = text.indexOf("{", i + 1);
+        if (end < 0 || (following >= 0 && following < end)) { addOnce(broken, "{"); out += ch; i += 1; continue; }
+        var field = text.slice(i + 1, end), whole = text.slice(i, end + 1);
+        if (field.indexOf(":") >= 0 || field.indexOf("!") >= 0) { addOnce(formatted, whole); out += whole; }
+        else if (Object.prototype.hasOwnProperty.call(values, field)) { out += values[field]; }
+        else { addOnce(unknown, whole); out += whole; }
+        i = end + 1;
         continue;
       }
-      if (ch === "}") { unknown.push("}"); }
+      if (ch === "}") { addOnce(broken, "}"); }
       out += ch;
       i += 1;
     }
-    return { text: out, unknown: unknown };
+    return { text: out, unknown: unknown, formatted: formatted, broken: broken };
+  }
+
+  // plain_field(): {chances:0>60} -> {chances}
+  function plainField(field) {
+    return "{" + field.slice(1, -1).split(":")[0].split("!")[0] + "}";
   }
 
   function format(template, values) {
@@ -146,28 +174,62 @@
     if (plain) { target.appendChild(document.createTextNode(plain)); }
   }
 
+  // "N characters left": messages.remaining holds the forms for 0, 1 and more (French
+  // says "0 caractère restant", English "0 characters left").
+  function remainingLine(messages, remaining) {
+    var form = remaining === 0 ? messages.remaining["0"] : remaining === 1 ? messages.remaining["1"]
+      : messages.remaining.other;
+    return format(form, { remaining: remaining });
+  }
+
+  function listChanges(changes) {
+    return changes.map(function (c) { return visible(c[0]) + " → " + (c[1] ? visible(c[1]) : "∅"); }).join(", ");
+  }
+
   function bind(textarea, box, rules, messages) {
     var part = function (role) { return box.querySelector("[data-role=" + role + "]"); };
-    var summary = part("summary"), preview = part("preview"), offendingList = part("offending");
-    var replace = part("replace"), replaced = part("replaced"), unknownNote = part("unknown");
+    var summary = part("summary"), remainingNote = part("remaining"), preview = part("preview");
+    var offendingList = part("offending"), replace = part("replace"), replaced = part("replaced");
+    var removeNote = part("remove-note"), remove = part("remove");
+    var problemNote = part("problems");
     var fill = box.dataset.fill ? JSON.parse(box.dataset.fill) : null;
     var submit = box.dataset.submit ? document.getElementById(box.dataset.submit) : null;
+    var read = function (raw) { return fill ? readTemplate(raw, fill) : null; };
+    var measure = function (raw) { return analyze(rules, fill ? readTemplate(raw, fill).text : raw); };
+
+    function problemLines(reading) {
+      var lines = [];
+      if (reading.broken.length) { lines.push(format(messages.broken, { braces: reading.broken.join(" ") })); }
+      if (reading.formatted.length) {
+        var plain = [];
+        reading.formatted.forEach(function (field) { addOnce(plain, plainField(field)); });
+        lines.push(format(messages.formatted, { fields: reading.formatted.join(", "), plain: plain.join(", ") }));
+      }
+      if (reading.unknown.length) { lines.push(format(messages.unknown, { names: reading.unknown.join(" ") })); }
+      return lines;
+    }
 
     function update() {
       var raw = textarea.value;
-      var filled = fill ? fillPlaceholders(raw, fill) : { text: raw, unknown: [] };
-      var info = analyze(rules, filled.text);
+      var reading = read(raw);
+      var info = analyze(rules, reading ? reading.text : raw);
+      var offer = suggest(rules, raw, measure);
+      var remaining = Math.max(info.limit - info.units, 0);
       box.dataset.encoding = info.encoding;
       box.dataset.units = String(info.units);
       box.dataset.limit = String(info.limit);
       box.dataset.fits = String(info.fits);
       box.dataset.segments = String(info.segments);
       box.dataset.offending = JSON.stringify(info.offending);
+      box.dataset.remaining = String(remaining);
+      box.dataset.suggest = offer ? offer.action : "";
       box.classList.toggle("over", !info.fits);
       box.classList.toggle("ucs2", info.encoding === "UCS-2");
       var line = format(info.encoding === "GSM-7" ? messages.gsm : messages.ucs, info);
       if (!info.fits) { line += " " + format(messages.over, info); }
       summary.textContent = line;
+      remainingNote.hidden = !info.fits;
+      remainingNote.textContent = remainingLine(messages, remaining);
       var hasOffending = info.offending.length > 0;
       preview.hidden = offendingList.hidden = !hasOffending;
       if (hasOffending) {
@@ -175,24 +237,34 @@
         offendingList.textContent = messages.offending + " " +
           info.offending.map(function (ch) { return visible(ch) + " (" + codePoint(ch) + ")"; }).join(", ");
       }
-      replace.hidden = gsmSafe(rules, raw).changes.length === 0;
-      if (unknownNote) {
-        unknownNote.hidden = filled.unknown.length === 0;
-        unknownNote.textContent = format(messages.unknown, { names: filled.unknown.join(" ") });
+      replace.hidden = !offer || offer.action !== "replace";
+      remove.hidden = removeNote.hidden = !offer || offer.action !== "remove";
+      if (offer && offer.action === "remove") {
+        removeNote.textContent = format(messages.remove_note, { chars: offer.removed.map(visible).join(" ") });
+        remove.textContent = offer.changes.length > offer.removed.length ? messages.remove_and_replace : messages.remove;
+      }
+      if (reading) {
+        box.dataset.problems = JSON.stringify({ unknown: reading.unknown, formatted: reading.formatted,
+                                                broken: reading.broken });
+        var lines = problemLines(reading);
+        problemNote.hidden = lines.length === 0;
+        problemNote.textContent = lines.join(" ");
       }
       if (submit) { submit.disabled = !info.fits || raw.trim() === ""; }
     }
 
-    replace.addEventListener("click", function () {
-      var result = gsmSafe(rules, textarea.value);
-      textarea.value = result.text;
-      replaced.hidden = result.changes.length === 0;
-      replaced.textContent = format(messages.replaced, {
-        changes: result.changes.map(function (c) { return visible(c[0]) + " → " + (c[1] || "∅"); }).join(", ")
-      });
+    function apply() {
+      var offer = suggest(rules, textarea.value, measure);
+      if (!offer) { return; }
+      textarea.value = offer.text;
+      replaced.hidden = false;
+      replaced.textContent = format(messages.replaced, { changes: listChanges(offer.changes) });
       update();
       textarea.focus();
-    });
+    }
+
+    replace.addEventListener("click", apply);
+    remove.addEventListener("click", apply);
     textarea.addEventListener("input", function () { replaced.hidden = true; update(); });
     update();
   }
@@ -205,7 +277,10 @@
     window.RokoSms = {
       analyze: function (text) { return analyze(rules, text); },
       gsmSafe: function (text) { return gsmSafe(rules, text); },
-      fill: fillPlaceholders
+      suggest: function (text, fill) {
+        return suggest(rules, text, function (raw) { return analyze(rules, fill ? readTemplate(raw, fill).text : raw); });
+      },
+      readTemplate: readTemplate
     };
     document.querySelectorAll("textarea[data-sms-counter]").forEach(function (textarea) {
       var box = document.getElementById(textarea.dataset.smsCounter);

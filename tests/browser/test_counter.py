@@ -1,4 +1,5 @@
-"""The live counter agrees exactly with the Python rules (roko_app/sms/encoding.py).
+"""The live counter agrees exactly with the Python rules (roko_app/sms/encoding.py and
+roko_app/sms/templates.py).
 
 Every case of tests/data/segment_cases.json is typed into the compose textarea (fill) and
 the counter's data attributes are compared with the expected values; the GSM-safe
@@ -10,21 +11,29 @@ A textarea turns CR and CRLF into LF (HTML's newline normalisation), so for the 
 holding a CR the expectation is Python's ``analyze`` of the text the textarea holds;
 the server turns the CRLF a browser submits back into LF, so what the counter shows is
 what is sent.
+
+The rewrite offered (tests/data/suggestion_cases.json), the characters left and a reply
+template's problems (tests/data/placeholder_cases.json) are checked the same way.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
-from roko_app.sms.encoding import GSM7_BASIC, GSM7_EXTENSION, GSM_SAFE_REPLACEMENTS, analyze, gsm_safe
+from roko_app.sms.encoding import GSM7_BASIC, GSM7_EXTENSION, GSM_SAFE_REPLACEMENTS, analyze, gsm_safe, suggest
+from roko_app.sms.templates import read_template
 from tests.helpers import log_in_browser
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 CASES: list[dict[str, Any]] = json.loads((DATA / "segment_cases.json").read_text(encoding="utf-8"))
 GSM_SAFE_CASES: list[dict[str, str]] = json.loads((DATA / "gsm_safe_cases.json").read_text(encoding="utf-8"))
+SUGGESTION_CASES: list[dict[str, Any]] = json.loads((DATA / "suggestion_cases.json").read_text(encoding="utf-8"))
+PLACEHOLDERS: dict[str, Any] = json.loads((DATA / "placeholder_cases.json").read_text(encoding="utf-8"))
 
 READ_BOX = "box => ({encoding: box.dataset.encoding, units: Number(box.dataset.units), limit: Number(box.dataset.limit), " \
            "fits: box.dataset.fits === 'true', segments: Number(box.dataset.segments), " \
@@ -32,7 +41,16 @@ READ_BOX = "box => ({encoding: box.dataset.encoding, units: Number(box.dataset.u
 # One round trip per case: what the textarea holds, what the counter shows, the button.
 READ_STATE = "() => ({held: document.getElementById('text').value, shown: (" + READ_BOX + ")(" \
              "document.getElementById('text-counter')), disabled: document.getElementById('send-button').disabled, " \
-             "replace: !document.querySelector('#text-counter [data-role=replace]').hidden})"
+             "replace: !document.querySelector('#text-counter [data-role=replace]').hidden, " \
+             "remove: !document.querySelector('#text-counter [data-role=remove]').hidden, " \
+             "suggest: document.getElementById('text-counter').dataset.suggest, " \
+             "remaining: document.querySelector('#text-counter [data-role=remaining]').hidden ? null : " \
+             "document.querySelector('#text-counter [data-role=remaining]').textContent})"
+# The reply page: the counter's reading of the template, and its problems line.
+READ_TEMPLATE = "() => { const box = document.getElementById('text-counter'); " \
+                "const note = box.querySelector('[data-role=problems]'); " \
+                "return {units: Number(box.dataset.units), suggest: box.dataset.suggest, " \
+                "problems: JSON.parse(box.dataset.problems), note: note.hidden ? null : note.textContent}; }"
 
 
 def gsm_safe_table() -> list[str]:
@@ -101,30 +119,104 @@ def test_the_script_functions_agree_with_python_on_raw_and_random_texts(page: An
     log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/compose")
     texts = [case["text"] for case in CASES] + random_texts(400)
+    texts += [case["text"] for case in SUGGESTION_CASES] + gsm_safe_table()
     results = page.evaluate("texts => texts.map(t => { const i = RokoSms.analyze(t); const s = RokoSms.gsmSafe(t);"
+                            " const o = RokoSms.suggest(t);"
                             " return [i.encoding, i.units, i.limit, i.fits, i.segments, i.offending, i.text,"
-                            " s.text, s.changes, s.isGsm7]; })", texts)
+                            " s.text, s.changes, s.isGsm7, o && [o.action, o.text, o.changes, o.removed]]; })", texts)
     for text, got in zip(texts, results, strict=True):
-        info, safe = analyze(text), gsm_safe(text)
+        info, safe, offer = analyze(text), gsm_safe(text), suggest(text)
         assert got == [info.encoding, info.units, info.limit, info.fits, info.segments, list(info.offending), info.text,
-                       safe.text, [list(change) for change in safe.changes], safe.is_gsm7], repr(text)
+                       safe.text, [list(change) for change in safe.changes], safe.is_gsm7,
+                       offer and [offer.action, offer.text, [list(change) for change in offer.changes],
+                                  list(offer.removed)]], repr(text)
 
 
-def test_the_replace_button_gives_what_gsm_safe_gives(page: Any, reading_server: str) -> None:
+def test_the_buttons_offer_what_suggest_offers_and_give_its_text(page: Any, reading_server: str) -> None:
+    """Issue 13: the GSM replacement is offered only when it makes the text GSM-7 without
+    costing another SMS; when only emoji (or other characters with no GSM-7 form) force
+    UCS-2, the counter says so and offers to remove them."""
     log_in_browser(page, reading_server)
     page.goto(reading_server + "/console/compose")
-    textarea, replace = page.locator("#text"), page.locator("#text-counter [data-role=replace]")
-    for text in gsm_safe_table() + [case["text"] for case in CASES]:
+    textarea = page.locator("#text")
+    texts = [case["text"] for case in SUGGESTION_CASES if "fill" not in case] + gsm_safe_table()
+    for text in texts + [case["text"] for case in CASES]:
         textarea.fill(text)
         state = page.evaluate(READ_STATE)
-        suggestion = gsm_safe(state["held"])
-        assert state["replace"] == bool(suggestion.changes), repr(text)
-        if not suggestion.changes:
+        offer = suggest(state["held"])
+        action = offer.action if offer else ""
+        assert (state["suggest"], state["replace"], state["remove"]) == (
+            action, action == "replace", action == "remove"), repr(text)
+        if offer is None:
             continue
-        replace.click()
+        page.locator(f"#text-counter [data-role={action}]").click()
         state = page.evaluate(READ_STATE)
-        assert state["held"] == suggestion.text, repr(text)
-        assert state["shown"] == expected(suggestion.text), repr(text)
+        assert state["held"] == offer.text, repr(text)
+        assert state["shown"] == expected(offer.text), repr(text)
+        assert state["shown"]["encoding"] == "GSM-7"
+
+
+def test_the_suggestion_cases_offer_what_they_say(page: Any, reading_server: str) -> None:
+    """The shared vectors themselves, on compose (texts) and on the reply page (templates,
+    judged once filled with the longest values)."""
+    log_in_browser(page, reading_server)
+    for where, cases in (("/console/compose", [c for c in SUGGESTION_CASES if "fill" not in c]),
+                         ("/console/replies/VALID_AGAIN", [c for c in SUGGESTION_CASES if "fill" in c])):
+        page.goto(reading_server + where)
+        for case in cases:
+            page.locator("#text").fill(case["text"])
+            assert page.locator("#text-counter").get_attribute("data-suggest") == (case["action"] or ""), case["name"]
+            if case["action"] is None:
+                continue
+            if case["action"] == "remove":
+                note = page.locator("#text-counter [data-role=remove-note]").text_content()
+                assert note.startswith("Seuls ces caractères imposent l'UCS-2"), case["name"]
+            page.locator(f"#text-counter [data-role={case['action']}]").click()
+            assert page.locator("#text").input_value() == case["result"], case["name"]
+            assert page.locator("#text-counter").get_attribute("data-encoding") == "GSM-7", case["name"]
+            assert page.locator("#text-counter [data-role=replaced]").is_visible()
+
+
+def test_characters_left_in_french(page: Any, reading_server: str) -> None:
+    log_in_browser(page, reading_server)
+    page.goto(reading_server + "/console/compose")
+    assert page.evaluate(READ_STATE)["remaining"] == "160 caractères restants"
+    textarea = page.locator("#text")
+    for text, line in [("a" * 158, "2 caractères restants"), ("a" * 159, "1 caractère restant"),
+                       ("a" * 160, "0 caractère restant"), ("a" * 157 + "€", "1 caractère restant"),
+                       ("ç" * 68, "2 caractères restants"), ("ç" * 69, "1 caractère restant"), ("a" * 161, None),
+                       ("ç" * 71, None)]:
+        textarea.fill(text)
+        state = page.evaluate(READ_STATE)
+        assert state["remaining"] == line, text
+        info = analyze(text)
+        assert page.locator("#text-counter").get_attribute("data-remaining") == str(max(info.limit - info.units, 0))
+
+
+def test_a_template_is_read_as_the_server_reads_it(page: Any, reading_server: str) -> None:
+    """Every case of tests/data/placeholder_cases.json: the counter counts the filled text
+    and reports the same problems; saving it, the server refuses it in the same words."""
+    log_in_browser(page, reading_server)
+    url = reading_server + "/console/replies/VALID_AGAIN"
+    page.goto(url)
+    csrf = page.locator("#csrf_token").input_value()
+    fill = PLACEHOLDERS["fill"]
+    for case in PLACEHOLDERS["cases"]:
+        page.locator("#text").fill(case["text"])
+        state = page.evaluate(READ_TEMPLATE)
+        assert state["units"] == analyze(case["filled"]).units, case["name"]
+        assert state["problems"] == {k: case[k] for k in ("unknown", "formatted", "broken")}, case["name"]
+        assert read_template(case["text"], fill).filled == case["filled"]
+        if state["note"] is None:
+            assert not (case["unknown"] or case["formatted"] or case["broken"]), case["name"]
+            continue
+        # Saved with this browser's session (a request, not a navigation: the 400 page
+        # would count as a console error), the server's counter line is the script's.
+        answer = page.request.post(url, form={"csrf_token": csrf, "text": case["text"]})
+        assert answer.status == 400, case["name"]
+        served = re.search(r'data-role="problems" class="bad">(.*?)</p>', answer.text(), re.S)
+        assert html.unescape(served.group(1)) == state["note"], case["name"]
+        assert "Non enregistré" in answer.text(), case["name"]
 
 
 def test_a_template_is_counted_with_its_placeholders_filled(page: Any, reading_server: str) -> None:
@@ -142,4 +234,4 @@ def test_a_template_is_counted_with_its_placeholders_filled(page: Any, reading_s
     filled = "Reçu U12345678, 99999 chances, {ok}"
     assert box.evaluate(READ_BOX) == expected(filled)
     textarea.fill("Bravo {name}")
-    assert page.locator("#text-counter [data-role=unknown]").is_visible()
+    assert page.locator("#text-counter [data-role=problems]").is_visible()

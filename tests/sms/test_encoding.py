@@ -27,15 +27,21 @@ from roko_app.sms.encoding import (
     SINGLE_UCS2,
     SafeSuggestion,
     SegmentInfo,
+    Suggestion,
     analyze,
     gsm_safe,
+    suggest,
 )
+from roko_app.sms.templates import read_template
 
 CASES_FILE = Path(__file__).resolve().parent.parent / "data" / "segment_cases.json"
 CASES: list[dict[str, Any]] = json.loads(CASES_FILE.read_text(encoding="utf-8"))
 # gsm_safe's replacements, shared with the browser test of the compose page's button.
 GSM_SAFE_CASES: list[dict[str, str]] = json.loads(
     (CASES_FILE.parent / "gsm_safe_cases.json").read_text(encoding="utf-8"))
+# What the counter offers (replace / remove / nothing), shared with tests/browser/test_counter.py.
+SUGGESTION_CASES: list[dict[str, Any]] = json.loads(
+    (CASES_FILE.parent / "suggestion_cases.json").read_text(encoding="utf-8"))
 
 # Copied from the GSM 03.38 table of the team reference (§3.1), independently of the module.
 REFERENCE_BASIC = (
@@ -395,3 +401,109 @@ def test_gsm_safe_turns_french_into_gsm(text: str) -> None:
     result = gsm_safe(text)
     assert result.is_gsm7
     assert analyze(result.text).encoding == "GSM-7"
+
+
+# --- the French typography of issue 13 ---------------------------------------------------
+
+@pytest.mark.parametrize(("char", "replacement"), [
+    ("\u00b7", "."), ("\u00ba", "o"), ("\u2039", "'"), ("\u203a", "'"), ("\u201a", "'"),
+    ("\u00bd", "1/2"), ("\u00d7", "x"), ("\u00f7", "/"), ("\u00b2", "2"), ("\u00b3", "3"), ("\u00b5", "u"),
+    ("\u00a9", "(c)"), ("\u00ae", "(R)"), ("\u2122", "TM"), ("\u2030", "o/oo"), ("\ufb01", "fi"), ("\ufb02", "fl"),
+    ("\u200e", ""), ("\u200f", ""), ("\u200c", ""), ("\u2028", "\n"), ("\u2029", "\n"), ("Ì", "I"), ("Ò", "O"),
+])
+def test_issue_13_typography_is_replaced(char: str, replacement: str) -> None:
+    assert char not in REFERENCE_BASIC + REFERENCE_EXTENSION
+    assert GSM_SAFE_REPLACEMENTS[char] == replacement
+
+
+def test_gsm7_characters_are_never_replaced() -> None:
+    """€ costs 2 septets but is GSM-7; ì and ò are GSM-7 (their capitals are not)."""
+    for ch in "€ìòéèàùÉÇ":
+        assert ch not in GSM_SAFE_REPLACEMENTS
+    assert gsm_safe("5 € ì ò") == SafeSuggestion(text="5 € ì ò", changes=(), is_gsm7=True)
+
+
+def test_zero_width_joiner_is_still_not_replaced() -> None:
+    assert "\u200d" not in GSM_SAFE_REPLACEMENTS
+
+
+# --- suggest: what the counter offers ------------------------------------------------------
+
+
+def measure_of(case: dict[str, Any]) -> Any:
+    fill = case.get("fill")
+    return (lambda text: analyze(read_template(text, fill).filled)) if fill else analyze
+
+
+@pytest.mark.parametrize("case", SUGGESTION_CASES, ids=[c["name"] for c in SUGGESTION_CASES])
+def test_suggestion_cases(case: dict[str, Any]) -> None:
+    offer = suggest(case["text"], measure_of(case))
+    if case["action"] is None:
+        assert offer is None
+        return
+    assert offer is not None
+    assert (offer.action, offer.text, list(offer.removed)) == (case["action"], case["result"], case["removed"])
+
+
+def test_suggestion_cases_file_is_well_formed() -> None:
+    names = [c["name"] for c in SUGGESTION_CASES]
+    assert len(names) == len(set(names))
+    for c in SUGGESTION_CASES:
+        assert set(c) - {"fill"} == {"name", "text", "action", "result", "removed"}, c["name"]
+        assert c["action"] in ("replace", "remove", None)
+        assert (c["result"] is None) == (c["action"] is None)
+        assert bool(c["removed"]) == (c["action"] == "remove"), c["name"]
+    assert {c["action"] for c in SUGGESTION_CASES} == {"replace", "remove", None}
+
+
+def test_a_replacement_that_costs_one_more_sms_is_not_offered() -> None:
+    """1 + 53 x '…' is 54 UCS-2 units (1 SMS) and becomes 1 + 159 septets (1 SMS);
+    one more '…' makes 163 septets (2 SMS) while UCS-2 still takes 1."""
+    assert suggest("ç" + "…" * 53) == Suggestion("replace", "c" + "." * 159, (("ç", "c"), ("…", "...")), ())
+    assert suggest("ç" + "…" * 54) is None
+    assert analyze("ç" + "…" * 54).segments == 1 and analyze("c" + "." * 162).segments == 2
+
+
+def test_a_replacement_that_leaves_ucs2_is_not_offered_but_removing_the_emoji_is() -> None:
+    assert gsm_safe("Bravo 🎉 reçu").is_gsm7 is False  # what the counter offered before issue 13
+    assert suggest("Bravo 🎉 reçu") == Suggestion("remove", "Bravo  recu", (("ç", "c"), ("🎉", "")), ("🎉",))
+    assert suggest("Bravo 🎉") == Suggestion("remove", "Bravo ", (("🎉", ""),), ("🎉",))
+
+
+def test_nothing_is_offered_for_a_gsm7_text_or_when_nothing_would_be_left() -> None:
+    assert suggest("Bravo ! 5 €") is None
+    assert suggest("") is None
+    assert suggest("🎉 👍") is None
+    assert suggest("مرحبا") is None
+
+
+def test_a_template_is_judged_on_its_filled_text_and_rewritten_as_written() -> None:
+    text = "ç" + "…" * 50 + "x{code}"
+    assert suggest(text) is not None  # {code} as written: 8 septets, 160 in all
+    assert suggest(text, lambda t: analyze(t.replace("{code}", "U12345678"))) is None  # 161 once filled
+    offer = suggest("Reçu {code}", lambda t: analyze(t.replace("{code}", "U12345678")))
+    assert offer is not None and offer.text == "Recu {code}"
+
+
+@given(any_texts)
+@example("ç" + "…" * 54)
+@example("Bravo 🎉 reçu")
+def test_suggest_properties(text: str) -> None:
+    offer = suggest(text)
+    before = analyze(text)
+    if offer is None:
+        return
+    after = analyze(offer.text)
+    assert before.encoding == "UCS-2"
+    assert after.encoding == "GSM-7"
+    assert after.segments <= before.segments
+    safe = gsm_safe(text)
+    if offer.action == "replace":
+        assert (offer.text, offer.changes, offer.removed) == (safe.text, safe.changes, ())
+    else:
+        assert not safe.is_gsm7
+        assert offer.text.strip()
+        assert offer.removed and all(ch not in GSM_SAFE_REPLACEMENTS for ch in offer.removed)
+        assert offer.removed == analyze(safe.text).offending
+        assert offer.text == "".join(ch for ch in safe.text if ch not in offer.removed)
+        assert offer.changes == safe.changes + tuple((ch, "") for ch in offer.removed)
