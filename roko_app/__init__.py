@@ -14,7 +14,12 @@ from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
 from roko_app.web.metrics import register_metrics
 from roko_app.web.request_log import configure_logging, register_request_logging
-from roko_app.web.security import configure_cookies, register_security_headers, trust_proxies
+from roko_app.web.security import (
+    CookieSessionInterface,
+    configure_cookies,
+    register_security_headers,
+    trust_proxies,
+)
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -92,9 +97,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp)
-    # The JSON APIs authenticate by token, key or signature, never by cookie: no CSRF.
+    # The JSON APIs authenticate by token, key or signature, never by cookie: no CSRF,
+    # and no session cookie read or written.
     csrf.exempt(webhooks.bp)
     csrf.exempt(api.bp)
+    app.session_interface = CookieSessionInterface(stateless_prefixes=(api.bp.url_prefix, webhooks.bp.url_prefix))
     app.register_blueprint(auth.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(i18n.bp)

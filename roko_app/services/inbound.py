@@ -90,10 +90,12 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "received_at": utcnow(),
         "source": incoming.source,
     }
-    sms_id = session.execute(_INSERT, values).scalar()
+    # A Core statement on the session's connection (same transaction): no ORM rows here.
+    connection = session.connection()
+    sms_id = connection.execute(_INSERT, values).scalar()
     if sms_id is not None:
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(_ANNOUNCE)
+        if connection.dialect.name == "postgresql":
+            connection.execute(_ANNOUNCE)
         log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
         return RecordResult(sms_id, True)
     existing = session.scalars(

@@ -29,7 +29,7 @@ from roko_app.models import CallbackState, InboundSms, OptimoveCallback, Outboun
 from roko_app.models.outbound import OutboundStatus
 from roko_app.web.credentials import token_matches
 from roko_app.web.errors import ApiError
-from roko_app.web.request_log import loggable_path
+from roko_app.web.request_log import route_template
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def register_metrics(app: Flask) -> None:
         started = g.get("metrics_started")
         if started is not None:
             rule = request.url_rule
-            route = loggable_path(rule.rule) if rule is not None else UNMATCHED
+            route = route_template(rule.rule) if rule is not None else UNMATCHED
             HTTP_DURATION.labels(request.method, route, str(response.status_code)).observe(
                 time.perf_counter() - started)
         return response

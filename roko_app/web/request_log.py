@@ -3,6 +3,7 @@ request carrying a request id, its route template, status and duration."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -78,7 +79,13 @@ def route_of_request() -> str:
     """The matched route's template (``/console/farmers/<msisdn>``), never the path
     itself; for a URL that matches no route, the path. Numbers masked in both."""
     rule = request.url_rule
-    return loggable_path(rule.rule if rule is not None else request.path)
+    return route_template(rule.rule) if rule is not None else loggable_path(request.path)
+
+
+@functools.lru_cache(maxsize=1024)
+def route_template(rule: str) -> str:
+    """A route's template as logged and as a metrics label (few, fixed: cached)."""
+    return loggable_path(rule)
 
 
 def register_request_logging(app: Flask) -> None:
@@ -96,6 +103,8 @@ def register_request_logging(app: Flask) -> None:
         request_id = g.get("request_id")
         if request_id:
             response.headers["X-Request-ID"] = request_id
+            if not access_log.isEnabledFor(logging.INFO):
+                return response
             elapsed_ms = round((time.perf_counter() - g.request_started) * 1000, 1)
             route = route_of_request()
             access_log.info("%s %s %s %.1fms", request.method, route, response.status_code, elapsed_ms,

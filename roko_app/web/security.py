@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, request
+from flask import Flask, Request, Response, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from roko_app.configuration import ConfigError
@@ -21,16 +22,23 @@ PRIVATE_BLUEPRINTS = frozenset({"console", "auth", "i18n"})
 
 
 def register_security_headers(app: Flask) -> None:
+    defaults = [
+        ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    ]
+    if app.config["SESSION_COOKIE_SECURE"]:
+        defaults.append(("Strict-Transport-Security", "max-age=31536000"))
+
     @app.after_request
     def _headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if app.config["SESSION_COOKIE_SECURE"]:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # Each header unless the view set its own; one pass over the response's headers
+        # (this runs on every request, the gateway's included).
+        present = {name.lower() for name, _value in headers}
+        headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
         if request.blueprint in PRIVATE_BLUEPRINTS or request.path.startswith("/console"):
             headers["Cache-Control"] = "no-store"
             headers["Pragma"] = "no-cache"
@@ -58,6 +66,21 @@ def configure_cookies(app: Flask) -> None:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=app.config.get("REMEMBER_COOKIE_SECURE") or secure,
     )
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except under ``stateless_prefixes``: the machine-facing
+    blueprints (the gateway's webhooks, the send API) authenticate every request by token,
+    key or signature and never use a session, so they get a null session instead of
+    reading, verifying and re-signing a cookie on each request."""
+
+    def __init__(self, stateless_prefixes: tuple[str, ...]) -> None:
+        self.stateless_prefixes = tuple(prefix.rstrip("/") + "/" for prefix in stateless_prefixes)
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(self.stateless_prefixes):
+            return None  # Flask then uses make_null_session: readable, empty, never saved
+        return super().open_session(app, request)
 
 
 def safe_next(target: str | None, default: str) -> str:
