@@ -182,13 +182,15 @@ OPTIMOVE_BASE_URL = ""
 OPTIMOVE_APP_API_KEY = ""
 OPTIMOVE_SEND_SECONDS = 5
 # Our status -> Optimove's [status, subStatus] (its enumeration is not known to us: correct it
-# here); a status absent from the map is not reported. JSON in ROKO_OPTIMOVE_STATUS_MAP.
+# here); a status absent from the map is not reported. "OPTED_OUT" is a message CANCELLED
+# because its number texted STOP before it was sent. JSON in ROKO_OPTIMOVE_STATUS_MAP.
 OPTIMOVE_STATUS_MAP = {
     "DELIVERED": ["Delivered", ""],
     "UNDELIVERED": ["Undelivered", "Failed"],
     "EXPIRED": ["Undelivered", "Expired"],
     "UNREPORTED": ["Unknown", "NoDeliveryReport"],
     "FAILED": ["Failed", "NotSent"],
+    "OPTED_OUT": ["Failed", "OptedOut"],
 }
 # Inbound SMS from a number that got a campaign message within this many hours are
 # forwarded as incoming messages; "to" is the sender id the farmer replied to.

@@ -8,10 +8,10 @@ from roko_app.models.callback import CallbackState, OptimoveCallback
 from roko_app.models.campaign import CampaignBatch, CampaignRejection
 from roko_app.models.draw import Code, Entry, Outcome, Participant, ReplyTemplate
 from roko_app.models.inbound import InboundDiscrepancy, InboundSms
-from roko_app.models.outbound import DeliveryReport, OutboundSms, OutboundStatus, Priority
+from roko_app.models.outbound import DeliveryReport, OutboundSms, OutboundStatus, Priority, Purpose
 
 __all__ = [
     "ApiKey", "AuditEvent", "CallbackState", "CampaignBatch", "CampaignRejection", "Code", "DeliveryReport", "Entry",
     "InboundDiscrepancy", "InboundSms", "LoginFailure", "Outcome", "OptimoveCallback", "OutboundSms", "OutboundStatus",
-    "Participant", "Priority", "ReplyTemplate", "Role", "User",
+    "Participant", "Priority", "Purpose", "ReplyTemplate", "Role", "User",
 ]

@@ -29,7 +29,9 @@ class OutboundStatus(enum.StrEnum):
     # Out of attempts, but an earlier attempt may have gone out and the gateway could not be
     # asked: delivery unknown, to be checked (a report, the worker's status query or an operator).
     UNCERTAIN = "UNCERTAIN"
-    CANCELLED = "CANCELLED"  # withdrawn by an operator before it was sent (campaign batches)
+    # Withdrawn before it was sent: by an operator (campaign batches), or when claimed because
+    # its number opted out since it was queued (last_error CANCELLED_OPTED_OUT).
+    CANCELLED = "CANCELLED"
 
 
 #: The gateway's final word on a message: a report never changes these.
@@ -37,6 +39,21 @@ FINAL_STATUSES = frozenset({OutboundStatus.DELIVERED, OutboundStatus.UNDELIVERED
 #: Where a delivery report may take a message (anything the gateway may have sent, not final yet).
 REPORTABLE_STATUSES = frozenset({OutboundStatus.QUEUED, OutboundStatus.SENDING, OutboundStatus.SENT,
                                  OutboundStatus.UNREPORTED, OutboundStatus.UNCERTAIN, OutboundStatus.FAILED})
+
+
+class Purpose(enum.StrEnum):
+    """Why a message goes out, which decides whether an opted-out number may get it
+    (the rule: :func:`roko_app.services.outbound.consent_allows`)."""
+
+    REPLY = "REPLY"  # the answer to the number's own SMS (reply_to_sms_id)
+    WINNER_NOTICE = "WINNER_NOTICE"  # a lucky draw's winner notice
+    OPERATOR = "OPERATOR"  # the send API, the console's compose
+    CAMPAIGN = "CAMPAIGN"  # Optimove batches
+
+
+#: ``last_error`` of a message cancelled at send time because its number opted out
+#: (a problem code: the console words it).
+CANCELLED_OPTED_OUT = "CANCELLED_OPTED_OUT"
 
 
 class Priority(enum.IntEnum):
@@ -72,6 +89,9 @@ class OutboundSms(db.Model):
     # Who asked for it: an API key's name, "system" for auto-replies, a user later.
     caller: Mapped[Optional[str]] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Why it is sent (Purpose): checked against the recipient's consent when it is claimed.
+    # A row written without one is an operator's message, which an opted-out number never gets.
+    purpose: Mapped[str] = mapped_column(String(16), default=Purpose.OPERATOR, server_default=Purpose.OPERATOR.value)
     last_error: Mapped[Optional[str]] = mapped_column(String(500))
     # Not to be sent before this time (scheduled campaigns); None = as soon as possible.
     not_before: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

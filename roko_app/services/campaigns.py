@@ -3,8 +3,9 @@
 ``accept`` stores the batch and all its recipients in the caller's transaction: each
 deliverable recipient becomes a QUEUED outbox row (bulk priority) with ``not_before`` =
 the batch's scheduled time, so the worker delivers it at that time through the per-port
-throttle; each other recipient is recorded as a rejection with its reason
-(``INVALID_NUMBER``, ``MISSING_MESSAGE``, ``EMPTY_MESSAGE``, ``TEXT_TOO_LONG``,
+throttle (and cancels it then if its number opted out meanwhile: the outbound consent
+rule, applied here at intake too); each other recipient is recorded as a rejection with
+its reason (``INVALID_NUMBER``, ``MISSING_MESSAGE``, ``EMPTY_MESSAGE``, ``TEXT_TOO_LONG``,
 ``UNRESOLVED_HASH``, ``OPTED_OUT``). The batch row is inserted first with ``ON CONFLICT
 DO NOTHING`` on its key, so of concurrent deliveries of one batch exactly one queues
 anything; the others (and later replays) get the stored result, or a conflict when
@@ -24,7 +25,7 @@ from sqlalchemy import Table, column, insert, select, table, update
 from roko_app.database.dialect import insert_for
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, OutboundStatus, Participant, Priority
+from roko_app.models import CampaignBatch, CampaignRejection, OutboundSms, OutboundStatus, Participant, Priority, Purpose
 from roko_app.services import outbound
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
@@ -109,7 +110,7 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
         return AcceptResult(existing, replay=True)
 
     not_before = request.scheduled_at if request.scheduled_at > now else None
-    opted_out = _opted_out_numbers()
+    opted_out = outbound.opted_out_numbers()
     hashes = _known_number_hashes(settings.hash_algorithm) if request.is_hashed else {}
     accepted = rejected = 0
     queued_rows: list[dict[str, Any]] = []
@@ -137,7 +138,8 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
             accepted += 1
             queued_rows.append(outbound.message_values(
                 msisdn=msisdn, info=info, port=settings.port, priority=Priority.BULK, caller=CALLER, now=now,
-                not_before=not_before, campaign_batch_id=batch.id, customer_id=_clip(recipient.customer_id)))
+                not_before=not_before, purpose=Purpose.CAMPAIGN, campaign_batch_id=batch.id,
+                customer_id=_clip(recipient.customer_id)))
         if len(queued_rows) + len(rejected_rows) >= CHUNK:
             flush()
     flush()
@@ -175,13 +177,9 @@ def _check(recipient: Recipient, is_hashed: bool, hashes: dict[str, str],
     info = analyze(recipient.message)
     if not info.fits:
         return _Refused("TEXT_TOO_LONG", f"{info.units} units in {info.encoding}; one SMS holds {info.limit}")
-    if msisdn in opted_out:
+    if not outbound.consent_allows(Purpose.CAMPAIGN, opted_out=msisdn in opted_out):
         return _Refused("OPTED_OUT")
     return msisdn, info
-
-
-def _opted_out_numbers() -> set[str]:
-    return set(db.session.scalars(select(Participant.msisdn).where(Participant.opted_out_at.is_not(None))))
 
 
 def _known_number_hashes(algorithm: str) -> dict[str, str]:

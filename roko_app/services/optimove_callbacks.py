@@ -3,7 +3,8 @@
 * :func:`queue_delivery_reports`: one delivery report per campaign message whose status
   became one Optimove hears about (``OPTIMOVE_STATUS_MAP``), again if it later changes
   (a late report turning UNREPORTED into DELIVERED); idempotency key
-  ``dlr:<message id>:<status>``;
+  ``dlr:<message id>:<status>``; a message cancelled because its number opted out
+  reports as ``OPTED_OUT``;
 * :func:`queue_incoming`: an inbound SMS from a number that got a campaign message within
   ``OPTIMOVE_REPLY_WINDOW_HOURS``, forwarded as an incoming message (STOP included);
 * :func:`queue_handshake`: our campaign webhook URL and key;
@@ -23,13 +24,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 
 from roko_app import metrics
 from roko_app.database.sqlite import sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms
+from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms, OutboundStatus
+from roko_app.models.outbound import CANCELLED_OPTED_OUT
 from roko_app.optimove.client import OptimoveClient
 
 __all__ = ["NotRetryable", "OptimoveClient", "client_from_config", "enabled", "queue_delivery_reports",
@@ -70,6 +72,16 @@ def _add(kind: str, key: str, body: Any, now: datetime, **links: int) -> None:
                                     attempts=0, next_attempt_at=now, created_at=now, **links))
 
 
+#: What a message reports as (the key of ``OPTIMOVE_STATUS_MAP``): its status, except a
+#: message cancelled because its number opted out (CANCELLED, last_error
+#: CANCELLED_OPTED_OUT), which reports as ``OPTED_OUT``: not sent, like FAILED, and Optimove
+#: learns why. An operator's cancellation is not reported.
+OPTED_OUT_REPORT: Final = "OPTED_OUT"
+_REPORTED = case((and_(OutboundSms.status == OutboundStatus.CANCELLED.value,
+                       OutboundSms.last_error == CANCELLED_OPTED_OUT), OPTED_OUT_REPORT),
+                 else_=OutboundSms.status)
+
+
 def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = None, *, limit: int = 500) -> int:
     """Queue a report for up to ``limit`` campaign messages whose reportable status was
     not reported yet; how many (flushed, not committed)."""
@@ -77,20 +89,20 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
     mapping = status_map(config)
     sqlite_write_lock(db.session)
     rows = db.session.execute(
-        select(OutboundSms.id, OutboundSms.status, OutboundSms.to_msisdn, OutboundSms.customer_id,
+        select(OutboundSms.id, OutboundSms.status, _REPORTED, OutboundSms.to_msisdn, OutboundSms.customer_id,
                CampaignBatch.batch_id, CampaignBatch.meta)
         .join(CampaignBatch, CampaignBatch.id == OutboundSms.campaign_batch_id)
-        .where(OutboundSms.status.in_(list(mapping)),
-               or_(OutboundSms.optimove_reported.is_(None), OutboundSms.optimove_reported != OutboundSms.status))
+        .where(_REPORTED.in_(list(mapping)),
+               or_(OutboundSms.optimove_reported.is_(None), OutboundSms.optimove_reported != _REPORTED))
         .order_by(OutboundSms.id).limit(limit).with_for_update(of=OutboundSms, skip_locked=True)
     ).all()
-    for message_id, status, msisdn, customer_id, batch_id, meta in rows:
-        optimove_status, sub_status = mapping[status]
+    for message_id, status, reported, msisdn, customer_id, batch_id, meta in rows:
+        optimove_status, sub_status = mapping[reported]
         body = {"type": {"status": optimove_status, "subStatus": sub_status}, "metadata": meta, "batchId": batch_id,
                 "customerId": customer_id, "mobileNumber": "224" + msisdn}
-        _add("delivery-report", f"dlr:{message_id}:{status}", body, now, outbound_sms_id=message_id)
+        _add("delivery-report", f"dlr:{message_id}:{reported}", body, now, outbound_sms_id=message_id)
         db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id, OutboundSms.status == status)
-                           .values(optimove_reported=status).execution_options(synchronize_session=False))
+                           .values(optimove_reported=reported).execution_options(synchronize_session=False))
     db.session.flush()
     return len(rows)
 

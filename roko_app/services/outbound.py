@@ -28,12 +28,16 @@ Consent, one rule for every path (:func:`check_consent`): a number that opted ou
 (``Participant.opted_out_at``) is sent nothing but the answers to its own SMS (the STOP
 confirmation, replies to its later texts: :attr:`Purpose.REPLY`, with
 ``reply_to_sms_id``) and a lucky draw's winner notice (:attr:`Purpose.WINNER_NOTICE`).
-Every caller says why it sends (``purpose``); the default is an operator's message.
+Every caller says why it sends (``purpose``, stored on the row); the default is an
+operator's message. The rule is checked twice: when a message is queued (the caller is
+told, :class:`OptedOut`) and when a sender claims it (:func:`claim_due`): a message
+queued before its number opted out, and not one the number still gets, is CANCELLED
+then (``last_error`` ``CANCELLED_OPTED_OUT``) instead of sent. If the number opted back in
+(START) before the message's turn, it goes out.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,8 +51,8 @@ from roko_app.database.sqlite import begin_write, sqlite_write_lock
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
-from roko_app.models import OutboundSms, OutboundStatus, Participant, Priority
-from roko_app.models.outbound import FINAL_STATUSES
+from roko_app.models import OutboundSms, OutboundStatus, Participant, Priority, Purpose
+from roko_app.models.outbound import CANCELLED_OPTED_OUT, FINAL_STATUSES
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
@@ -74,15 +78,6 @@ class EmptyText(DomainError):
     code = "VALIDATION_ERROR"
 
 
-class Purpose(enum.StrEnum):
-    """Why a message goes out, which decides whether an opted-out number may get it."""
-
-    REPLY = "REPLY"  # the answer to the number's own SMS (reply_to_sms_id)
-    WINNER_NOTICE = "WINNER_NOTICE"  # a lucky draw's winner notice
-    OPERATOR = "OPERATOR"  # the send API, the console's compose
-    CAMPAIGN = "CAMPAIGN"  # Optimove batches
-
-
 #: What an opted-out number is still sent; nothing else.
 SENT_DESPITE_OPT_OUT = frozenset({Purpose.REPLY, Purpose.WINNER_NOTICE})
 
@@ -98,8 +93,9 @@ class OptedOut(DomainError):
                          "SMS and winner notices.")
 
 
-def consent_allows(purpose: Purpose, opted_out: bool) -> bool:
-    """The consent rule itself: whether a message for ``purpose`` may go to a number."""
+def consent_allows(purpose: Purpose | str, opted_out: bool) -> bool:
+    """The consent rule itself: whether a message for ``purpose`` may go to a number
+    (an unknown purpose is not one an opted-out number still gets)."""
     return not opted_out or purpose in SENT_DESPITE_OPT_OUT
 
 
@@ -185,7 +181,8 @@ def queue_message(
     check_consent([msisdn], purpose)
     extra = {} if reply_to_sms_id is None else {"reply_to_sms_id": reply_to_sms_id}
     message = OutboundSms(**message_values(msisdn=msisdn, info=info, port=port, priority=priority, caller=caller,
-                                           template_key=template_key, not_before=not_before, now=utcnow(), **extra))
+                                           template_key=template_key, not_before=not_before, now=utcnow(),
+                                           purpose=purpose, **extra))
     db.session.add(message)
     db.session.flush()
     return message
@@ -193,14 +190,19 @@ def queue_message(
 
 def message_values(*, msisdn: str, info: SegmentInfo, port: int, priority: int, caller: str | None,
                    now: datetime, template_key: str | None = None, not_before: datetime | None = None,
-                   **extra: Any) -> dict[str, Any]:
+                   purpose: Purpose | None = None, **extra: Any) -> dict[str, Any]:
     """The column values of a new QUEUED outbox row, for the ORM or a Core (bulk) insert.
 
-    ``msisdn`` is already normalised and ``info`` is the text's analysis (it fits)."""
+    ``msisdn`` is already normalised and ``info`` is the text's analysis (it fits).
+    Without a ``purpose``, a row that answers an SMS (``reply_to_sms_id``) is a
+    :attr:`Purpose.REPLY`, any other an :attr:`Purpose.OPERATOR` message."""
+    if purpose is None:
+        purpose = Purpose.REPLY if extra.get("reply_to_sms_id") is not None else Purpose.OPERATOR
     return {
         "to_msisdn": msisdn, "text": info.text, "encoding": info.encoding, "units": info.units,
         "status": OutboundStatus.QUEUED.value, "priority": int(Priority(priority)), "port": port,
         "template_key": template_key, "caller": caller, "attempts": 0, "not_before": not_before,
+        "purpose": Purpose(purpose).value,
         "next_attempt_at": max(not_before, now) if not_before else now, "created_at": now, "updated_at": now,
         **extra,
     }
@@ -395,6 +397,11 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     (SENDING, ``attempts + 1``, lease ``now + policy.lease``). The batch is returned
     most urgent first: priority descending, then ``next_attempt_at``, then id.
 
+    Consent is checked here, at send time, in the claim's transaction: a claimed row
+    whose number opted out since it was queued, and whose purpose that number no longer
+    gets, is CANCELLED (``last_error`` ``CANCELLED_OPTED_OUT``) instead of claimed, and the claim
+    takes the next due rows in its place (one opt-out query per claim, not per message).
+
     One query per priority level, each a range of ``ix_outbound_sms_queue (status,
     priority, next_attempt_at, id)`` read in order and stopped at the batch size: with
     a 100,000-recipient campaign queued, a claim reads the rows it takes, instead of
@@ -411,24 +418,59 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     """
     now = now or utcnow()
     policy = policy or RetryPolicy()
-    session = db.session
-    begin_write(session)
+    begin_write(db.session)
+    messages: list[OutboundSms] = []
+    while len(messages) < batch_size:
+        found = _select_due(batch_size - len(messages), now)
+        kept = _cancel_opted_out(found, now)
+        for message in kept:
+            if message.status == OutboundStatus.SENDING:
+                log.warning("outbound %s: the lease of attempt %s lapsed (its sender died?); reclaimed",
+                            message.id, message.attempts)
+            start_attempt(message, policy, now)
+        messages.extend(kept)
+        if len(kept) == len(found):
+            break  # nothing was cancelled: the rows found are all there is, up to the batch size
+        db.session.flush()  # before selecting again: the rows claimed and cancelled are no longer due
+    messages.sort(key=lambda message: (-message.priority, message.next_attempt_at, message.id))
+    db.session.flush()
+    return messages
+
+
+def _select_due(limit: int, now: datetime) -> list[OutboundSms]:
+    """Up to ``limit`` due rows, locked: lapsed leases first, then each priority level."""
     lapsed = and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now)
-    messages = list(session.scalars(_claim_query(lapsed, batch_size)))
+    messages = list(db.session.scalars(_claim_query(lapsed, limit)))
     for priority in _PRIORITIES_FIRST_TO_LAST:
-        if len(messages) >= batch_size:
+        if len(messages) >= limit:
             break
         queued = and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.priority == int(priority),
                       OutboundSms.next_attempt_at <= now)
-        messages.extend(session.scalars(_claim_query(queued, batch_size - len(messages))))
-    messages.sort(key=lambda message: (-message.priority, message.next_attempt_at, message.id))
-    for message in messages:
-        if message.status == OutboundStatus.SENDING:
-            log.warning("outbound %s: the lease of attempt %s lapsed (its sender died?); reclaimed",
-                        message.id, message.attempts)
-        start_attempt(message, policy, now)
-    session.flush()
+        messages.extend(db.session.scalars(_claim_query(queued, limit - len(messages))))
     return messages
+
+
+def _cancel_opted_out(found: list[OutboundSms], now: datetime) -> list[OutboundSms]:
+    """The consent rule at send time: of the claimed rows ``found``, CANCEL those whose
+    number opted out NOW and whose purpose it does not still get (``last_error``
+    ``CANCELLED_OPTED_OUT``); return the others. One query for the whole claim, none when every
+    row is exempt (replies, winner notices)."""
+    exposed = {message.to_msisdn for message in found if not consent_allows(message.purpose, opted_out=True)}
+    refused = opted_out_among(exposed) if exposed else set()
+    if not refused:
+        return found
+    kept = []
+    for message in found:
+        if message.to_msisdn in refused and not consent_allows(message.purpose, opted_out=True):
+            message.status = OutboundStatus.CANCELLED
+            message.last_error = CANCELLED_OPTED_OUT
+            message.lease_expires_at = None
+            message.updated_at = now
+            log.info("outbound %s (%s) cancelled: its number opted out after it was queued", message.id,
+                     message.purpose)
+        else:
+            kept.append(message)
+    return kept
 
 
 _PRIORITIES_FIRST_TO_LAST = sorted(Priority, reverse=True)
@@ -534,6 +576,7 @@ def _clip(text: str) -> str:
 __all__ = [
     "EmptyText",
     "InvalidMsisdn",
+    "CANCELLED_OPTED_OUT",
     "NotRequeueable",
     "OptedOut",
     "Purpose",
