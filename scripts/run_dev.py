@@ -70,7 +70,7 @@ def banner() -> str:
     )
     curl_inject = (
         f"curl -sS -X POST {sim}/inject -H 'Content-Type: application/json' \\\n"
-        "  -d '{\"sender\": \"612345678\", \"text\": \"ROKO U12345678\"}'"
+        "  -d '{\"sender\": \"622222222\", \"text\": \"ROKO U11111111\"}'"
     )
     return "\n".join([
         "",
@@ -88,8 +88,8 @@ def banner() -> str:
         f"{sim}/sent):",
         curl_send,
         "",
-        "Let the simulator play a farmer texting a demo code (U12345678, U11111111, ...); the",
-        f"French reply reaches {sim}/sent a moment later, sent by the worker:",
+        "Let the simulator play a second farmer texting another demo code (U12345678 is the first",
+        f"farmer's once the SMS above is in); the French reply reaches {sim}/sent a moment later:",
         curl_inject,
         "",
         f"The simulator reports each SMS's delivery {DLR_DELAY_MS / 1000:g} s after sending it (one in ten not",
