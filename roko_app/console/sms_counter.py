@@ -8,6 +8,8 @@ characters left, rewrite offered and template problems the script then shows.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,20 @@ SMS_RULES: dict[str, Any] = {
 }
 
 
+# The characters the script (visible() in counter.js) shows by their code point because
+# they cannot be seen: JavaScript's \s, format and invisible marks, and combining marks.
+_INVISIBLE = re.compile("[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+                        "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u206f\ufe00-\ufe0f]")
+
+
+def visible(ch: str) -> str:
+    """``ch`` as the counter shows it: itself, or ``[U+200D]`` when it cannot be seen."""
+    if _INVISIBLE.fullmatch(ch) or unicodedata.category(ch).startswith("M"):
+        return f"[U+{ord(ch):04X}]"
+    return ch
+
+
 @dataclass(frozen=True, slots=True)
 class Counted(SegmentInfo):
     """What the counter shows: the analysis of the text as sent (a template: filled with
@@ -41,6 +57,11 @@ class Counted(SegmentInfo):
     def remaining(self) -> int:
         """Characters (septets or UTF-16 units) left before the one-SMS limit."""
         return max(self.limit - self.units, 0)
+
+    @property
+    def removed_shown(self) -> str:
+        """The characters the suggestion removes, as the counter lists them."""
+        return " ".join(visible(ch) for ch in self.suggestion.removed) if self.suggestion else ""
 
     @property
     def plain_fields(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from roko_app.console.sms_counter import visible
 from roko_app.sms.encoding import GSM7_BASIC, GSM7_EXTENSION, GSM_SAFE_REPLACEMENTS, analyze, gsm_safe, suggest
 from roko_app.sms.templates import read_template
 from tests.helpers import log_in_browser
@@ -171,6 +172,7 @@ def test_the_suggestion_cases_offer_what_they_say(page: Any, reading_server: str
             if case["action"] == "remove":
                 note = page.locator("#text-counter [data-role=remove-note]").text_content()
                 assert note.startswith("Seuls ces caractères imposent l'UCS-2"), case["name"]
+                assert f": {' '.join(visible(ch) for ch in case['removed'])}. Sans eux" in note, case["name"]
             page.locator(f"#text-counter [data-role={case['action']}]").click()
             assert page.locator("#text").input_value() == case["result"], case["name"]
             assert page.locator("#text-counter").get_attribute("data-encoding") == "GSM-7", case["name"]

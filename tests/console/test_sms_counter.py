@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from flask import render_template_string
 
-from roko_app.console.sms_counter import measure
+from roko_app.console.sms_counter import measure, visible
 from roko_app.services import replies
 from tests.helpers import csrf_from, english
 
@@ -50,7 +50,7 @@ def test_the_rewrite_offered_is_rendered_by_the_server(app: Any, case: dict[str,
     assert note_hidden == role(box, "remove")[0] == (case["action"] != "remove")
     if case["action"] == "remove":
         assert note.startswith("Seuls ces caractères imposent l'UCS-2")
-        assert " ".join(case["removed"]) in note
+        assert f": {' '.join(visible(ch) for ch in case['removed'])}. Sans eux" in note
 
 
 def test_remove_says_when_it_also_replaces(app: Any) -> None:
@@ -135,3 +135,16 @@ def test_what_the_operator_typed_is_escaped_in_the_problems_line(app: Any) -> No
     box = render_box(app, "{<b>x</b>} {<i>:1}", PLACEHOLDERS["fill"])
     assert "<b>" not in box and "<i>" not in box
     assert "{&lt;b&gt;x&lt;/b&gt;}" in box and "{&lt;i&gt;:1}" in box
+
+
+@pytest.mark.parametrize(("char", "shown"), [
+    ("🎉", "🎉"), ("你", "你"), ("\u200d", "[U+200D]"), ("\ufe0f", "[U+FE0F]"), ("\u0301", "[U+0301]"),
+    ("\u00a0", "[U+00A0]"), ("\u3000", "[U+3000]"), ("\u061c", "[U+061C]"), ("\U0001f3fd", "\U0001f3fd"),
+])
+def test_invisible_characters_are_listed_by_their_code_point(char: str, shown: str) -> None:
+    assert visible(char) == shown
+
+
+def test_the_remove_note_names_invisible_characters_as_the_script_does(app: Any) -> None:
+    note = role(render_box(app, "Merci \u2764\ufe0f"), "remove-note")[1]
+    assert ": \u2764 [U+FE0F]. Sans eux" in note
