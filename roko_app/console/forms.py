@@ -38,6 +38,13 @@ class ComposeForm(FlaskForm):
     text = TextAreaField(_l("Message"), filters=[sms_newlines], validators=[DataRequired(), Length(max=2_000)])
 
 
+class FarmerMessageForm(FlaskForm):
+    """The message box of a farmer's page: the number is in the URL, and the outbox checks
+    the text (empty, longer than one SMS) as it does compose's."""
+
+    text = TextAreaField(_l("Message"), filters=[sms_newlines])
+
+
 class ReplyTemplateForm(FlaskForm):
     text = TextAreaField(_l("French text"), filters=[sms_newlines], validators=[DataRequired(), Length(max=2_000)])
 
