@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_, update
+from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from roko_app.database.sqlite import begin_write, sqlite_write_lock
@@ -400,7 +400,8 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     Consent is checked here, at send time, in the claim's transaction: a claimed row
     whose number opted out since it was queued, and whose purpose that number no longer
     gets, is CANCELLED (``last_error`` ``CANCELLED_OPTED_OUT``) instead of claimed, and the claim
-    takes the next due rows in its place (one opt-out query per claim, not per message).
+    takes the next due rows in its place (the opt-out is read by the claim's own query:
+    no query of its own, none per message).
 
     One query per priority level, each a range of ``ix_outbound_sms_queue (status,
     priority, next_attempt_at, id)`` read in order and stopped at the batch size: with
@@ -437,31 +438,26 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     return messages
 
 
-def _select_due(limit: int, now: datetime) -> list[OutboundSms]:
-    """Up to ``limit`` due rows, locked: lapsed leases first, then each priority level."""
+def _select_due(limit: int, now: datetime) -> list[tuple[OutboundSms, bool]]:
+    """Up to ``limit`` due rows, locked: lapsed leases first, then each priority level;
+    each with whether consent now refuses it (:data:`_REFUSED`)."""
     lapsed = and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now)
-    messages = list(db.session.scalars(_claim_query(lapsed, limit)))
+    found = [(row[0], bool(row[1])) for row in db.session.execute(_claim_query(lapsed, limit))]
     for priority in _PRIORITIES_FIRST_TO_LAST:
-        if len(messages) >= limit:
+        if len(found) >= limit:
             break
         queued = and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.priority == int(priority),
                       OutboundSms.next_attempt_at <= now)
-        messages.extend(db.session.scalars(_claim_query(queued, limit - len(messages))))
-    return messages
+        found.extend((row[0], bool(row[1])) for row in db.session.execute(_claim_query(queued, limit - len(found))))
+    return found
 
 
-def _cancel_opted_out(found: list[OutboundSms], now: datetime) -> list[OutboundSms]:
-    """The consent rule at send time: of the claimed rows ``found``, CANCEL those whose
-    number opted out NOW and whose purpose it does not still get (``last_error``
-    ``CANCELLED_OPTED_OUT``); return the others. One query for the whole claim, none when every
-    row is exempt (replies, winner notices)."""
-    exposed = {message.to_msisdn for message in found if not consent_allows(message.purpose, opted_out=True)}
-    refused = opted_out_among(exposed) if exposed else set()
-    if not refused:
-        return found
+def _cancel_opted_out(found: list[tuple[OutboundSms, bool]], now: datetime) -> list[OutboundSms]:
+    """The consent rule at send time: of the claimed rows ``found``, CANCEL those consent
+    refuses now (``last_error`` ``CANCELLED_OPTED_OUT``); return the others."""
     kept = []
-    for message in found:
-        if message.to_msisdn in refused and not consent_allows(message.purpose, opted_out=True):
+    for message, refused in found:
+        if refused:
             message.status = OutboundStatus.CANCELLED
             message.last_error = CANCELLED_OPTED_OUT
             message.lease_expires_at = None
@@ -475,14 +471,23 @@ def _cancel_opted_out(found: list[OutboundSms], now: datetime) -> list[OutboundS
 
 _PRIORITIES_FIRST_TO_LAST = sorted(Priority, reverse=True)
 
+#: :func:`consent_allows` in SQL, read with the claim: the row is not one an opted-out
+#: number still gets, and its number opted out (one probe of the participant's unique
+#: msisdn index per row; no query of its own).
+_REFUSED = and_(
+    OutboundSms.purpose.not_in(sorted(purpose.value for purpose in SENT_DESPITE_OPT_OUT)),
+    exists().where(Participant.msisdn == OutboundSms.to_msisdn, Participant.opted_out_at.is_not(None)),
+)
+
 
 def _claim_query(condition: Any, limit: int) -> Any:
     return (
-        select(OutboundSms)
+        select(OutboundSms, _REFUSED.label("refused"))
         .where(condition)
         .order_by(OutboundSms.next_attempt_at, OutboundSms.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL; the SQLite compiler leaves it out
+        # PostgreSQL (the SQLite compiler leaves it out); the outbox rows only, not the participants.
+        .with_for_update(of=OutboundSms, skip_locked=True)
     )
 
 
