@@ -13,6 +13,7 @@ from roko_app.console import (  # noqa: F401  (each module registers its views)
     entries,
     farmers,
     inbox,
+    labels,
     messages,
     replies,
 )

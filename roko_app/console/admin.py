@@ -13,7 +13,6 @@ from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.confirm import confirm_page
 from roko_app.console.forms import (
-    ROLE_LABELS,
     ApiKeyCreateForm,
     ApiKeyRevokeForm,
     UserActiveForm,
@@ -21,6 +20,7 @@ from roko_app.console.forms import (
     UserRoleForm,
     UserUnlockForm,
 )
+from roko_app.console.labels import ROLE_LABELS
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_days, parse_limit
 from roko_app.extensions import db
 from roko_app.models.accounts import Role

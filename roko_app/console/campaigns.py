@@ -8,12 +8,12 @@ from typing import Any
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_decimal, ngettext
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.confirm import confirm_page
+from roko_app.console.labels import GROUP_LABELS
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
@@ -31,8 +31,6 @@ from roko_app.services import accounts, campaigns
 from roko_app.services.errors import NotFound
 
 PAGE = 50
-#: The columns of a batch's progress (reads.campaigns.PROGRESS_GROUPS), in French.
-GROUP_LABELS = {"sent": _l("Sent"), "failed": _l("Failed"), "cancelled": _l("Cancelled"), "queued": _l("Still queued")}
 
 
 @bp.get("/campaigns")
@@ -99,5 +97,6 @@ def campaign_cancel(batch_id: int) -> Any:
     accounts.audit(current_user.email, "campaign.cancel", target=str(batch_id), details={"cancelled": cancelled},
                    address=request.remote_addr)
     db.session.commit()
-    flash(_("%(count)s unsent messages of the batch were cancelled.", count=cancelled), "info")
+    flash(ngettext("%(num)d unsent message of the batch was cancelled.",
+                   "%(num)d unsent messages of the batch were cancelled.", cancelled), "info")
     return redirect(url_for("console.campaign", batch_id=batch_id))

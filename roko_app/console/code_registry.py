@@ -6,12 +6,12 @@ import io
 from typing import Any
 
 from flask import current_app, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.forms import CodesImportForm
+from roko_app.console.labels import problem_text
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
 from roko_app.services import accounts, code_registry
@@ -21,15 +21,6 @@ from roko_app.services.errors import DomainError
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 # Bad rows listed on the page; the rest are counted.
 SHOWN_ERRORS = 50
-# The row problems the service reports in fixed words, in the operator's language.
-ROW_PROBLEMS = {
-    "empty code": _l("empty code"),
-    "malformed code: expected U followed by 8 digits": _l("malformed code: expected U followed by 8 digits"),
-    "duplicate: the same code is on an earlier line of this file": _l(
-        "duplicate: the same code is on an earlier line of this file"),
-}
-
-
 @bp.url_value_preprocessor
 def _upload_cap(endpoint: str | None, values: dict[str, Any] | None) -> None:
     """Cap the upload before anything reads the body: URL value preprocessors run before
@@ -50,7 +41,7 @@ def codes() -> Any:
             report = code_registry.import_codes(stream, form.batch.data, current_app.config["CODE_KEY"])
         except DomainError as exc:
             db.session.rollback()
-            error = exc.message
+            error = problem_text(exc)
         else:
             accounts.audit(current_user.email, "codes.import", report.batch,
                            {"file": (upload.filename or "")[:120], "rows": report.total_rows,
@@ -61,4 +52,4 @@ def codes() -> Any:
             stream.detach()
     status = 400 if form.is_submitted() and report is None else 200
     return render_template("console/codes.html", form=form, report=report, error=error, stats=code_registry.batch_stats(),
-                           shown=SHOWN_ERRORS, problems=ROW_PROBLEMS, max_mb=MAX_UPLOAD_BYTES // (1024 * 1024)), status
+                           shown=SHOWN_ERRORS, max_mb=MAX_UPLOAD_BYTES // (1024 * 1024)), status

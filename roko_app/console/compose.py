@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
@@ -54,7 +55,8 @@ def compose() -> Any:
                             "first_id": messages[0].id, "last_id": messages[-1].id,
                             **({"opted_out_skipped": skipped} if skipped else {})}, request.remote_addr)
             db.session.commit()
-            flash(_("%(count)d message(s) queued; they go out within a minute.", count=len(messages)), "info")
+            flash(ngettext("%(num)d message queued; it goes out within a minute.",
+                           "%(num)d messages queued; they go out within a minute.", len(messages)), "info")
             return redirect(url_for("console.compose"))
     status = 409 if opted_out is not None else 400 if form.is_submitted() else 200
     return render_template("console/compose.html", form=form, refused=refused, opted_out=opted_out,

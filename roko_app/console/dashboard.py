@@ -13,7 +13,8 @@ from flask_babel import format_date, format_datetime, format_time
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
-from roko_app.console.entries import OUTCOME_LABELS, campaign_tz
+from roko_app.console.entries import campaign_tz
+from roko_app.console.labels import OUTCOME_LABELS
 from roko_app.models.accounts import Role
 from roko_app.models.draw import VALID_OUTCOMES
 from roko_app.reads.dashboard import SILENT_AFTER, Bucket, DayCounts, dashboard_stats

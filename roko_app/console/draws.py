@@ -19,45 +19,16 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from roko_app.auth.decorators import role_required
 from roko_app.configuration import CAMPAIGN_TZ
 from roko_app.console.blueprint import bp
+from roko_app.console.labels import problem_text
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
 from roko_app.reads.draws import draw_detail, draw_list
 from roko_app.services import accounts, draws
-from roko_app.services.errors import DomainError, InvalidInput, NotFound
+from roko_app.services.errors import DomainError, NotFound
 
 BEACON_CHOICES = [("drand-quicknet", _l("drand quicknet (every 3 s, recommended)")),
                   ("drand-mainnet", _l("drand mainnet (every 30 s)")),
                   ("manual", _l("A public value announced in advance"))]
-PROBLEMS = {
-    draws.DrawOutOfOrder.code: _l("This step does not fit the draw's state or the time."),
-    draws.BeaconRefused.code: _l("The beacon was refused."),
-    draws.NoEligibleEntries.code: _l("No eligible entry: there is nothing to close."),
-    InvalidInput.code: _l("A value is not acceptable."),
-    NotFound.code: _l("Not found."),
-}
-
-STATE_LABELS = {"OPEN": _l("Open"), "CLOSED": _l("Closed, waiting for the beacon"), "RUN": _l("Drawn")}
-PICK_STATE_LABELS = {"reserve": _l("in reserve"), "notified": _l("notified, to claim"), "claimed": _l("handed over"),
-                     "forfeited": _l("forfeited")}
-EVENT_LABELS = {"created": _l("created"), "closed": _l("closed"), "run": _l("drawn"), "notified": _l("SMS queued"),
-                "claimed": _l("prize handed over"), "forfeited": _l("prize forfeited"),
-                "promoted": _l("alternate promoted")}
-
-
-@bp.app_template_filter("draw_state_label")
-def draw_state_label(state: str) -> str:
-    return str(STATE_LABELS.get(state, state))
-
-
-@bp.app_template_filter("pick_state_label")
-def pick_state_label(state: str) -> str:
-    return str(PICK_STATE_LABELS.get(state, state))
-
-
-@bp.app_template_filter("draw_event_label")
-def draw_event_label(action: str) -> str:
-    return str(EVENT_LABELS.get(action, action))
-
 
 # --- forms (shapes only; the rules are the service's) -------------------------------
 
@@ -256,7 +227,7 @@ def _notice_options() -> dict[str, int]:
 
 
 def _problem(exc: DomainError) -> str:
-    return f"{PROBLEMS.get(exc.code, _('Refused.'))} ({exc.message})"
+    return f"{problem_text(exc)} ({exc.message})"
 
 
 def _audit(action: str, target: str, details: dict[str, Any] | None = None) -> None:

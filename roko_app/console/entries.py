@@ -7,39 +7,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, render_template, request, stream_with_context, url_for
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.labels import OUTCOME_LABELS
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_days, parse_limit
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import Outcome
 from roko_app.models.accounts import Role
-from roko_app.reads.entries import EntryFilters, count_entries, iter_entries_csv, search_entries
+from roko_app.reads.entries import (
+    RAW_CSV,
+    CsvLayout,
+    EntryFilters,
+    count_entries,
+    day_first,
+    iter_entries_csv,
+    search_entries,
+)
 from roko_app.reads.values import msisdn_key
 from roko_app.services import accounts
-
-OUTCOME_LABELS = {
-    Outcome.VALID_FIRST: _l("Valid, first"),
-    Outcome.VALID_AGAIN: _l("Valid, again"),
-    Outcome.DUPLICATE: _l("Duplicate"),
-    Outcome.ALREADY_USED: _l("Used by another number"),
-    Outcome.INVALID_CODE: _l("Invalid code"),
-    Outcome.BAD_FORMAT: _l("Bad format"),
-    Outcome.CAMPAIGN_CLOSED: _l("Campaign closed"),
-    Outcome.CAMPAIGN_NOT_STARTED: _l("Campaign not started"),
-    Outcome.BLOCKED: _l("Blocked"),
-    Outcome.OPT_OUT: _l("Opt-out"),
-    Outcome.OPT_IN: _l("Opt-in (back after an opt-out)"),
-}
-
-
-@bp.app_template_filter("outcome_label")
-def outcome_label(outcome: str | None) -> str:
-    label = OUTCOME_LABELS.get(outcome) if outcome else None  # type: ignore[call-overload]
-    return str(label) if label is not None else (outcome or "")
 
 
 def campaign_tz() -> ZoneInfo:
@@ -77,15 +66,26 @@ def entries() -> Any:
                            csv_url=url_for("console.entries_csv", **export_args))
 
 
+def spreadsheet_layout() -> CsvLayout:
+    """The export as a French spreadsheet opens it: ``;``, headers and outcomes in words,
+    day-first times."""
+    header = (_("Entry no."), _("Date and time (Conakry, UTC)"), _("Phone number"), _("Outcome"), _("Code"),
+              _("Chances"), _("SMS no."), _("SMS text"))
+    outcomes = {outcome.value: str(label) for outcome, label in OUTCOME_LABELS.items()}
+    return CsvLayout(header=header, delimiter=";", outcome=lambda key: outcomes.get(key, key), time=day_first)
+
+
 @bp.get("/entries.csv")
 @role_required(Role.VIEWER)
 def entries_csv() -> Any:
+    """The entries as a French spreadsheet reads them; ``?format=raw`` for the machine form."""
     filters, _invalid = parse_entry_filters(request.args)
     accounts.audit(current_user.email, "entries.export", details=filters.describe() or None,
                    address=request.remote_addr)
     db.session.commit()
     name = f"roko-entries-{utcnow():%Y%m%d-%H%M%S}.csv"
-    response = Response(stream_with_context(iter_entries_csv(filters)), mimetype="text/csv")
+    layout = RAW_CSV if request.args.get("format") == "raw" else spreadsheet_layout()
+    response = Response(stream_with_context(iter_entries_csv(filters, layout=layout)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
     return response

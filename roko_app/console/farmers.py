@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,6 +13,7 @@ from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.confirm import confirm_page
 from roko_app.console.forms import FarmerMessageForm
+from roko_app.console.labels import moment
 from roko_app.console.sms_counter import SMS_RULES, measure
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
@@ -90,7 +90,7 @@ def farmer_unblock_confirm(msisdn: str) -> Any:
         abort(404)
     if found.blocked(utcnow()):
         consequences = [_("%(msisdn)s is blocked until %(time)s after too many wrong codes.", msisdn=key,
-                          time=format_datetime(found.participant.blocked_until, "yyyy-MM-dd HH:mm")),
+                          time=moment(found.participant.blocked_until)),
                         _("Unblocking lets it send codes again now; the wrong codes it sent before no longer count "
                           "towards a new block.")]
     else:

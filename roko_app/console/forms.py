@@ -9,9 +9,9 @@ from wtforms import EmailField, PasswordField, SelectField, StringField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from roko_app.console.labels import ROLE_LABELS
 from roko_app.models.accounts import Role
 
-ROLE_LABELS = {Role.ADMIN: _l("Administrator"), Role.OPERATOR: _l("Operator"), Role.VIEWER: _l("Viewer")}
 # What the CLI accepts with --encoding, narrowed to the two files operators get.
 CSV_ENCODINGS = [("utf-8-sig", _l("UTF-8 (recommended)")), ("cp1252", _l("Windows-1252 (Excel \"CSV\" in French)"))]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"

@@ -9,13 +9,9 @@ from typing import Any
 
 from flask import flash, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
+from roko_app.console.labels import FILTER_LABELS
 from roko_app.reads.pager import Cursor, Page, clamp_limit
-
-FILTER_LABELS = {"actor": _l("Who"), "action": _l("Action"),
-                 "outcome": _l("Outcome"), "from": _l("From"), "to": _l("To"), "phone": _l("Phone number"),
-                 "code": _l("Code"), "limit": _l("Rows per page"), "status": _l("Status")}
 
 
 def parse_limit(args: Mapping[str, str], invalid: list[str]) -> int | None:

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
+from roko_app.console.labels import STATUS_LABELS
 from roko_app.console.listing import flash_invalid, page_urls, parse_cursors, parse_limit
 from roko_app.extensions import db
 from roko_app.models import InboundSms, OutboundSms, OutboundStatus
@@ -30,37 +30,6 @@ from roko_app.reads.pager import Page
 from roko_app.services import accounts, outbound
 from roko_app.services.errors import NotFound
 from roko_app.web.security import safe_next
-
-STATUS_LABELS = {
-    "QUEUED": _l("Queued"),
-    "SENDING": _l("Sending"),
-    "SENT": _l("Sent"),
-    "FAILED": _l("Failed"),
-    "CANCELLED": _l("Cancelled"),
-    "DELIVERED": _l("Delivered"),
-    "UNDELIVERED": _l("Not delivered"),
-    "EXPIRED": _l("Expired"),
-    "UNREPORTED": _l("No delivery report"),
-    "UNCERTAIN": _l("Unknown, to check"),
-}
-DELIVERY_LABELS = {
-    "delivered": _l("delivered"),
-    "undelivered": _l("not delivered"),
-    "unknown": _l("unknown"),
-    "pending": _l("awaiting report"),
-}
-
-
-@bp.app_template_filter("status_label")
-def status_label(status: str | None) -> str:
-    label = STATUS_LABELS.get(status or "")
-    return str(label) if label is not None else (status or "")
-
-
-@bp.app_template_filter("delivery_label")
-def delivery_label(delivery: str | None) -> str:
-    label = DELIVERY_LABELS.get(delivery or "")
-    return str(label) if label is not None else ""
 
 
 @bp.app_template_global("delivery_of")
@@ -92,7 +61,7 @@ def messages() -> Any:
         page = inbound_page(phone=phone, text=text, before=before, after=after, limit=limit)
         total = count_where(InboundSms, inbound_conditions(phone, text))
         replays = replay_counts(row.id for row in page.rows)
-    statuses = [(s.value, STATUS_LABELS.get(s.value, s.value)) for s in OutboundStatus]
+    statuses = [(s.value, STATUS_LABELS[s]) for s in OutboundStatus]
     return render_template("console/messages.html", direction=direction, page=page, status=status, phone=phone,
                            text=text, total=total, replays=replays,
                            statuses=statuses, urls=page_urls("console.messages", page, dir=direction),

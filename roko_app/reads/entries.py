@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, literal_column, select
 from roko_app.configuration import CAMPAIGN_TZ
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms
-from roko_app.reads.csv_safety import safe_cell
+from roko_app.reads.csv_safety import safe_cell, safe_row
 from roko_app.reads.pager import Cursor, Page, keyset_page, older_than
 from roko_app.reads.values import code_key, contains_pattern, day_start, msisdn_key, phone_part
 
@@ -128,22 +128,47 @@ def sms_texts(ids: Iterable[int]) -> dict[int, str]:
 CSV_HEADER = ("entry_id", "created_at_utc", "msisdn", "outcome", "code", "chances", "sms_id", "sms_text")
 
 
-def iter_entries_csv(filters: EntryFilters, chunk_rows: int | None = None) -> Iterator[str]:
+def _as_is(value: str) -> str:
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CsvLayout:
+    """How an export is written: its header, delimiter, and how outcomes and times read.
+    :data:`RAW_CSV` is the machine form (``,``, keys, ISO times); the console builds a
+    spreadsheet form for people (console/entries.py)."""
+
+    header: tuple[str, ...] = CSV_HEADER
+    delimiter: str = ","
+    outcome: Callable[[str], str] = _as_is
+    time: Callable[[str], str] = _as_is  # from ``YYYY-MM-DD HH:MM:SS``
+
+
+RAW_CSV = CsvLayout()
+
+
+def day_first(text: str) -> str:
+    """``2026-06-10 08:00:00`` as ``10/06/2026 08:00:00`` (how a French spreadsheet reads a time)."""
+    return f"{text[8:10]}/{text[5:7]}/{text[0:4]} {text[11:19]}" if len(text) >= 19 else text
+
+
+def iter_entries_csv(filters: EntryFilters, chunk_rows: int | None = None,
+                     layout: CsvLayout = RAW_CSV) -> Iterator[str]:
     """The CSV export of every entry matching ``filters``, newest first, piece by piece.
 
     A UTF-8 byte order mark (so spreadsheet programs read accents right), a header row,
     then one piece per chunk of ``chunk_rows`` entries, each read by a fresh keyset query
     after the last row of the previous chunk (joined to its SMS for the text): memory
     stays flat however many rows match. Times are ``YYYY-MM-DD HH:MM:SS`` in UTC, which
-    is also Africa/Conakry time (UTC+0 all year).
+    is also Africa/Conakry time (UTC+0 all year), unless ``layout`` says otherwise.
 
     A million rows go through here, so the loop stays in Core and takes the timestamp as
     the driver gives it (text on SQLite) instead of building a datetime per row.
     """
     chunk_rows = chunk_rows or CSV_CHUNK_ROWS
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_HEADER)
+    writer = csv.writer(buffer, delimiter=layout.delimiter, lineterminator="\r\n")
+    writer.writerow(safe_row(layout.header))
     yield "\ufeff" + _drain(buffer)
     entry, sms = Entry.__table__, InboundSms.__table__
     columns = (entry.c.id, _RAW_CREATED_AT, _utc_text(), entry.c.msisdn, entry.c.outcome, entry.c.code,
@@ -163,8 +188,9 @@ def iter_entries_csv(filters: EntryFilters, chunk_rows: int | None = None) -> It
         if not rows:
             return
         # Every text cell through safe_cell (a farmer's number or text is not a formula).
-        writer.writerows((id_, safe_cell(at_text), safe_cell(msisdn), safe_cell(outcome), safe_cell(code or ""),
-                          chances, sms_id, safe_cell(text or ""))
+        outcome_of, time_of = layout.outcome, layout.time
+        writer.writerows((id_, safe_cell(time_of(at_text)), safe_cell(msisdn), safe_cell(outcome_of(outcome)),
+                          safe_cell(code or ""), chances, sms_id, safe_cell(text or ""))
                          for id_, _at, at_text, msisdn, outcome, code, chances, sms_id, text in rows)
         yield _drain(buffer)
         if len(rows) < chunk_rows:

@@ -63,10 +63,26 @@ BATCH_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _DELIMITERS = (",", ";", "\t")
 
 
+# A bad row's problem: its code, and the English sentence of the CLI and the logs (the
+# console has its own words for each code, in console/labels.py).
+ROW_PROBLEMS = {
+    "FIELD_COUNT": "expected {expected} fields, found {found}",
+    "OTHER_BATCH": "the batch column says {named!r}, but the import is into {batch!r}",
+    "EMPTY_CODE": "empty code",
+    "MALFORMED_CODE": "malformed code: expected U followed by 8 digits",
+    "DUPLICATE_IN_FILE": "duplicate: the same code is on an earlier line of this file",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class RowError:
     line: int  # 1-based line of the file (the header is line 1)
-    problem: str  # never contains the code
+    code: str  # a key of ROW_PROBLEMS; nothing here contains the code read
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def problem(self) -> str:
+        return ROW_PROBLEMS[self.code].format(**self.params)
 
 
 @dataclass(slots=True)
@@ -81,10 +97,10 @@ class ImportReport:
     # Of the already-present codes, how many belong to each other batch (not moved).
     other_batches: dict[str, int] = field(default_factory=dict)
 
-    def add_error(self, line: int, problem: str) -> None:
+    def add_error(self, line: int, code: str, **params: Any) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_ROW_ERRORS:
-            self.errors.append(RowError(line, problem))
+            self.errors.append(RowError(line, code, params))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +129,8 @@ def find_code(code: str, key: str) -> Code | None:
 
 def check_batch(batch: str) -> str:
     if not BATCH_PATTERN.fullmatch(batch):
-        raise InvalidInput("batch", "A batch name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        raise InvalidInput("batch", "A batch name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                           problem="CODES_BATCH_NAME")
     return batch
 
 
@@ -143,7 +160,8 @@ def import_codes(stream: TextIO, batch: str, key: str) -> ImportReport:
         columns = _read_header(stream)
         _load_rows(stream, columns, batch, key, report)
     except UnicodeDecodeError as exc:
-        raise InvalidInput("file", f"The file is not valid text in the expected encoding ({exc.reason}).") from None
+        raise InvalidInput("file", f"The file is not valid text in the expected encoding ({exc.reason}).",
+                           problem="CODES_FILE_NOT_TEXT", reason=exc.reason) from None
     log.info("codes imported into batch %r: %d rows, %d inserted, %d already present, %d bad",
              batch, report.total_rows, report.inserted, report.already_present, report.error_count)
     return report
@@ -152,7 +170,8 @@ def import_codes(stream: TextIO, batch: str, key: str) -> ImportReport:
 def _read_header(stream: TextIO) -> _Columns:
     line = stream.readline().lstrip("\ufeff")
     if not line.strip():
-        raise InvalidInput("file", "The file is empty: expected a header row naming a 'code' column.")
+        raise InvalidInput("file", "The file is empty: expected a header row naming a 'code' column.",
+                           problem="CODES_FILE_EMPTY")
     # The delimiter: the most frequent of , ; tab in the header line whose split yields a
     # 'code' column (so "code;produit, type" is still read with ';').
     by_count = sorted(_DELIMITERS, key=line.count, reverse=True)
@@ -161,10 +180,12 @@ def _read_header(stream: TextIO) -> _Columns:
     folded = [name.casefold() for name in names]
     duplicates = sorted({name for name in folded if name and folded.count(name) > 1})
     if duplicates:
-        raise InvalidInput("file", f"The header names these columns more than once: {', '.join(duplicates)}.")
+        raise InvalidInput("file", f"The header names these columns more than once: {', '.join(duplicates)}.",
+                           problem="CODES_DUPLICATE_COLUMNS", columns=", ".join(duplicates))
     if "code" not in folded:
         raise InvalidInput("file", f"The header has no 'code' column (columns: {', '.join(names) or 'none'};"
-                                   f" delimiter {delimiter!r}).")
+                                   f" delimiter {delimiter!r}).", problem="CODES_NO_CODE_COLUMN",
+                           columns=", ".join(names), delimiter=delimiter)
     batch_index = folded.index("batch") if "batch" in folded else None
     extras = tuple((i, name) for i, name in enumerate(names) if name and folded[i] not in ("code", "batch"))
     return _Columns(delimiter, len(names), folded.index("code"), batch_index, extras)
@@ -190,11 +211,11 @@ def _load_rows(stream: TextIO, columns: _Columns, batch: str, key: str, report: 
             report.total_rows += 1
             problem, code = _check_row(fields, columns, batch)
             if code is None:
-                report.add_error(line, problem)
+                report.add_error(line, problem[0], **problem[1])
                 continue
             byte, bit = divmod(code_number(code), 8)
             if seen[byte] & (1 << bit):
-                report.add_error(line, "duplicate: the same code is on an earlier line of this file")
+                report.add_error(line, "DUPLICATE_IN_FILE")
                 continue
             seen[byte] |= 1 << bit
             row: dict[str, Any] = {"code_hash": hmac.digest(key_bytes, code.encode("ascii"), "sha256").hex()}
@@ -205,25 +226,27 @@ def _load_rows(stream: TextIO, columns: _Columns, batch: str, key: str, report: 
                 _insert_chunk(chunk, batch, now, report)
                 chunk = []
     except csv.Error as exc:
-        raise InvalidInput("file", f"The file is not readable as CSV near line {reader.line_num + 1}: {exc}.") from None
+        raise InvalidInput("file", f"The file is not readable as CSV near line {reader.line_num + 1}: {exc}.",
+                           problem="CODES_NOT_CSV", line=reader.line_num + 1, reason=str(exc)) from None
     if chunk:
         _insert_chunk(chunk, batch, now, report)
 
 
-def _check_row(fields: list[str], columns: _Columns, batch: str) -> tuple[str, None] | tuple[None, str]:
-    """(problem, None) for a bad row, else (None, canonical code)."""
+def _check_row(fields: list[str], columns: _Columns,
+               batch: str) -> tuple[tuple[str, dict[str, Any]], None] | tuple[None, str]:
+    """((problem code, its parameters), None) for a bad row, else (None, canonical code)."""
     if len(fields) != columns.width:
-        return f"expected {columns.width} fields, found {len(fields)}", None
+        return ("FIELD_COUNT", {"expected": columns.width, "found": len(fields)}), None
     if columns.batch is not None:
         named = fields[columns.batch].strip()
         if named and named != batch:
-            return f"the batch column says {named[:64]!r}, but the import is into {batch!r}", None
+            return ("OTHER_BATCH", {"named": named[:64], "batch": batch}), None
     raw = fields[columns.code]
     if not raw.strip():
-        return "empty code", None
+        return ("EMPTY_CODE", {}), None
     code = canonical_code(raw)
     if code is None:
-        return "malformed code: expected U followed by 8 digits", None
+        return ("MALFORMED_CODE", {}), None
     return None, code
 
 

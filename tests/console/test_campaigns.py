@@ -38,7 +38,7 @@ def test_viewer_sees_batches_with_counts_and_progress(console_app: Any, login: A
     detail = client.get(f"/console/campaigns/{batch_id}")
     assert detail.status_code == 200
     html = detail.get_data(as_text=True)
-    assert "612345678" in html and "c2" in html and "INVALID_NUMBER" in html
+    assert "612345678" in html and "c2" in html and "Numéro invalide" in html
     assert "/cancel" not in html, "a viewer gets no cancel button"
     assert client.post(f"/console/campaigns/{batch_id}/cancel",
                        data={"csrf_token": csrf_from(html)}).status_code == 403

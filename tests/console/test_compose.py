@@ -107,7 +107,7 @@ def test_send_to_several_numbers_queues_one_row_each(console_app: Any, login: An
     assert event.actor == "operator@roko.test"
     assert event.details["count"] == 3 and event.details["encoding"] == "GSM-7"
     assert (event.details["first_id"], event.details["last_id"]) == (rows[0].id, rows[-1].id)
-    assert "3 message(s) queued" in client.get(URL).get_data(as_text=True)
+    assert "3 messages queued" in client.get(URL).get_data(as_text=True)
 
 
 def test_one_number_is_the_audit_target(console_app: Any, login: Any) -> None:

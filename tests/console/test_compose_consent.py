@@ -87,7 +87,7 @@ def test_the_farmer_page_shows_the_opt_out_and_the_opt_in_on_the_timeline(consol
     opt_out(console_app, STOPPED)
     client = login("viewer")
     html = client.get(f"/console/farmers/{STOPPED}").get_data(as_text=True)
-    assert 'id="opt-out-notice"' in html and "Ce numéro a envoyé STOP le 2026-03-02" in html
+    assert 'id="opt-out-notice"' in html and "Ce numéro a envoyé STOP le 02/03/2026" in html
     assert "jusqu'à ce qu'il envoie START" in html
     with console_app.app_context():
         add_participant(STOPPED, opted_out_at=None)

@@ -132,7 +132,7 @@ def test_unblocking_says_until_when_and_what_changes(console_app: Any, login: An
         db.session.commit()
     client = login("operator")
     html = unescape(client.get(f"/console/farmers/{FARMER}/unblock").get_data(as_text=True))
-    assert f"{FARMER} est bloqué jusqu'au {until:%Y-%m-%d %H:%M}" in html
+    assert f"{FARMER} est bloqué jusqu'au {until:%d/%m/%Y %H:%M}" in html
     with console_app.app_context():
         assert db.session.scalars(select(Participant.blocked_until)).one() is not None
     assert submit(client, html).status_code == 302

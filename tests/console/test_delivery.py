@@ -80,7 +80,7 @@ def test_a_message_page_shows_its_delivery_and_the_gateways_reports(console_app:
     assert "absent subscriber" in html and f"roko-out-{message_id}" in html
     reports = re.search(r'<table class="rows" id="reports">(.*?)</table>', html, re.S).group(1)  # type: ignore[union-attr]
     assert reports.count("<tr>") == 3  # the heading and two reports
-    assert "<code>failed</code>" in reports and "<code>delivered</code>" in reports
+    assert ">échec</td>" in reports and ">livré</td>" in reports  # the gateway's words, in French
     assert "non (déjà définitif, ou autre SMS)" in reports
     listing = client.get("/console/messages?dir=out").get_data(as_text=True)
     assert f'href="/console/messages/out/{message_id}"' in listing

@@ -43,10 +43,10 @@ def test_conversation_merges_sms_in_and_out_by_time(login: Any, talk: dict[str, 
     assert conversation(html) == [f"in-{talk['sms1']}", f"out-{talk['reply1']}", f"in-{talk['sms2']}",
                                   f"out-{talk['reply2']}", f"out-{talk['campaign']}"]
     assert "someone else" not in html
-    assert "rejected by the gateway: blacklisted" in html  # why the failed reply failed
+    assert 'Refusé par la passerelle : <q translate="no">blacklisted</q>' in html  # why the failed reply failed
     assert f'id="entry-{talk["first"]}"' in html and f'id="entry-{talk["second"]}"' in html
     assert f'href="#entry-{talk["second"]}"' in html  # the SMS links to its entry
-    assert 'title="QUEUED"' in html and 'title="FAILED"' in html
+    assert '<span class="badge QUEUED">En attente</span>' in html and '<span class="badge FAILED">Échec</span>' in html
 
 
 @pytest.mark.parametrize("written", ["+224612345678", "00224 612 34 56 78", "224-612-345-678"])
@@ -86,7 +86,7 @@ def block(app: Any, until: datetime | None, opted_out: datetime | None = None) -
 def test_status_badges(console_app: Any, login: Any, talk: dict[str, int]) -> None:
     block(console_app, datetime(2030, 1, 2, 3, 4, tzinfo=UTC), opted_out=datetime(2026, 6, 10, 9, 15, tzinfo=UTC))
     html = login("viewer").get(f"/console/farmers/{FARMER}").get_data(as_text=True)
-    assert "2030-01-02 03:04" in html and "2026-06-10 09:15" in html
+    assert "02/01/2030 03:04" in html and "10/06/2026 09:15" in html
     assert 'class="badge BLOCKED"' in html and 'class="badge OPT_OUT"' in html
 
 

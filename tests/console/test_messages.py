@@ -39,14 +39,14 @@ def test_inbound_tab(login: Any, logs: dict[str, Any]) -> None:
     assert rows(html, "in") == [logs["stray"], logs["sms"]]
     assert f'href="/console/farmers/612345678#entry-{logs["entry"]}"' in html  # the SMS leads to its entry
     assert 'href="/console/farmers/622334455"' in html and "hello?" in html
-    assert 'title="VALID_FIRST"' in html
+    assert '<span class="badge VALID_FIRST">Valide, 1re</span>' in html
 
 
 def test_outbound_tab_and_status_filter(login: Any, logs: dict[str, Any]) -> None:
     client = login("viewer")
     html = client.get("/console/messages?dir=out").get_data(as_text=True)
     assert rows(html, "out") == [logs["queued"], logs["failed"], logs["sent"]]
-    assert "gave up after 5 attempts: timeout" in html
+    assert 'Abandonné après 5 essais : <q translate="no">timeout</q>' in html
     html = client.get("/console/messages?dir=out&status=FAILED").get_data(as_text=True)
     assert rows(html, "out") == [logs["failed"]]
     html = client.get("/console/messages?dir=out&status=SENT").get_data(as_text=True)

@@ -26,7 +26,7 @@ def test_a_replay_with_another_text_is_shown_on_the_sms_and_in_the_list(console_
 
     page = unescape(client.get(URL, query_string={"sms": kept}).get_data(as_text=True))
     (row,) = re.findall(r'<tr id="replay-\d+">(.*?)</tr>', page, re.S)
-    assert "ROKO U10000001" in row and "ROKO U10000009" in row and "<code>text</code>" in row
+    assert "ROKO U10000001" in row and "ROKO U10000009" in row and "Diffère par\">texte" in row
     assert f"Seulement le SMS n° {kept}." in page
 
 

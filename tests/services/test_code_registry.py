@@ -231,7 +231,8 @@ def test_chunks_add_up(app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     report = run_import(app, content, batch="LOT-B")
     assert (report.inserted, report.already_present, report.error_count, report.total_rows) == (7, 3, 1, 11)
     assert report.other_batches == {"LOT-A": 3}
-    assert report.errors == [RowError(12, "duplicate: the same code is on an earlier line of this file")]
+    assert report.errors == [RowError(12, "DUPLICATE_IN_FILE")]
+    assert report.errors[0].problem == "duplicate: the same code is on an earlier line of this file"
     assert count_codes(app) == 10
 
 

@@ -72,7 +72,7 @@ def test_entries_export_neutralises_the_phone_and_text_columns(make_app: Any) ->
     text_in(app, "=1+1 ROKO", sender=HOSTILE_SENDER)
     text_in(app, "\uff0bcmd", sender="612345678")
     text_in(app, " @SUM(1)", sender="+224622334455")
-    body = log_in(app.test_client(), "viewer@roko.test").get("/console/entries.csv").get_data(as_text=True)
+    body = log_in(app.test_client(), "viewer@roko.test").get("/console/entries.csv?format=raw").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
     assert len(rows) == 4
     by_text = {row[7]: row for row in rows[1:]}
