@@ -7,7 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort
+from flask import abort, g
 from flask_login import current_user, login_required
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,6 +19,7 @@ def role_required(role: str) -> Callable[[F], F]:
         @login_required
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_user.has_role(role):
+                g.role_needed = role  # named on the 403 page
                 abort(403)
             return view(*args, **kwargs)
 

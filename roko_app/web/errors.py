@@ -14,7 +14,9 @@ from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, g, jsonify, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -105,7 +107,7 @@ def register_error_handlers(app: Flask) -> None:
                 if name.lower() not in ("content-type", "content-length"):
                     response.headers[name] = value
             return response
-        return _html_error(status)
+        return _html_error(status, form_expired=isinstance(error, CSRFError))
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
@@ -167,6 +169,36 @@ def withheld(error: BaseException) -> tuple[type[BaseException], BaseException, 
     return WithheldError, WithheldError(description), error.__traceback__
 
 
-def _html_error(status: int) -> tuple[str, int]:
+# The HTML error pages: what happened and what to do, in the reader's language.
+_PAGES = {
+    400: (_l("The request could not be understood"),
+          _l("The page received something it cannot read. Go back, reload the page and try again.")),
+    401: (_l("Log in first"), _l("This page is for logged-in users: log in, then open it again.")),
+    403: (_l("Not allowed for your role"),
+          _l("Your account cannot open this page or do this. Ask an administrator if you need it.")),
+    404: (_l("Page not found"),
+          _l("Nothing is at this address: the link may be mistyped or out of date, or what it showed was "
+             "removed.")),
+    405: (_l("This address cannot be opened this way"),
+          _l("This address takes a form sent from the console, not a link or a typed address. Go back to the "
+             "page and use its button.")),
+    413: (_l("The file is too big"), _l("The file sent is larger than this page accepts.")),
+    429: (_l("Too many attempts"),
+          _l("Too many requests came from here in a short time. Wait a few minutes, then try again.")),
+    500: (_l("Something went wrong on our side"),
+          _l("The page could not be shown because of an error in the server. It has been recorded; try again "
+             "in a moment, and tell the team if it keeps happening.")),
+    503: (_l("The service is unavailable for a moment"),
+          _l("The database cannot be reached right now. Wait a moment, then reload the page.")),
+}
+_FORM_EXPIRED = (_l("The form has expired"),
+                 _l("The form was open too long, or was sent from another page, so it was not accepted and nothing "
+                    "was changed. Reload the page and send it again."))
+_GENERIC = (_l("The page cannot be shown"), _l("Go back and try again."))
+
+
+def _html_error(status: int, *, form_expired: bool = False) -> tuple[str, int]:
+    title, explanation = _FORM_EXPIRED if form_expired else _PAGES.get(status, _GENERIC)
     templates = [f"errors/{status}.html", "errors/generic.html"]
-    return render_template(templates, status=status, phrase=HTTPStatus(status).phrase), status
+    return render_template(templates, status=status, title=title, explanation=explanation,
+                           role_needed=g.get("role_needed") if status == 403 else None), status
