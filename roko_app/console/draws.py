@@ -92,7 +92,7 @@ def draw_new() -> Any:
             draw = draws.create_draw(**_create_values(form), actor=current_user.email)
         except DomainError as exc:
             db.session.rollback()
-            return render_template("console/draw_new.html", form=form, error=_problem(exc)), 400
+            return render_template("console/draw_new.html", form=form, error=problem_text(exc)), 400
         _audit("draw.create", draw.draw_id)
         db.session.commit()
         flash(_("Draw %(id)s created; its commitment is published.", id=draw.draw_id), "info")
@@ -166,7 +166,7 @@ def draw_bundle(draw_id: str) -> Any:
     except NotFound:
         abort(404)
     except DomainError as exc:
-        flash(_problem(exc), "error")
+        flash(problem_text(exc), "error")
         return redirect(url_for("console.draw", draw_id=draw_id))
     _audit("draw.export", draw_id)
     db.session.commit()
@@ -195,7 +195,7 @@ def _step(draw_id: str, action: str, done: str, call: Any) -> Any:
         abort(404)
     except DomainError as exc:
         db.session.rollback()
-        flash(_problem(exc), "error")
+        flash(problem_text(exc), "error")
         return redirect(url_for("console.draw", draw_id=draw_id))
     _audit(action, draw_id, {key: value for key, value in request.form.items()
                              if key in ("entry_id", "reason")} or None)
@@ -211,7 +211,7 @@ def _create_values(form: DrawCreateForm) -> dict[str, Any]:
     beacon = draws.parse_beacon(f"manual:{form.beacon_description.data or ''}" if source == "manual" else
                                 f"{source}:{form.beacon_round.data}" if form.beacon_round.data else source)
     lines = [line for line in (form.exclusions.data or "").splitlines() if line.strip()]
-    exclusions = draws.read_exclusions(["msisdn,reason", *lines]) if lines else []
+    exclusions = draws.read_exclusions(["msisdn,reason", *lines], first_line=1) if lines else []
     return {"name": form.name.data, "window_from": _conakry(form.window_from.data),
             "window_until": _conakry(form.window_until.data), "prizes": prizes, "alternates": form.alternates.data,
             "beacon": beacon, "exclude_previous_winners": form.exclude_previous_winners.data,
@@ -224,10 +224,6 @@ def _conakry(moment: datetime) -> datetime:
 
 def _notice_options() -> dict[str, int]:
     return {"port": current_app.config["TOPAZ_SEND_PORT"], "claim_days": current_app.config["DRAW_CLAIM_DAYS"]}
-
-
-def _problem(exc: DomainError) -> str:
-    return f"{problem_text(exc)} ({exc.message})"
 
 
 def _audit(action: str, target: str, details: dict[str, Any] | None = None) -> None:

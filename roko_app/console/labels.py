@@ -146,7 +146,60 @@ PROBLEM_LABELS = {
     "NO_ELIGIBLE_ENTRIES": _l("No eligible entry: there is nothing to close."),
     "VALIDATION_ERROR": _l("A value is not acceptable."),
     "NOT_FOUND": _l("Not found."),
+    # the draws (services.draws): creating one
+    "DRAW_NAME_MISSING": _l("The draw needs a name."),
+    "DRAW_WINDOW_NO_TIME_ZONE": _l("The entry window needs a time zone."),
+    "DRAW_WINDOW_ORDER": _l("The end of the entry window (%(window_until)s) must come after its start "
+                            "(%(window_from)s)."),
+    "DRAW_NO_PRIZE": _l("A draw needs at least one prize."),
+    "DRAW_PRIZE_FORMAT": _l("A prize is written NAME:COUNT with a count of at least 1 (for example Tricycle:2), "
+                            "not %(value)s."),
+    "DRAW_PRIZE_COUNT": _l("A prize needs a name and a count of at least 1 (%(name)s: %(count)s)."),
+    "DRAW_PRIZE_NAME_TOO_LONG": _l("A prize name has at most %(max)s characters (it goes into the winner's SMS): "
+                                   "%(name)s is too long."),
+    "DRAW_ALTERNATES_NEGATIVE": _l("The number of alternates cannot be negative (%(count)s)."),
+    "DRAW_BEACON_DESCRIPTION_MISSING": _l("A public value needs a description: what it will be and where it is "
+                                          "published."),
+    "DRAW_BEACON_UNKNOWN_SOURCE": _l("Unknown randomness source %(value)s: choose drand quicknet, drand mainnet or "
+                                     "a public value."),
+    "DRAW_BEACON_BAD_ROUND": _l("The drand round must be a whole number of at least 1, not %(value)s."),
+    "DRAW_ROUND_BEFORE_WINDOW_END": _l("drand round %(round)s is published on %(published_at)s, before the entry "
+                                       "window ends (%(window_until)s): choose a later round."),
+    "DRAW_ROUND_ALREADY_PUBLISHED": _l("drand round %(round)s was already published on %(published_at)s: choose a "
+                                       "round to come."),
+    "DRAW_EXCLUSIONS_NO_MSISDN_COLUMN": _l("The list of numbers left out needs a '%(column)s' column."),
+    "DRAW_EXCLUSIONS_BAD_NUMBER": _l("Numbers left out, line %(line)s: %(value)s is not a Guinea mobile number."),
+    # ... and taking it through its life
+    "DRAW_NOT_FOUND": _l("There is no draw %(draw_id)s."),
+    "DRAW_ALREADY_CLOSED": _l("Draw %(draw_id)s is already closed."),
+    "DRAW_CLOSE_BEFORE_WINDOW_END": _l("Draw %(draw_id)s takes entries until %(window_until)s: close it after "
+                                       "that."),
+    "DRAW_NO_ELIGIBLE_ENTRIES": _l("Draw %(draw_id)s has no eligible entry: there is nothing to close."),
+    "DRAW_NOT_CLOSED": _l("Draw %(draw_id)s is not closed yet: close it first."),
+    "DRAW_ALREADY_RUN": _l("Draw %(draw_id)s has already been run; a draw runs once."),
+    "DRAW_BEACON_FETCH_FAILED": _l("drand round %(round)s could not be fetched (%(error)s). Open %(url)s where it "
+                                   "can be reached and paste the round's signature."),
+    "DRAW_BEACON_NO_RELAY": _l("drand round %(round)s could not be fetched: no drand relay is configured. Paste "
+                               "the round's signature."),
+    "DRAW_MANUAL_VALUE_NEEDED": _l("This draw's randomness is a public value: give it exactly as published, and "
+                                   "no signature."),
+    "DRAW_SIGNATURE_NEEDED": _l("This draw's randomness is round %(round)s of %(source)s: give its signature, and "
+                                "no public value."),
+    "DRAW_ROUND_BEFORE_CLOSE": _l("drand round %(round)s was published on %(published_at)s, before the draw closed "
+                                  "(%(closed_at)s): it cannot be used."),
+    "DRAW_SIGNATURE_INVALID": _l("The drand signature does not verify: %(error)s."),
+    "DRAW_ENTRIES_ALTERED": _l("Draw %(draw_id)s: the stored entry list does not match its published hash; the "
+                               "draw cannot run."),
+    "DRAW_NOT_RUN": _l("Draw %(draw_id)s has not been run yet."),
+    "DRAW_BUNDLE_NOT_RUN": _l("Draw %(draw_id)s has not been run yet: there is nothing to check."),
+    "DRAW_NO_SUCH_PRIZE": _l("Entry %(entry_id)s holds no prize in draw %(draw_id)s."),
+    "DRAW_PRIZE_SETTLED": _l("The prize of entry %(entry_id)s is already %(state)s."),
+    "DRAW_CLAIM_TOO_LATE": _l("The prize of entry %(entry_id)s had to be claimed by %(deadline)s: it is forfeited."),
+    "DRAW_FORFEIT_REASON_MISSING": _l("Say why the prize is forfeited."),
 }
+#: Parameters of a problem that are data as the person typed it or as another system
+#: said it (a prize name, a relay's error): quoted, never translated.
+QUOTED_PARAMS = frozenset({"value", "name", "error", "url"})
 #: A bad row of a codes import (services.code_registry.ROW_PROBLEMS).
 ROW_PROBLEM_LABELS = {
     "FIELD_COUNT": _l("expected %(expected)s fields, found %(found)s"),
@@ -244,11 +297,29 @@ def label(table: Mapping[Any, Any], key: Any) -> str:
 
 
 def problem_text(error: DomainError) -> str:
-    """A service's refusal in the console's words (its problem code and parameters)."""
+    """A service's refusal in the console's words (its problem code and parameters):
+    times in the one format, states and sources by their labels; when a parameter is
+    quoted data (:data:`QUOTED_PARAMS`) the result is Markup with it in
+    ``<q translate="no">``."""
     found = PROBLEM_LABELS.get(error.problem) or PROBLEM_LABELS.get(error.code)
     if found is None:
         return _("Refused.")
-    return str(found) % {"code": "code", **error.params}
+    values = {key: _problem_param(key, value) for key, value in {"code": "code", **error.params}.items()}
+    if any(isinstance(value, Markup) for value in values.values()):
+        return escape(str(found)) % values
+    return str(found) % values
+
+
+def _problem_param(key: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return moment(value)
+    if key == "state":
+        return label(PICK_STATE_LABELS, value)
+    if key == "source":
+        return label(BEACON_SOURCE_LABELS, value)
+    if key in QUOTED_PARAMS:
+        return Markup('<q translate="no">{}</q>').format(value)
+    return value
 
 
 def row_problem(row: RowError) -> str:

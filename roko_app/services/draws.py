@@ -84,14 +84,16 @@ def parse_beacon(text: str | None) -> Beacon:
     if source == MANUAL:
         if not rest.strip():
             raise InvalidInput("beacon", "A manual beacon needs a description, e.g. manual:\"the LONAGUI numbers "
-                                         "of 1 June\".")
+                                         "of 1 June\".", problem="DRAW_BEACON_DESCRIPTION_MISSING")
         return Beacon(MANUAL, description=rest.strip())
     if source not in drand.NETWORKS:
-        raise InvalidInput("beacon", f"Unknown beacon source {source!r}: use drand-quicknet, drand-mainnet or manual.")
+        raise InvalidInput("beacon", f"Unknown beacon source {source!r}: use drand-quicknet, drand-mainnet or manual.",
+                           problem="DRAW_BEACON_UNKNOWN_SOURCE", value=source)
     if not rest:
         return Beacon(source)
     if not rest.isdigit() or int(rest) < 1:
-        raise InvalidInput("beacon", f"The drand round must be a positive whole number, got {rest!r}.")
+        raise InvalidInput("beacon", f"The drand round must be a positive whole number, got {rest!r}.",
+                           problem="DRAW_BEACON_BAD_ROUND", value=rest)
     return Beacon(source, round=int(rest))
 
 
@@ -99,28 +101,34 @@ def parse_prize(text: str) -> tuple[str, int]:
     """``NAME:COUNT`` (the name may contain colons; the count follows the last one)."""
     name, _, count = text.rpartition(":")
     if not name.strip() or not count.isdigit() or int(count) < 1:
-        raise InvalidInput("prize", f"A prize is NAME:COUNT with a count of at least 1, got {text!r}.")
+        raise InvalidInput("prize", f"A prize is NAME:COUNT with a count of at least 1, got {text!r}.",
+                           problem="DRAW_PRIZE_FORMAT", value=text)
     return name.strip(), int(count)
 
 
 def _check_prize_name(name: str) -> None:
     if len(name.strip()) > replies.PRIZE_NAME_MAX:
         raise InvalidInput("prize", f"A prize name has at most {replies.PRIZE_NAME_MAX} characters (it goes into the "
-                                    f"winner's SMS): {name.strip()!r} is too long.")
+                                    f"winner's SMS): {name.strip()!r} is too long.",
+                           problem="DRAW_PRIZE_NAME_TOO_LONG", name=name.strip(), max=replies.PRIZE_NAME_MAX)
 
 
-def read_exclusions(stream: Iterable[str]) -> list[tuple[str, str]]:
-    """``(msisdn, reason)`` from a CSV with a ``msisdn`` column and an optional ``reason`` column."""
+def read_exclusions(stream: Iterable[str], *, first_line: int = 2) -> list[tuple[str, str]]:
+    """``(msisdn, reason)`` from a CSV with a ``msisdn`` column and an optional ``reason`` column;
+    ``first_line`` is the number a refusal gives the first row under the header (the
+    console's form has no header line of its own)."""
     reader = csv.DictReader(stream)
     if not reader.fieldnames or "msisdn" not in [name.strip() for name in reader.fieldnames]:
-        raise InvalidInput("exclude_file", "The exclusion file needs a 'msisdn' column.")
+        raise InvalidInput("exclude_file", "The exclusion file needs a 'msisdn' column.",
+                           problem="DRAW_EXCLUSIONS_NO_MSISDN_COLUMN", column="msisdn")
     rows = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in enumerate(reader, start=first_line):
         row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
         try:
             msisdn = normalize_msisdn(row.get("msisdn", ""))
         except InvalidMsisdn as exc:
-            raise InvalidInput("exclude_file", f"Exclusion file line {line}: {exc}") from None
+            raise InvalidInput("exclude_file", f"Exclusion file line {line}: {exc}",
+                               problem="DRAW_EXCLUSIONS_BAD_NUMBER", line=line, value=row.get("msisdn", "")) from None
         rows.append((msisdn, row.get("reason") or "excluded"))
     return rows
 
@@ -141,19 +149,22 @@ def create_draw(*, name: str, window_from: datetime, window_until: datetime, pri
                 exclusions: Sequence[tuple[str, str]] = (), now: datetime | None = None) -> LuckyDraw:
     now = now or utcnow()
     if not name.strip():
-        raise InvalidInput("name", "The draw needs a name.")
+        raise InvalidInput("name", "The draw needs a name.", problem="DRAW_NAME_MISSING")
     if window_from.tzinfo is None or window_until.tzinfo is None:
-        raise InvalidInput("window", "The entry window needs time zones.")
+        raise InvalidInput("window", "The entry window needs time zones.", problem="DRAW_WINDOW_NO_TIME_ZONE")
     if window_until <= window_from:
-        raise InvalidInput("until", "The window's end must come after its start.")
+        raise InvalidInput("until", "The window's end must come after its start.", problem="DRAW_WINDOW_ORDER",
+                           window_from=window_from, window_until=window_until)
     if not prizes:
-        raise InvalidInput("prize", "A draw needs at least one prize.")
+        raise InvalidInput("prize", "A draw needs at least one prize.", problem="DRAW_NO_PRIZE")
     for prize, count in prizes:
         _check_prize_name(prize)
         if not prize.strip() or count < 1:
-            raise InvalidInput("prize", f"A prize needs a name and a count of at least 1, got {prize!r}: {count}.")
+            raise InvalidInput("prize", f"A prize needs a name and a count of at least 1, got {prize!r}: {count}.",
+                               problem="DRAW_PRIZE_COUNT", name=prize, count=count)
     if alternates < 0:
-        raise InvalidInput("alternates", "The number of alternates cannot be negative.")
+        raise InvalidInput("alternates", "The number of alternates cannot be negative.",
+                           problem="DRAW_ALTERNATES_NEGATIVE", count=alternates)
     round_number = beacon.round
     planned_at = None
     if beacon.source in drand.NETWORKS:
@@ -163,10 +174,13 @@ def create_draw(*, name: str, window_from: datetime, window_until: datetime, pri
         planned_at = drand.round_time(network, round_number)
         if planned_at < window_until:
             raise BeaconRefused(f"drand round {round_number} is published at {planned_at.isoformat()}, before the "
-                                f"window ends ({window_until.isoformat()}): choose a later round.")
+                                f"window ends ({window_until.isoformat()}): choose a later round.",
+                                problem="DRAW_ROUND_BEFORE_WINDOW_END", round=round_number, published_at=planned_at,
+                                window_until=window_until)
         if planned_at <= now:
             raise BeaconRefused(f"drand round {round_number} was already published at {planned_at.isoformat()}: "
-                                f"choose a future round.")
+                                f"choose a future round.", problem="DRAW_ROUND_ALREADY_PUBLISHED",
+                                round=round_number, published_at=planned_at)
     seed = secrets.token_bytes(32)
     draw = LuckyDraw(
         draw_id=_new_draw_id(now), name=name.strip(), state=DrawState.OPEN.value,
@@ -201,7 +215,7 @@ def _new_draw_id(now: datetime) -> str:
 def get_draw(draw_id: str) -> LuckyDraw:
     draw = db.session.scalars(select(LuckyDraw).where(LuckyDraw.draw_id == draw_id)).one_or_none()
     if draw is None:
-        raise NotFound(f"No draw {draw_id!r}.")
+        raise NotFound(f"No draw {draw_id!r}.", problem="DRAW_NOT_FOUND", draw_id=draw_id)
     return draw
 
 
@@ -269,14 +283,17 @@ def close_draw(draw_id: str, *, actor: str, now: datetime | None = None) -> Luck
     now = now or utcnow()
     draw = get_draw(draw_id)
     if draw.state != DrawState.OPEN:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id} is already closed.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} is already closed.", problem="DRAW_ALREADY_CLOSED",
+                             draw_id=draw.draw_id)
     if now < draw.window_until:
         raise DrawOutOfOrder(f"Draw {draw.draw_id} takes entries until {draw.window_until.isoformat()}: "
-                             f"close it after that.")
+                             f"close it after that.", problem="DRAW_CLOSE_BEFORE_WINDOW_END",
+                             draw_id=draw.draw_id, window_until=draw.window_until)
     excluded = _excluded_participants(draw)
     frozen = freeze_entries(draw, excluded)
     if not frozen.entries:
-        raise NoEligibleEntries(f"Draw {draw.draw_id} has no eligible entry: nothing to close.")
+        raise NoEligibleEntries(f"Draw {draw.draw_id} has no eligible entry: nothing to close.",
+                                problem="DRAW_NO_ELIGIBLE_ENTRIES", draw_id=draw.draw_id)
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["participant_id", "reason"])
@@ -315,7 +332,9 @@ def fetch_beacon(draw_id: str, urls: Sequence[str], timeout: float) -> fetch.Fet
     except fetch.FetchFailed as exc:
         where = fetch.round_url(urls[0], network, draw.beacon_round) if urls else "a drand relay"
         raise BeaconRefused(f"drand round {draw.beacon_round} could not be fetched ({exc}). Fetch {where} where "
-                            f"it can be reached and give its signature with --beacon-signature.") from None
+                            f"it can be reached and give its signature with --beacon-signature.",
+                            problem="DRAW_BEACON_FETCH_FAILED" if urls else "DRAW_BEACON_NO_RELAY",
+                            round=draw.beacon_round, url=where, error=str(exc)) from None
 
 
 def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous_signature: str | None = None,
@@ -325,36 +344,44 @@ def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous
     now = now or utcnow()
     draw = get_draw(draw_id)
     if draw.state == DrawState.OPEN:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id} is not closed yet: close it first.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} is not closed yet: close it first.",
+                             problem="DRAW_NOT_CLOSED", draw_id=draw.draw_id)
     if draw.state == DrawState.RUN:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id} has already been run; a draw runs once.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has already been run; a draw runs once.",
+                             problem="DRAW_ALREADY_RUN", draw_id=draw.draw_id)
     if draw.beacon_source == MANUAL:
         if value is None or not value.strip() or signature:
-            raise BeaconRefused("This draw's beacon is a manual value: give it with --beacon-value.")
+            raise BeaconRefused("This draw's beacon is a manual value: give it with --beacon-value.",
+                                 problem="DRAW_MANUAL_VALUE_NEEDED")
         beacon_hex = algorithm.manual_beacon_hex(value)
         draw.beacon_value = value
     else:
         network = drand.NETWORKS[draw.beacon_source]
         if not signature or value is not None:
             raise BeaconRefused(f"This draw's beacon is {network.source} round {draw.beacon_round}: "
-                                f"give its signature with --beacon-signature.")
+                                f"give its signature with --beacon-signature.", problem="DRAW_SIGNATURE_NEEDED",
+                                source=network.source, round=draw.beacon_round)
         assert draw.beacon_round is not None and draw.closed_at is not None
         published = drand.round_time(network, draw.beacon_round)
         if published < draw.closed_at:
             raise BeaconRefused(f"drand round {draw.beacon_round} was published at {published.isoformat()}, before "
-                                f"the draw closed ({draw.closed_at.isoformat()}): it cannot be used.")
+                                f"the draw closed ({draw.closed_at.isoformat()}): it cannot be used.",
+                                problem="DRAW_ROUND_BEFORE_CLOSE", round=draw.beacon_round, published_at=published,
+                                closed_at=draw.closed_at)
         try:
             sig = bytes.fromhex(signature)
             previous = bytes.fromhex(previous_signature) if previous_signature else None
             beacon_hex = drand.verify(network, draw.beacon_round, sig, previous)
         except ValueError as exc:  # BeaconError is a ValueError, so is bad hex
-            raise BeaconRefused(f"The beacon signature does not verify: {exc}.") from None
+            raise BeaconRefused(f"The beacon signature does not verify: {exc}.",
+                                problem="DRAW_SIGNATURE_INVALID", error=str(exc)) from None
         draw.beacon_signature = sig.hex()
         draw.beacon_previous_signature = previous.hex() if previous else None
     data = draw.entries_csv
     assert data is not None and draw.entries_sha256 is not None
     if hashlib.sha256(data).hexdigest() != draw.entries_sha256:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id}: the stored entry list does not match its published hash.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id}: the stored entry list does not match its published hash.",
+                             problem="DRAW_ENTRIES_ALTERED", draw_id=draw.draw_id)
     tiers = [prize.tier for prize in draw.prizes for _ in range(prize.count)]
     outcome = algorithm.pick_entries_csv(data, seed=bytes.fromhex(draw.seed_hex), draw_id=draw.draw_id,
                                          entries_hash=draw.entries_sha256, beacon_hex=beacon_hex, winners=len(tiers),
@@ -415,12 +442,15 @@ def _notify(draw: LuckyDraw, pick: LuckyDrawPick, actor: str, port: int, claim_d
 
 def _prize_pick(draw: LuckyDraw, entry_id: int) -> LuckyDrawPick:
     if draw.state != DrawState.RUN:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet.", problem="DRAW_NOT_RUN",
+                             draw_id=draw.draw_id)
     pick = next((p for p in draw.picks if p.entry_id == entry_id and p.tier is not None), None)
     if pick is None:
-        raise NotFound(f"Entry {entry_id} holds no prize in draw {draw.draw_id}.")
+        raise NotFound(f"Entry {entry_id} holds no prize in draw {draw.draw_id}.",
+                       problem="DRAW_NO_SUCH_PRIZE", entry_id=entry_id, draw_id=draw.draw_id)
     if pick.state != PickState.NOTIFIED:
-        raise DrawOutOfOrder(f"The prize of entry {entry_id} is already {pick.state}.")
+        raise DrawOutOfOrder(f"The prize of entry {entry_id} is already {pick.state}.",
+                             problem="DRAW_PRIZE_SETTLED", entry_id=entry_id, state=pick.state)
     return pick
 
 
@@ -431,7 +461,8 @@ def claim(draw_id: str, entry_id: int, *, actor: str, now: datetime | None = Non
     pick = _prize_pick(draw, entry_id)
     if pick.claim_deadline is not None and now > pick.claim_deadline:
         raise DrawOutOfOrder(f"The prize of entry {entry_id} had to be claimed by {pick.claim_deadline.isoformat()}: "
-                             f"it is forfeited ({DEADLINE_PASSED}).")
+                             f"it is forfeited ({DEADLINE_PASSED}).", problem="DRAW_CLAIM_TOO_LATE",
+                             entry_id=entry_id, deadline=pick.claim_deadline)
     pick.state = PickState.CLAIMED.value
     pick.claimed_at = now
     _event(draw, actor, "claimed", now, entry_id=entry_id, tier=pick.tier)
@@ -445,7 +476,7 @@ def forfeit(draw_id: str, entry_id: int, *, reason: str, actor: str, port: int =
     who is notified. Returns that alternate, or None when none is left."""
     now = now or utcnow()
     if not reason.strip():
-        raise InvalidInput("reason", "Say why the prize is forfeited.")
+        raise InvalidInput("reason", "Say why the prize is forfeited.", problem="DRAW_FORFEIT_REASON_MISSING")
     draw = get_draw(draw_id)
     pick = _prize_pick(draw, entry_id)
     pick.state = PickState.FORFEITED.value
@@ -570,7 +601,8 @@ def bundle_files(draw: LuckyDraw) -> dict[str, bytes]:
     """The evidence bundle of a draw that has run, file name to bytes: ``draw.json``,
     ``entries.csv``, ``exclusions.csv``, ``VERIFY.md`` and ``verify_draw.py``."""
     if draw.state != DrawState.RUN:
-        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet: there is nothing to verify.")
+        raise DrawOutOfOrder(f"Draw {draw.draw_id} has not been run yet: there is nothing to verify.",
+                             problem="DRAW_BUNDLE_NOT_RUN", draw_id=draw.draw_id)
     record = json.dumps(draw_record(draw), ensure_ascii=False, indent=2) + "\n"
     return {
         "draw.json": record.encode("utf-8"),

@@ -99,7 +99,8 @@ def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) ->
         clock.move_to("2026-06-07 23:59:59")
         early = _post(client, f"{page}/close", page, confirm="y")
         assert early.status_code == 302 and _draw(console_app, draw_id).state == "OPEN"
-        assert "Cette étape ne correspond pas" in client.get(page).get_data(as_text=True)
+        assert (f"Le tirage {draw_id} reçoit des participations jusqu&#39;au 08/06/2026 00:00 : clôturez-le ensuite."
+                in client.get(page).get_data(as_text=True))
         clock.move_to("2026-06-08 00:00:01")
         unconfirmed = _post(client, f"{page}/close", page)
         assert unconfirmed.status_code == 400 and _draw(console_app, draw_id).state == "OPEN"
@@ -140,10 +141,11 @@ def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) ->
 
 
 @pytest.mark.parametrize(("field", "value", "problem"), [
-    ("prizes", "Tricycle", "NAME:COUNT"),
-    ("prizes", "T" * 41 + ":1", "at most 40"),
-    ("window_until", "2026-05-01T00:00", "after its start"),
-    ("exclusions", "12,staff", "Exclusion file line"),
+    ("prizes", "Tricycle", 'NOM:NOMBRE avec un nombre d&#39;au moins 1 (par exemple Tricycle:2), et non '
+                           '<q translate="no">Tricycle</q>.'),
+    ("prizes", "T" * 41 + ":1", "a au plus 40 caractères"),
+    ("window_until", "2026-05-01T00:00", "(01/05/2026 00:00) doit venir après son début (01/06/2026 00:00)"),
+    ("exclusions", "620000001,ok\r\n12,staff", 'Numéros exclus, ligne 2 : <q translate="no">12</q>'),
 ])
 def test_a_refused_creation_says_why_and_creates_nothing(console_app: Any, login: Any, field: str, value: str,
                                                          problem: str) -> None:
@@ -202,3 +204,43 @@ def test_an_admin_runs_a_drand_draw_without_pasting_when_drand_answers(console_a
         assert _post(client, f"{page}/run", page, confirm="y").status_code == 302
     ran = _draw(console_app, draw_id)
     assert (ran.state, ran.beacon_randomness, len(asked)) == ("RUN", quick["randomness"], 1)
+
+
+ENGLISH = re.compile(r"\b(?:draw|closed|already|first|prize|entry|entries|the)\b", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(("state", "step", "data", "french"), [
+    ("CLOSED", "close", {"confirm": "y"}, "Le tirage {draw_id} est déjà clôturé."),
+    ("OPEN", "run", {"value": DRAW_BEACON_VALUE, "confirm": "y"},
+     "Le tirage {draw_id} n&#39;est pas encore clôturé : clôturez-le d&#39;abord."),
+    ("RUN", "run", {"value": DRAW_BEACON_VALUE, "confirm": "y"},
+     "Le tirage {draw_id} a déjà été lancé ; un tirage ne se lance qu&#39;une fois."),
+    ("CLOSED", "claim", {"entry_id": "1"}, "Le tirage {draw_id} n&#39;a pas encore été lancé."),
+], ids=["close-closed", "run-open", "run-twice", "claim-before-run"])
+def test_a_refused_step_says_why_in_french_only(console_app: Any, login: Any, state: str, step: str,
+                                                data: dict[str, str], french: str) -> None:
+    """The flash is the console's words for the service's problem code, without the
+    service's English sentence (the CLI's) beside it."""
+    draw_id, _codes = add_draw(console_app, state)
+    client = login("admin")
+    page = f"/console/draws/{draw_id}"
+    refused = _post(client, f"{page}/{step}", page, **data)
+    assert refused.status_code == 302 and _draw(console_app, draw_id).state == state
+    shown = client.get(page).get_data(as_text=True)
+    flashes = re.findall(r'<p class="flash flash-error"[^>]*>(.*?)</p>', shown, re.DOTALL)
+    assert flashes == [french.format(draw_id=draw_id)]
+    assert ENGLISH.findall(flashes[0]) == []
+
+
+def test_a_refused_creation_names_the_typed_value_as_data(console_app: Any, login: Any) -> None:
+    with freeze_time("2026-05-30 12:00:00"):
+        client = login("admin")
+        response = _post(client, "/console/draws/new", "/console/draws/new", name="T", window_from="2026-06-01T00:00",
+                         window_until="2026-06-08T00:00", prizes="Tricycle:1\r\nSac de riz", alternates="1",
+                         beacon_source="manual", beacon_description="x")
+    error = re.search(r'<p class="flash flash-error" role="alert" id="draw-error">(.*?)</p>',
+                      response.get_data(as_text=True), re.DOTALL)
+    assert response.status_code == 400 and error is not None
+    assert error.group(1) == ('Un lot s&#39;écrit NOM:NOMBRE avec un nombre d&#39;au moins 1 (par exemple Tricycle:2), '
+                              'et non <q translate="no">Sac de riz</q>.')
+    assert "A prize is NAME:COUNT" not in response.get_data(as_text=True)

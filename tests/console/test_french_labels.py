@@ -3,6 +3,8 @@ console shows, in French; plurals, percentages and the one date format."""
 
 from __future__ import annotations
 
+import ast
+import html
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from roko_app.reads.campaigns import PROGRESS_GROUPS
 from roko_app.reads.messages import DELIVERY
 from roko_app.services import replies
 from roko_app.services.code_registry import ROW_PROBLEMS, RowError
-from roko_app.services.errors import InvalidInput
+from roko_app.services.errors import DomainError, InvalidInput
 from tests.factories import add_entry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +159,79 @@ def test_counts_take_the_french_plural(console_app: Any, login: Any, farmers: in
             add_entry(f"62000000{index}", "VALID_FIRST", datetime(2026, 6, 1, tzinfo=UTC), code=f"U1000000{index}")
         db.session.commit()
     assert words in login("viewer").get("/console/").get_data(as_text=True)
+
+
+# --- the draw service's refusals (services.draws): a problem code each, French words each ---
+
+DRAW_SERVICE = ROOT / "roko_app" / "services" / "draws.py"
+
+
+def test_every_refusal_of_the_draw_service_carries_a_problem_code() -> None:
+    tree = ast.parse(DRAW_SERVICE.read_text(encoding="utf-8"))
+    raised = [node.exc for node in ast.walk(tree) if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)]
+    refusals = [call for call in raised if isinstance(call.func, ast.Name) and call.func.id in
+                {"InvalidInput", "NotFound", "DrawOutOfOrder", "BeaconRefused", "NoEligibleEntries"}]
+    assert len(refusals) > 30, "the walk still finds them"
+    assert [call.lineno for call in refusals if not any(kw.arg == "problem" for kw in call.keywords)] == []
+
+
+def test_every_draw_problem_code_has_its_french_words(app: Any) -> None:
+    codes = set(re.findall(r'"(DRAW_[A-Z_]+)"', DRAW_SERVICE.read_text(encoding="utf-8")))
+    assert len(codes) > 30 and "DRAW_BEACON_NO_RELAY" in codes
+    assert codes - set(labels.PROBLEM_LABELS) == set()
+    def words(locale: str) -> dict[str, str]:
+        with app.test_request_context(), force_locale(locale):
+            return {code: str(labels.PROBLEM_LABELS[code]) for code in codes}
+
+    english, french = words("en"), words("fr")
+    assert [code for code in codes if english[code] == french[code]] == []
+
+
+def plain(words: str) -> str:
+    """What the reader sees of the console's words (quoted data as text)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", str(words)))
+
+
+JUNE_8 = datetime(2026, 6, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("problem", "params", "sentence"), [
+    ("DRAW_ALREADY_CLOSED", {"draw_id": "20260601-ABC123"}, "Le tirage 20260601-ABC123 est déjà clôturé."),
+    ("DRAW_CLOSE_BEFORE_WINDOW_END", {"draw_id": "20260601-ABC123", "window_until": JUNE_8},
+     "Le tirage 20260601-ABC123 reçoit des participations jusqu'au 08/06/2026 00:00 : clôturez-le ensuite."),
+    ("DRAW_NOT_CLOSED", {"draw_id": "D1"}, "Le tirage D1 n'est pas encore clôturé : clôturez-le d'abord."),
+    ("DRAW_ALREADY_RUN", {"draw_id": "D1"}, "Le tirage D1 a déjà été lancé ; un tirage ne se lance qu'une fois."),
+    ("DRAW_NO_ELIGIBLE_ENTRIES", {"draw_id": "D1"},
+     "Le tirage D1 n'a aucune participation retenue : il n'y a rien à clôturer."),
+    ("DRAW_PRIZE_FORMAT", {"value": "Tricycle"},
+     "Un lot s'écrit NOM:NOMBRE avec un nombre d'au moins 1 (par exemple Tricycle:2), et non Tricycle."),
+    ("DRAW_PRIZE_NAME_TOO_LONG", {"name": "T" * 41, "max": 40},
+     f"Le nom d'un lot a au plus 40 caractères (il figure dans le SMS du gagnant) : {'T' * 41} est trop long."),
+    ("DRAW_WINDOW_ORDER", {"window_from": JUNE_8, "window_until": datetime(2026, 5, 1, tzinfo=UTC)},
+     "La fin de la période de participation (01/05/2026 00:00) doit venir après son début (08/06/2026 00:00)."),
+    ("DRAW_EXCLUSIONS_BAD_NUMBER", {"line": 1, "value": "12"},
+     "Numéros exclus, ligne 1 : 12 n'est pas un numéro mobile guinéen."),
+    ("DRAW_ROUND_BEFORE_CLOSE", {"round": 657413, "published_at": datetime(2023, 9, 15, 10, 30, tzinfo=UTC),
+                                 "closed_at": datetime(2023, 9, 15, 10, 45, tzinfo=UTC)},
+     "Le tour drand 657413 a été publié le 15/09/2023 10:30, avant la clôture du tirage (15/09/2023 10:45) : "
+     "il ne peut pas servir."),
+    ("DRAW_SIGNATURE_NEEDED", {"source": "drand-quicknet", "round": 12},
+     "Le hasard de ce tirage est le tour 12 de drand quicknet : donnez sa signature, sans valeur publique."),
+    ("DRAW_SIGNATURE_INVALID", {"error": "signature must be 48 bytes on G1"},
+     "La signature drand n'est pas valide : signature must be 48 bytes on G1."),
+    ("DRAW_BEACON_FETCH_FAILED", {"round": 12, "url": "https://relay.test/r/12", "error": "timed out"},
+     "Le tour drand 12 n'a pas pu être récupéré (timed out). Ouvrez https://relay.test/r/12 depuis un poste qui y "
+     "accède et collez la signature du tour."),
+    ("DRAW_PRIZE_SETTLED", {"entry_id": 7, "state": "claimed"}, "Le lot de la participation 7 est déjà remis."),
+    ("DRAW_CLAIM_TOO_LATE", {"entry_id": 7, "deadline": datetime(2026, 7, 9, 10, tzinfo=UTC)},
+     "Le lot de la participation 7 devait être retiré au plus tard le 09/07/2026 10:00 : il est perdu."),
+    ("DRAW_FORFEIT_REASON_MISSING", {}, "Dites pourquoi le lot est perdu."),
+])
+def test_a_draw_refusal_reads_as_a_french_sentence(app: Any, problem: str, params: dict[str, Any],
+                                                   sentence: str) -> None:
+    refused = DomainError("An English sentence for the CLI.", problem=problem, **params)
+    with app.test_request_context(), force_locale("fr"):
+        words = labels.problem_text(refused)
+    assert plain(words) == sentence
+    for key in {"value", "name", "error", "url"} & set(params):  # data, quoted as it came
+        assert f'<q translate="no">{html.escape(str(params[key]), quote=True)}</q>' in str(words)

@@ -154,17 +154,21 @@ def test_close_before_until_is_refused_and_changes_nothing(app: Any) -> None:
     with app.app_context():
         _entries()
         draw = _create()
-        with pytest.raises(draws.DrawOutOfOrder, match="until"):
+        with pytest.raises(draws.DrawOutOfOrder, match="until") as refused:
             draws.close_draw(draw.draw_id, actor="a")
         assert draw.state == "OPEN" and draw.entries_sha256 is None
+    # the console's words need the code and the end of the window as a time, not a string
+    assert (refused.value.problem, refused.value.params) == ("DRAW_CLOSE_BEFORE_WINDOW_END",
+                                                             {"draw_id": draw.draw_id, "window_until": UNTIL})
 
 
 def test_close_with_no_eligible_entry_is_refused(app: Any) -> None:
     with app.app_context():
         add_entry("620000001", "INVALID_CODE", FROM + timedelta(days=1), code="U00000001")
         draw = _create()
-        with pytest.raises(draws.NoEligibleEntries):
+        with pytest.raises(draws.NoEligibleEntries) as refused:
             draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        assert (refused.value.problem, refused.value.params) == ("DRAW_NO_ELIGIBLE_ENTRIES", {"draw_id": draw.draw_id})
 
 
 
@@ -236,10 +240,13 @@ def test_run_refuses_a_round_published_before_the_close(app: Any) -> None:
     with app.app_context():
         draw = _drand_draw(datetime(2023, 9, 15, 11, 30, tzinfo=UTC))
         assert draws.beacon_published_too_early(draw)
-        with pytest.raises(draws.BeaconRefused, match="before"):
+        with pytest.raises(draws.BeaconRefused, match="before") as refused:
             draws.run_draw(draw.draw_id, actor="a", signature=QUICK["signature"],
                            now=datetime(2023, 9, 15, 11, 31, tzinfo=UTC))
         assert draw.state == "CLOSED"
+        assert refused.value.problem == "DRAW_ROUND_BEFORE_CLOSE"
+        assert refused.value.params == {"round": draw.beacon_round, "published_at": draws.drand.round_time(
+            draws.drand.QUICKNET, draw.beacon_round), "closed_at": draw.closed_at}
 
 
 def test_claim_and_forfeit_promote_the_next_alternate(app: Any) -> None:
@@ -366,3 +373,22 @@ def test_prizes_past_their_deadline_are_forfeited_and_passed_on(app: Any) -> Non
             again = draws.expire_claims(actor="system", claim_days=30)
         assert again == [draws.Expired(draw.draw_id, alternate_1.entry_id, None),
                          draws.Expired(draw.draw_id, alternate_2.entry_id, None)], "no alternate left"
+
+
+@pytest.mark.parametrize(("call", "problem", "params"), [
+    (lambda: draws.parse_beacon("lottery:1"), "DRAW_BEACON_UNKNOWN_SOURCE", {"value": "lottery"}),
+    (lambda: draws.parse_beacon("drand-quicknet:0"), "DRAW_BEACON_BAD_ROUND", {"value": "0"}),
+    (lambda: draws.parse_beacon("manual: "), "DRAW_BEACON_DESCRIPTION_MISSING", {}),
+    (lambda: draws.parse_prize("Tricycle"), "DRAW_PRIZE_FORMAT", {"value": "Tricycle"}),
+    (lambda: draws.read_exclusions(["numero", "620000001"]), "DRAW_EXCLUSIONS_NO_MSISDN_COLUMN",
+     {"column": "msisdn"}),
+    (lambda: draws.read_exclusions(["msisdn,reason", "620000001,a", "12,b"]), "DRAW_EXCLUSIONS_BAD_NUMBER",
+     {"line": 3, "value": "12"}),
+    (lambda: draws.read_exclusions(["msisdn,reason", "12,b"], first_line=1), "DRAW_EXCLUSIONS_BAD_NUMBER",
+     {"line": 1, "value": "12"}),
+])
+def test_parsing_refusals_carry_a_problem_code_and_the_typed_value(call: Any, problem: str,
+                                                                   params: dict[str, Any]) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        call()
+    assert (refused.value.problem, refused.value.params) == (problem, params)
