@@ -12,26 +12,13 @@ from flask_login import current_user
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.forms import ReplyTemplateForm
+from roko_app.console.labels import TEMPLATE_LABELS
 from roko_app.console.sms_counter import SMS_RULES, measure
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
 from roko_app.services import accounts, replies
 from roko_app.services.errors import InvalidInput, NotFound
 
-OUTCOME_LABELS = {
-    "VALID_FIRST": _l("First valid code of a number"),
-    "VALID_AGAIN": _l("Another valid code of the same number"),
-    "DUPLICATE": _l("Code already sent by this number"),
-    "ALREADY_USED": _l("Code already used by another number"),
-    "INVALID_CODE": _l("Unknown code"),
-    "BAD_FORMAT": _l("Message not understood"),
-    "CAMPAIGN_CLOSED": _l("Campaign over"),
-    "CAMPAIGN_NOT_STARTED": _l("Campaign not started yet"),
-    "BLOCKED": _l("Number blocked after too many bad codes"),
-    "OPT_OUT": _l("Farmer asked to stop receiving messages"),
-    "OPT_IN": _l("Farmer asked to receive messages again (START)"),
-    "WINNER": _l("Lucky draw winner (sent when a prize is won)"),
-}
 PLACEHOLDER_HELP = {
     "code": _l("the code the farmer sent (U + 8 digits)"),
     "chances": _l("the farmer's valid entries, this one included"),
@@ -47,7 +34,7 @@ def templates() -> Any:
     rows = [(row, measure(row.text, replies.worst_case_of(row.key))) for row in replies.list_templates()]
     listed = _placeholders(None)
     listed["placeholders"] += _placeholders(replies.WINNER)["placeholders"]
-    return render_template("console/replies.html", rows=rows, labels=OUTCOME_LABELS, **listed)
+    return render_template("console/replies.html", rows=rows, labels=TEMPLATE_LABELS, **listed)
 
 
 @bp.route("/replies/<key>", methods=["GET", "POST"])
@@ -72,7 +59,7 @@ def template_edit(key: str) -> Any:
             flash(_("Reply saved."), "info")
             return redirect(url_for("console.templates"))
     status = 400 if form.is_submitted() else 200
-    return render_template("console/reply_edit.html", form=form, row=row, label=OUTCOME_LABELS.get(key, key),
+    return render_template("console/reply_edit.html", form=form, row=row, label=TEMPLATE_LABELS.get(key, key),
                            error=error, info=measure(form.text.data or "", replies.worst_case_of(key)),
                            sms_rules=SMS_RULES, **_placeholders(key)), status
 
