@@ -253,12 +253,17 @@ class Simulator:
     def url(self) -> str:
         return f"http://{HOST}:{self.port}"
 
+    def options(self) -> list[str]:
+        """Further command-line options of the simulator (a subclass adds its own)."""
+        return []
+
     def start(self) -> None:
-        self.port = free_port()
+        self.port = self.port or free_port()
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "roko_app.gateway.simulator", "--host", HOST, "--port", str(self.port),
-                 "--token", self.token], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                 "--token", self.token, *self.options()],
+                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, ValueError):

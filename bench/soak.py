@@ -39,7 +39,6 @@ passed, 2 when one failed or the run could not be made.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
@@ -140,21 +139,9 @@ class DlrSimulator(Simulator):
     dlr_url: str = ""
     dlr_token: str = ""
 
-    def start(self) -> None:
-        self.port = self.port or free_port()
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "roko_app.gateway.simulator", "--host", HOST, "--port", str(self.port),
-                 "--token", self.token, "--dlr-url", self.dlr_url, "--dlr-token", self.dlr_token,
-                 "--dlr-delay-ms", "2000", "--dlr-shuffle", "--dlr-fail-rate", "0.03", "--dlr-expire-rate", "0.01"],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, ValueError):
-                if self._call("GET", "/health", timeout=2) == {"status": "ok"}:
-                    return
-            time.sleep(0.1)
-        raise BenchError(f"the simulator did not start; see {self.log_path}")
+    def options(self) -> list[str]:
+        return ["--dlr-url", self.dlr_url, "--dlr-token", self.dlr_token, "--dlr-delay-ms", "2000", "--dlr-shuffle",
+                "--dlr-fail-rate", "0.03", "--dlr-expire-rate", "0.01"]
 
 
 @dataclass
