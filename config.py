@@ -56,9 +56,6 @@ INBOUND_MAX_BODY = 64 * 1024
 
 # Seconds a SQLite connection waits on a locked database before giving up.
 SQLITE_BUSY_TIMEOUT = 10
-# SQLite writers (webhook, classifier, senders) queue on a file lock beside the database
-# instead of SQLite's sleeping busy handler (docs/adr/0001-sqlite-writers-flock.md).
-SQLITE_WRITE_LOCK = True
 # Seconds a PostgreSQL connection attempt may take (a database that is down must
 # turn into a quick 503, not a hung request).
 DATABASE_CONNECT_TIMEOUT = 5

@@ -3,7 +3,7 @@
 
     cd /work/main && .venv/bin/python bench/classify.py [--backend sqlite|postgresql|both]
         [--sms 100000] [--numbers 5000] [--batch-sizes 20,100,500] [--rounds 3]
-        [--compare-write-lock] [--log-level INFO] [--seed 1]
+        [--log-level INFO] [--seed 1]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 For each backend it
@@ -22,9 +22,8 @@ For each backend it
    after the load, as autovacuum would; the tables the classifier fills stay never
    analysed, as in a new database (analysed while empty, their generic plans would
    scan: see bench/README.md);
-2. for each round and each configuration (every ``--batch-sizes`` value, and with
-   ``--compare-write-lock`` SQLite at the default batch size without the writers'
-   flock), in an order that rotates from round to round: copies the prepared database
+2. for each round and each configuration (every ``--batch-sizes`` value), in an order
+   that rotates from round to round: copies the prepared database
    (SQLite: the file; PostgreSQL: ``CREATE DATABASE ... TEMPLATE``), runs ONE worker
    process on it as a subprocess, ``flask --app wsgi roko worker --once --jobs
    classify`` with ``ROKO_CLASSIFY_BATCH_SIZE=<b>`` (log level ``--log-level``, written
@@ -222,18 +221,15 @@ def prepare(database_url: str, backlog: Backlog) -> dict[str, Any]:
 class Config:
     backend: str
     batch: int
-    write_lock: bool = True
 
     @property
     def name(self) -> str:
-        return f"{self.backend} batch {self.batch}" + ("" if self.write_lock else " no flock")
+        return f"{self.backend} batch {self.batch}"
 
 
 def run_worker(config: Config, database_url: str, log_path: Path, log_level: str) -> dict[str, Any]:
     env = server_env(ROKO_ENV="dev", ROKO_DATABASE_URL=database_url, ROKO_LOG_LEVEL=log_level,
                      ROKO_CLASSIFY_BATCH_SIZE=str(config.batch))
-    if not config.write_lock:
-        env["ROKO_SQLITE_WRITE_LOCK"] = "false"
     load = loadavg()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy_before, _, _ = machine_cpu()
@@ -312,8 +308,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-sizes", default="20,100,500",
                         help="comma list of ROKO_CLASSIFY_BATCH_SIZE values (20,100,500)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--compare-write-lock", action="store_true",
-                        help=f"SQLite: also batch {DEFAULT_BATCH} with ROKO_SQLITE_WRITE_LOCK=false")
     parser.add_argument("--log-level", default="INFO", help="the worker's ROKO_LOG_LEVEL (INFO, the production default)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -336,8 +330,6 @@ def main(argv: list[str] | None = None) -> int:
     info = describe_run(command)
     backends = selected_backends(args.backend)
     configs = [Config(b, size) for b in backends for size in args.batch_sizes]
-    if args.compare_write_lock and "sqlite" in backends:
-        configs.append(Config("sqlite", DEFAULT_BATCH, write_lock=False))
     backlog = make_backlog(args.sms, args.numbers, args.seed)
     log(f"backlog: {args.sms} SMS from {args.numbers} numbers, {len(backlog.codes)} codes; meant as "
         + ", ".join(f"{k} {v}" for k, v in backlog.intents.most_common()))
@@ -358,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                     with database_copy(urls[config.backend], args.pg_url) as url:
                         run = run_worker(config, url, logs / f"{config.backend}-worker.log", args.log_level)
                         run.update(config=config.name, round=number, backend=config.backend, batch=config.batch,
-                                   write_lock=config.write_lock, code=code_version(),
+                                   code=code_version(),
                                    **check(url, args.sms))
                     runs.append(run)
                     log(f"  round {number} {config.name:<28} {run['rate']:7.1f} SMS/s ({run['classifier_s']:.1f} s; "

@@ -3,7 +3,7 @@
 
     cd /work/main && .venv/bin/python bench/inbound.py [--backend sqlite|postgresql|both]
         [--duration 10] [--rounds 5] [--connections 8] [--threads 2] [--warmup 2] [--settle 10]
-        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--info-log] [--compare-write-lock]
+        [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--info-log]
         [--with-classifier]
 
 The webhook stores the SMS (one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, plus
@@ -37,14 +37,12 @@ request, how many cores were busy with anything else (PostgreSQL, other tenants 
 shared machine) and the load average; before each round the script waits up to
 ``--settle`` seconds for the machine to be quiet. Extra servers can join the rotation
 (measured in the same rounds as ours and bare): ``--info-log``, ours with
-``ROKO_LOG_LEVEL=INFO`` (the production default, written to a file);
-``--compare-write-lock``, on SQLite, ours with ``ROKO_SQLITE_WRITE_LOCK=false``
-(SQLite's busy handler instead of the writers' flock, docs/adr/0001).
+``ROKO_LOG_LEVEL=INFO`` (the production default, written to a file).
 ``--with-classifier`` runs a classifier (``flask roko worker --jobs classify``, with the
 same settings as the server measured) during each of ours' rounds, so the webhook
 competes with the classifier's batches for the database's write lock, as it does while
-a backlog drains (the ratio is then not the target's measure; the comparison between
-``ours`` and ``ours_no_flock`` is what it is for).
+a backlog drains (the ratio is then not the target's measure; the webhook's p99 during
+a drain is).
 
 Requires ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``). Run it with the project's
 virtualenv (``.venv/bin/python``): it uses SQLAlchemy and gunicorn from there. All
@@ -104,7 +102,7 @@ PATH = "/api/v1/webhooks/topaz/inbound"
 #: (ours/bare req/s at least, p99 of ours below, in ms) at TARGET_CONNECTIONS connections
 TARGETS = {"sqlite": (0.45, 20.0), "postgresql": (0.25, 40.0)}
 TARGET_CONNECTIONS = 8
-SERVER_NAMES = ("ours", "ours_info_log", "ours_no_flock", "bare")
+SERVER_NAMES = ("ours", "ours_info_log", "bare")
 
 WRK_TIMEOUT = "10s"  # a slower response counts as a timeout error (and fails the run)
 CHECK_EVERY = 50  # wrk checks one response body in this many
@@ -324,10 +322,6 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
     if args.info_log:
         servers.append(Server("ours_info_log", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="INFO"),
                               logs / f"{backend}-ours-info.log"))
-    if args.compare_write_lock and backend == "sqlite":
-        servers.append(Server("ours_no_flock", "wsgi:app",
-                              server_env(**roko, ROKO_LOG_LEVEL="WARNING", ROKO_SQLITE_WRITE_LOCK="false"),
-                              logs / f"{backend}-ours-no-flock.log"))
     rounds: list[dict[str, Any]] = []
     problems: list[str] = []
     stored_ok = 0  # successful requests that stored a row (ours, all log levels)
@@ -440,9 +434,6 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         cost = 1 - s["ours_info_log"]["rps"] / s["ours"]["rps"]
         log(f"  INFO logging costs {cost:.1%} of ours' req/s "
             f"(p99 {s['ours']['p99_ms']:.2f} -> {s['ours_info_log']['p99_ms']:.2f} ms)")
-    if "ours_no_flock" in s:
-        log(f"  without the writers' flock: ratio {s['ours_no_flock']['ratio']:.3f} (with it {s['ratio']:.3f}), "
-            f"p99 {s['ours_no_flock']['p99_ms']:.2f} ms (with it {s['ours']['p99_ms']:.2f} ms)")
     rc = result["row_check"]
     log(f"  rows stored {rc['rows']} for {rc['successful_requests']} successful requests "
         f"({'ok' if rc['ok'] else 'MISMATCH'})")
@@ -467,8 +458,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"admin connection used to create/drop the database (default {DEFAULT_PG_URL})")
     parser.add_argument("--info-log", action="store_true",
                         help="also measure ours with ROKO_LOG_LEVEL=INFO (per-request log lines on)")
-    parser.add_argument("--compare-write-lock", action="store_true",
-                        help="SQLite: also measure ours with ROKO_SQLITE_WRITE_LOCK=false (no writers' flock)")
     parser.add_argument("--with-classifier", action="store_true",
                         help="run a classifier during ours' rounds (contention with a backlog's batches)")
     args = parser.parse_args(argv)

@@ -2,7 +2,7 @@
 """End to end: from the gateway's POST of an inbound SMS to the arrival of its reply at the gateway.
 
     cd /work/main && .venv/bin/python bench/reply_latency.py [--backend sqlite|postgresql|both]
-        [--rate 20] [--duration 60] [--rounds 3] [--compare-write-lock] [--log-level INFO]
+        [--rate 20] [--duration 60] [--rounds 3] [--log-level INFO]
         [--post-threads 4] [--seed 1] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 The three processes of ``make run`` (``scripts/run_dev.py``), each in its own process on
@@ -15,9 +15,7 @@ shipped) with ``ROKO_TOPAZ_RATE_PER_PORT=0`` (throttle off). Logs at ``--log-lev
 For each backend: a fresh database (SQLite: a temporary file; PostgreSQL: a dedicated
 ``roko_bench_<random>`` database through ``--pg-url``, dropped at the end, even on
 error) with the real migrations and the campaign's codes imported through
-``roko_app.services.code_registry``. Each round and configuration (``sqlite``,
-``postgresql``, and with ``--compare-write-lock`` ``sqlite no flock``: every process
-with ``ROKO_SQLITE_WRITE_LOCK=false``), in an order that rotates from round to round:
+``roko_app.services.code_registry``. Each round and backend, in an order that rotates from round to round:
 
 1. the app and the worker are started; 20 warm-up SMS are posted and their replies
    awaited; the simulator's record is cleared;
@@ -231,11 +229,10 @@ def post_all(port: int, token: str, plan: list[Planned], rate: float, threads: i
 @dataclass(frozen=True)
 class Config:
     backend: str
-    write_lock: bool = True
 
     @property
     def name(self) -> str:
-        return self.backend + ("" if self.write_lock else " no flock")
+        return self.backend
 
 
 @dataclass
@@ -252,10 +249,9 @@ class Stack:
     worker: subprocess.Popen[bytes] | None = None
 
     def env(self) -> dict[str, str]:
-        extra = {} if self.config.write_lock else {"ROKO_SQLITE_WRITE_LOCK": "false"}
         return server_env(ROKO_ENV="dev", ROKO_DATABASE_URL=self.database_url, ROKO_LOG_LEVEL=self.log_level,
                           ROKO_WEBHOOK_INBOUND_TOKEN=self.token, ROKO_TOPAZ_URL=self.simulator.url,
-                          ROKO_TOPAZ_TOKEN=TOPAZ_TOKEN, ROKO_TOPAZ_RATE_PER_PORT="0", PYTHONUNBUFFERED="1", **extra)
+                          ROKO_TOPAZ_TOKEN=TOPAZ_TOKEN, ROKO_TOPAZ_RATE_PER_PORT="0", PYTHONUNBUFFERED="1")
 
     def start(self) -> None:
         slug = self.config.name.replace(" ", "-")
@@ -452,8 +448,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of posting per round (60)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--post-threads", type=int, default=4, help="threads posting on the schedule (4)")
-    parser.add_argument("--compare-write-lock", action="store_true",
-                        help="SQLite: also run every process with ROKO_SQLITE_WRITE_LOCK=false")
     parser.add_argument("--log-level", default="INFO", help="ROKO_LOG_LEVEL of the app and the worker (INFO)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
@@ -474,8 +468,6 @@ def main(argv: list[str] | None = None) -> int:
     info = describe_run(command)
     backends = selected_backends(args.backend)
     configs = [Config(b) for b in backends]
-    if args.compare_write_lock and "sqlite" in backends:
-        configs.insert(1, Config("sqlite", write_lock=False))
     rng = random.Random(args.seed)
     per_round = int(args.rate * args.duration) + WARMUP_SMS
     codes = [f"U{n:08d}" for n in rng.sample(range(10**7, 6 * 10**7), per_round * args.rounds * len(configs))]

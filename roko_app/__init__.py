@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from roko_app.configuration import PROJECT_ROOT, ConfigError, load_config
-from roko_app.database.sqlite import init_database_events, init_session_events
+from roko_app.database.sqlite import init_database_events
 from roko_app.extensions import csrf, db, limiter, login_manager, migrate
 from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
@@ -49,7 +49,6 @@ def _init_extensions(app: Flask) -> None:
     from roko_app import models  # noqa: F401  (registers the models for Alembic)
 
     init_database_events()
-    init_session_events()
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     limiter.init_app(app)

@@ -140,7 +140,7 @@ def _serialise_login(email: str, address: str) -> None:
         session.execute(_LOCK_LOGIN, {"key": "roko-login-account:" + email})
         session.execute(_LOCK_LOGIN, {"key": "roko-login-address:" + address})
     else:
-        begin_write(session)  # SQLite: the writers' lock serialises every log-in
+        begin_write(session)  # SQLite: BEGIN IMMEDIATE serialises every log-in
 
 
 def _failures(*conditions: Any) -> int:

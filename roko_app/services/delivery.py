@@ -22,7 +22,7 @@ from typing import Final
 
 from sqlalchemy import BigInteger, bindparam, func, insert, literal_column, or_, select, update
 
-from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import DeliveryReport, OutboundSms, OutboundStatus
@@ -94,12 +94,12 @@ def apply_reports(reports: Sequence[Report], now: datetime | None = None) -> App
     """Apply ``reports`` in order and record every one; the counts (not committed).
 
     The messages they name are read and locked first (``SELECT ... FOR UPDATE`` in id
-    order on PostgreSQL; SQLite's write lock), the rule decided per report in order (a
+    order on PostgreSQL; SQLite's write lock, ``BEGIN IMMEDIATE``), the rule decided per report in order (a
     second final report for a message in the same body is not applied), then the moves
     are written in one executemany and the reports in one insert.
     """
     now = now or utcnow()
-    sqlite_write_lock(db.session)
+    begin_write(db.session)
     ids = {report.client_ref: message_id_of(report.client_ref) for report in reports}
     wanted = sorted({message_id for message_id in ids.values() if message_id is not None})
     state: dict[int, tuple[str, int | None]] = {}
@@ -147,7 +147,6 @@ def expire_unreported(expiry: timedelta, now: datetime | None = None, *, batch_s
     sweep wins or loses atomically (``WHERE status = 'SENT'`` is re-checked per row)."""
     now = now or utcnow()
     cutoff = now - expiry
-    sqlite_write_lock(db.session)
     due = (select(OutboundSms.id)
            .where(OutboundSms.status == OutboundStatus.SENT, OutboundSms.sent_at < cutoff)
            .limit(batch_size).scalar_subquery())

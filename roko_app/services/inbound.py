@@ -18,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, String, Text, bindparam, select, text
 
 from roko_app.database.dialect import insert_for
-from roko_app.database.sqlite import sqlite_write_lock
 from roko_app.database.types import UTCDateTime, utcnow
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
@@ -79,7 +78,6 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
     session = db.session
-    sqlite_write_lock(session)
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,

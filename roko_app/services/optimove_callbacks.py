@@ -27,7 +27,7 @@ from typing import Any, Final
 from sqlalchemy import and_, case, or_, select, update
 
 from roko_app import metrics
-from roko_app.database.sqlite import sqlite_write_lock
+from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms, OutboundStatus
@@ -87,7 +87,7 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
     not reported yet; how many (flushed, not committed)."""
     now = now or utcnow()
     mapping = status_map(config)
-    sqlite_write_lock(db.session)
+    begin_write(db.session)
     rows = db.session.execute(
         select(OutboundSms.id, OutboundSms.status, _REPORTED, OutboundSms.to_msisdn, OutboundSms.customer_id,
                CampaignBatch.batch_id, CampaignBatch.meta)
@@ -173,7 +173,6 @@ def send_due(client: OptimoveClient, now: datetime | None = None, *, limit: int 
             log.error("Optimove refused %s (HTTP %s): dead letter", row.idempotency_key, result.http_status)
         else:
             values.update(next_attempt_at=utcnow() + min(BACKOFF_BASE * 2 ** row.attempts, BACKOFF_MAX))
-        sqlite_write_lock(db.session)
         db.session.execute(update(OptimoveCallback).where(OptimoveCallback.id == callback_id).values(**values)
                            .execution_options(synchronize_session=False))
         db.session.commit()
@@ -185,7 +184,6 @@ def send_due(client: OptimoveClient, now: datetime | None = None, *, limit: int 
 def _claim(callback_id: int, now: datetime) -> Any:
     """Hold row ``callback_id`` for :data:`CLAIM` (its ``next_attempt_at`` moves on);
     the row as it was, or None when another sender has it."""
-    sqlite_write_lock(db.session)
     row = db.session.execute(
         update(OptimoveCallback)
         .where(OptimoveCallback.id == callback_id, OptimoveCallback.state == CallbackState.PENDING,

@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from roko_app.database.sqlite import begin_write, sqlite_write_lock
+from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
@@ -328,7 +328,6 @@ def settle_uncertain(message_id: int, check: StatusResult, now: datetime | None 
                   "last_error": _clip("re-queued: the gateway has no record of it (status query)")}
     else:
         values = _as_checked(check, now)
-    sqlite_write_lock(db.session)
     statement = (update(OutboundSms)
                  .where(OutboundSms.id == message_id, OutboundSms.status == OutboundStatus.UNCERTAIN)
                  .values(**{key: getattr(value, "value", value) for key, value in {**values, "updated_at": now}.items()})
@@ -347,7 +346,6 @@ _CHECKED = {"queued": OutboundStatus.SENT, "sent": OutboundStatus.SENT, "deliver
 
 
 def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
-    sqlite_write_lock(db.session)
     statement = (update(OutboundSms)
                  .where(OutboundSms.id == message.id, OutboundSms.status == OutboundStatus.SENDING,
                         OutboundSms.attempts == message.attempts)
@@ -412,9 +410,8 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so concurrent claimers on any
     number of hosts each get different rows (a row another claimer just committed is
     re-checked against the WHERE clause and dropped). SQLite has no row locks: the
-    transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock), after
-    the writers' flock (:func:`roko_app.database.sqlite.sqlite_write_lock`), so even two SQLite
-    workers never claim the same row; they merely take turns. The caller commits before
+    transaction is opened with ``BEGIN IMMEDIATE`` (the database's write lock), so even
+    two SQLite workers never claim the same row; they merely take turns. The caller commits before
     calling the gateway.
     """
     now = now or utcnow()
@@ -500,7 +497,6 @@ def renew_claims(claims: Iterable[tuple[int, int]], lease_until: datetime, now: 
     pairs = list(claims)
     if not pairs:
         return set()
-    sqlite_write_lock(db.session)
     statement = (
         update(OutboundSms)
         .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))
@@ -521,7 +517,6 @@ def release_claims(claims: Iterable[tuple[int, int]], now: datetime | None = Non
     pairs = list(claims)
     if not pairs:
         return 0
-    sqlite_write_lock(db.session)
     statement = (
         update(OutboundSms)
         .where(OutboundSms.status == OutboundStatus.SENDING, tuple_(OutboundSms.id, OutboundSms.attempts).in_(pairs))

@@ -34,7 +34,7 @@ def readyz() -> Any:
     session = db.session
     try:
         if session.get_bind().dialect.name == "sqlite":
-            begin_write(session)  # the writers' lock, then BEGIN IMMEDIATE
+            begin_write(session)  # BEGIN IMMEDIATE: waits for the write lock
             session.execute(_WRITE_PROBE)
             session.commit()  # SQLite meets a full disk or a read-only file system at commit
         else:

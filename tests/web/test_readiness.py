@@ -42,7 +42,7 @@ def test_not_ready_when_the_database_is_read_only(database_url: str, is_postgres
             "connect_args": {"options": "-c default_transaction_read_only=on", "connect_timeout": 5}})
     else:  # the same file, opened read-only
         path = database_url.removeprefix("sqlite:///")
-        config = base_config(f"sqlite:///file:{path}?mode=ro&uri=true", SQLITE_WRITE_LOCK=False)
+        config = base_config(f"sqlite:///file:{path}?mode=ro&uri=true")
     app = create_app(config)
     assert version(app), "reads still work"
     response = app.test_client().get("/readyz")
