@@ -13,6 +13,7 @@ from roko_app.extensions import csrf, db, limiter, login_manager, migrate
 from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
 from roko_app.web.metrics import register_metrics
+from roko_app.web.rate_limits import limit_only_where_declared
 from roko_app.web.request_log import configure_logging, register_request_logging
 from roko_app.web.security import (
     CookieSessionInterface,
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     configure_logging(app)
     _init_extensions(app)
     _register_blueprints(app)
+    limit_only_where_declared(app, limiter)
     register_error_handlers(app)
     register_request_logging(app)
     register_metrics(app)
@@ -52,19 +54,10 @@ def _init_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     limiter.init_app(app)
-    limiter.request_filter(_not_rate_limited)
     csrf.init_app(app)
     _init_login(app)
     init_i18n(app)
     _init_gateway(app)
-
-
-def _not_rate_limited() -> bool:
-    """The gateway's webhook is authenticated and must never be throttled: skip the
-    limiter's per-request work there (it is on the path of every inbound SMS)."""
-    from flask import request
-
-    return request.endpoint in ("webhooks.topaz_inbound", "webhooks.topaz_status")
 
 
 def _init_login(app: Flask) -> None:

@@ -8,6 +8,7 @@ documented body and its "Sample Test Request" variant are accepted.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -66,11 +67,11 @@ def _key_identity() -> str:
 
 
 def _authenticated(view: Any) -> Any:
+    @functools.wraps(view)
     def wrapper() -> Any:
         _authenticate()
         return view()
 
-    wrapper.__name__ = view.__name__
     return wrapper
 
 
