@@ -10,6 +10,7 @@ from flask import Flask
 from roko_app.configuration import PROJECT_ROOT, ConfigError, load_config
 from roko_app.database.sqlite import init_database_events
 from roko_app.extensions import csrf, db, limiter, login_manager, migrate
+from roko_app.web.application import Application
 from roko_app.web.errors import register_error_handlers
 from roko_app.web.i18n import init_i18n
 from roko_app.web.metrics import register_metrics
@@ -26,7 +27,7 @@ __all__ = ["ConfigError", "create_app"]
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    app = Flask(
+    app = Application(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
         static_folder=str(PROJECT_ROOT / "static"),
