@@ -28,6 +28,7 @@ from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
 from roko_app.services import outbound, replies
 from roko_app.services.code_registry import hash_code
 from roko_app.services.errors import DomainError, NotFound
+from roko_app.services.optimove_callbacks import ReplyForwarding, queue_incoming
 from roko_app.sms.encoding import analyze
 from roko_app.sms.parsing import ParsedMessage, parse_message
 
@@ -87,6 +88,7 @@ class PendingSms:
     port: int
     received_at: datetime
     classify_attempts: int
+    gateway_timestamp: datetime
 
     @property
     def participant_key(self) -> str:
@@ -119,7 +121,7 @@ _participant = Participant.__table__
 _code = Code.__table__
 _entry = Entry.__table__
 _PENDING_COLUMNS = (_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c.text, _sms.c.port, _sms.c.received_at,
-                    _sms.c.classify_attempts)
+                    _sms.c.classify_attempts, _sms.c.gateway_timestamp)
 _IS_PENDING = and_(_sms.c.classified_at.is_(None), _sms.c.parked_at.is_(None))
 # The queue, in arrival order; on PostgreSQL each worker takes rows no other worker holds.
 _CLAIM = (
@@ -185,8 +187,11 @@ def claim_one(sms_id: int) -> PendingSms | None:
     return PendingSms(*row) if row is not None else None
 
 
-def classify_batch(batch: Sequence[PendingSms], settings: DrawSettings) -> BatchResult:
-    """Classify ``batch`` (in id order) and mark each classified SMS so (not committed).
+def classify_batch(batch: Sequence[PendingSms], settings: DrawSettings,
+                   forwarding: ReplyForwarding | None = None) -> BatchResult:
+    """Classify ``batch`` (in id order) and mark each classified SMS so (not committed);
+    with ``forwarding``, the classified SMS that answer a campaign are queued for Optimove
+    in the same transaction.
 
     An SMS is deferred, untouched, when an earlier SMS of its number is still to
     classify or another worker holds its number; a later round takes it. The batch's
@@ -207,6 +212,8 @@ def classify_batch(batch: Sequence[PendingSms], settings: DrawSettings) -> Batch
         result.outcomes[sms.id] = work.classify(sms, participant)
     result.deferred.extend(work.waiting)
     work.write(result)
+    if forwarding is not None and result.outcomes:
+        queue_incoming([sms for sms in ready if sms.id in result.outcomes], forwarding)
     return result
 
 

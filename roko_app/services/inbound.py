@@ -50,10 +50,6 @@ class RecordResult:
     created: bool  # True only for the first delivery of this SMS
     discrepancy: InboundDiscrepancy | None = None  # set when a replay's content differed
 
-    @property
-    def sms(self) -> InboundSms:
-        return db.session.get(InboundSms, self.sms_id)  # type: ignore[return-value]
-
 
 # Built once: the statement of every inbound SMS. Typed binds, so ``UTCDateTime``
 # converts the timestamps as it does for the ORM.
@@ -72,12 +68,15 @@ _ANNOUNCE = text(f"SELECT pg_notify('{NEW_SMS_CHANNEL}', '')")
 
 
 def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
-    """Store ``incoming`` once (not committed); a replay returns the stored row and
-    changes nothing but, when its content differs, a discrepancy note. Classification
-    happens later, in the worker (:mod:`roko_app.services.classify`)."""
+    """Store ``incoming`` once, and commit. A replay returns the stored row and changes
+    nothing but, when its content differs, a discrepancy note. Classification happens
+    later, in the worker (:mod:`roko_app.services.classify`).
+
+    The first delivery, on every inbound SMS's path, is one Core statement in a
+    transaction of its own on the engine (plus ``pg_notify`` on PostgreSQL): no ORM
+    session is opened. A replay, rare, reads the stored row through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
-    session = db.session
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,
@@ -88,20 +87,22 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "received_at": utcnow(),
         "source": incoming.source,
     }
-    # A Core statement on the session's connection (same transaction): no ORM rows here.
-    connection = session.connection()
-    sms_id = connection.execute(_INSERT, values).scalar()
-    if sms_id is not None:
-        if connection.dialect.name == "postgresql":
+    with db.engine.begin() as connection:
+        sms_id = connection.execute(_INSERT, values).scalar()
+        if sms_id is not None and connection.dialect.name == "postgresql":
             connection.execute(_ANNOUNCE)
+    if sms_id is not None:
         log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
         return RecordResult(sms_id, True)
+    session = db.session
     existing = session.scalars(
         select(InboundSms).where(
             InboundSms.gateway_sms_id == incoming.gateway_sms_id, InboundSms.port == incoming.port
         )
     ).one()
-    return RecordResult(existing.id, False, _note_discrepancy(existing, incoming))
+    result = RecordResult(existing.id, False, _note_discrepancy(existing, incoming))
+    session.commit()
+    return result
 
 
 def _note_discrepancy(existing: InboundSms, incoming: IncomingSms) -> InboundDiscrepancy | None:

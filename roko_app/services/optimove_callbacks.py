@@ -6,7 +6,8 @@
   ``dlr:<message id>:<status>``; a message cancelled because its number opted out
   reports as ``OPTED_OUT``;
 * :func:`queue_incoming`: an inbound SMS from a number that got a campaign message within
-  ``OPTIMOVE_REPLY_WINDOW_HOURS``, forwarded as an incoming message (STOP included);
+  ``OPTIMOVE_REPLY_WINDOW_HOURS``, forwarded as an incoming message (STOP included), by the
+  classifier in the transaction that classifies the SMS;
 * :func:`queue_handshake`: our campaign webhook URL and key;
 * :func:`send_due`: posts the due rows (exact bytes, signed), retrying 429, 5xx and
   network errors with backoff, never another 4xx (DEAD, re-queued by hand with
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from sqlalchemy import and_, case, or_, select, update
 
@@ -30,12 +32,12 @@ from roko_app import metrics
 from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
-from roko_app.models import CallbackState, CampaignBatch, InboundSms, OptimoveCallback, OutboundSms, OutboundStatus
+from roko_app.models import CallbackState, CampaignBatch, OptimoveCallback, OutboundSms, OutboundStatus
 from roko_app.models.outbound import CANCELLED_OPTED_OUT
 from roko_app.optimove.client import OptimoveClient
 
-__all__ = ["NotRetryable", "OptimoveClient", "client_from_config", "enabled", "queue_delivery_reports",
-           "queue_handshake", "queue_incoming", "retry_dead", "send_due", "status_map"]
+__all__ = ["NotRetryable", "OptimoveClient", "ReplyForwarding", "client_from_config", "enabled",
+           "queue_delivery_reports", "queue_handshake", "queue_incoming", "retry_dead", "send_due", "status_map"]
 from roko_app.services.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
@@ -107,26 +109,67 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
     return len(rows)
 
 
-def queue_incoming(sms: InboundSms, config: Mapping[str, Any]) -> bool:
-    """Forward ``sms`` when its sender got a campaign message within the reply window
-    (once per SMS: a replay changes nothing); whether it was queued (not committed)."""
-    if not sms.sender_msisdn:
-        return False
-    since = sms.received_at - timedelta(hours=float(config["OPTIMOVE_REPLY_WINDOW_HOURS"]))
-    campaign_message = db.session.scalar(
-        select(OutboundSms.id).where(OutboundSms.to_msisdn == sms.sender_msisdn,
-                                     OutboundSms.campaign_batch_id.is_not(None), OutboundSms.created_at >= since,
-                                     OutboundSms.created_at <= sms.received_at).limit(1))
-    if campaign_message is None:
-        return False
-    if db.session.scalar(select(OptimoveCallback.id).where(OptimoveCallback.inbound_sms_id == sms.id)) is not None:
-        return False
-    sent_at = sms.gateway_timestamp.strftime("%Y-%m-%dT%H:%M:%S")  # UTC, as in the contract's example (no zone)
-    body = {"messages": [{"to": str(config["OPTIMOVE_SENDER_ID"]), "from": "224" + sms.sender_msisdn,
-                          "message": sms.text, "sentAt": sent_at}]}
-    _add("incoming-message", f"mo:{sms.id}", body, utcnow(), inbound_sms_id=sms.id)
+@dataclass(frozen=True, slots=True)
+class ReplyForwarding:
+    """Which farmers' SMS are forwarded to Optimove as incoming messages: those from a
+    number that got a campaign message within ``window`` before the SMS arrived."""
+
+    sender_id: str
+    window: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ReplyForwarding | None:
+        """None when this environment does not talk back to Optimove."""
+        if not enabled(config):
+            return None
+        return cls(str(config["OPTIMOVE_SENDER_ID"]), timedelta(hours=float(config["OPTIMOVE_REPLY_WINDOW_HOURS"])))
+
+
+class Reply(Protocol):
+    """What forwarding reads of an inbound SMS (:class:`roko_app.services.classify.PendingSms`)."""
+
+    id: int
+    sender_msisdn: str | None
+    text: str
+    gateway_timestamp: datetime
+    received_at: datetime
+
+
+def queue_incoming(messages: Sequence[Reply], forwarding: ReplyForwarding) -> int:
+    """Forward each of ``messages`` whose sender got a campaign message within the reply
+    window, once per SMS (the classifier calls this once per SMS, in the transaction that
+    classifies it; the idempotency key ``mo:<sms id>`` is the last line of defence). How
+    many were queued (flushed, not committed). Two statements for the whole batch."""
+    candidates = [sms for sms in messages if sms.sender_msisdn]
+    if not candidates:
+        return 0
+    numbers = sorted({sms.sender_msisdn for sms in candidates if sms.sender_msisdn})
+    earliest = min(sms.received_at for sms in candidates) - forwarding.window
+    latest = max(sms.received_at for sms in candidates)
+    sent: dict[str, list[datetime]] = {}
+    for msisdn, created_at in db.session.execute(
+            select(OutboundSms.to_msisdn, OutboundSms.created_at)
+            .where(OutboundSms.to_msisdn.in_(numbers), OutboundSms.campaign_batch_id.is_not(None),
+                   OutboundSms.created_at >= earliest, OutboundSms.created_at <= latest)):
+        sent.setdefault(msisdn, []).append(created_at)
+    due = [sms for sms in candidates
+           if any(sms.received_at - forwarding.window <= at <= sms.received_at for at in sent.get(sms.sender_msisdn, ()))]
+    if not due:
+        return 0
+    known = set(db.session.scalars(select(OptimoveCallback.inbound_sms_id)
+                                   .where(OptimoveCallback.inbound_sms_id.in_([sms.id for sms in due]))))
+    now = utcnow()
+    queued = 0
+    for sms in due:
+        if sms.id in known:
+            continue
+        sent_at = sms.gateway_timestamp.strftime("%Y-%m-%dT%H:%M:%S")  # UTC, as in the contract's example (no zone)
+        body = {"messages": [{"to": forwarding.sender_id, "from": "224" + str(sms.sender_msisdn),
+                              "message": sms.text, "sentAt": sent_at}]}
+        _add("incoming-message", f"mo:{sms.id}", body, now, inbound_sms_id=sms.id)
+        queued += 1
     db.session.flush()
-    return True
+    return queued
 
 
 def queue_handshake(config: Mapping[str, Any], now: datetime | None = None) -> OptimoveCallback:

@@ -7,8 +7,7 @@ import re
 
 from flask import Blueprint, current_app, request
 
-from roko_app.extensions import db
-from roko_app.services import inbound, optimove_callbacks
+from roko_app.services import inbound
 from roko_app.services.errors import PortNotAllowed
 from roko_app.web import metrics
 from roko_app.web.credentials import token_matches
@@ -28,12 +27,9 @@ def topaz_inbound() -> tuple[dict[str, object], int]:
     require_webhook_token()
     incoming = _parse_inbound(read_json_object(request, current_app.config["INBOUND_MAX_BODY"]))
     try:
-        result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])
+        result = inbound.record(incoming, current_app.config["INBOUND_PORTS"])  # stored and committed
     except PortNotAllowed as exc:
         raise ApiError(422, exc.code, exc.message) from None
-    if result.created and optimove_callbacks.enabled(current_app.config):
-        optimove_callbacks.queue_incoming(result.sms, current_app.config)  # a reply to a campaign (docs/optimove.md)
-    db.session.commit()
     metrics.inbound_recorded(result.created)
     return {"status": "accepted", "sms_id": result.sms_id}, 200
 

@@ -17,6 +17,7 @@ from roko_app.extensions import db
 from roko_app.services import classify
 from roko_app.services.classify import DrawSettings, PendingSms, RetryRule
 from roko_app.services.inbound import NEW_SMS_CHANNEL
+from roko_app.services.optimove_callbacks import ReplyForwarding
 from roko_app.worker.sender import MAX_ERROR_BACKOFF_SECONDS, STOP_CHECK_SECONDS, Control
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class Classifier:
 
     def __init__(self, settings: DrawSettings, rule: RetryRule, *, batch_size: int = 100, poll_seconds: float = 0.1,
                  control: Control | None = None, listener: Listener | None = None,
-                 on_replies: Callable[[], None] | None = None) -> None:
+                 on_replies: Callable[[], None] | None = None, forwarding: ReplyForwarding | None = None) -> None:
         if batch_size < 1:
             raise ValueError("the classifier's batch size must be at least 1")
         self.settings = settings
@@ -85,6 +86,7 @@ class Classifier:
         self.control = control or Control()
         self.listener = listener
         self.on_replies = on_replies or (lambda: None)
+        self.forwarding = forwarding  # replies to a campaign, forwarded to Optimove (docs/optimove.md)
         self.stats = ClassifierStats()
 
     @classmethod
@@ -94,6 +96,7 @@ class Classifier:
         options.setdefault("poll_seconds", float(config["CLASSIFY_POLL_SECONDS"]))
         if "listener" not in options and db.engine.dialect.name == "postgresql":
             options["listener"] = Listener(db.engine)
+        options.setdefault("forwarding", ReplyForwarding.from_config(config))
         return cls(DrawSettings.from_config(config), RetryRule.from_config(config), **options)
 
     def run(self, *, once: bool = False) -> ClassifierStats:
@@ -134,7 +137,7 @@ class Classifier:
             return False
         self.stats.batches += 1
         try:
-            result = classify.classify_batch(batch, self.settings)
+            result = classify.classify_batch(batch, self.settings, self.forwarding)
             db.session.commit()
         except OperationalError:
             raise  # the database's trouble (connection, lock, deadlock), not the SMS's: retry the batch
@@ -153,7 +156,7 @@ class Classifier:
                 db.session.rollback()
                 continue
             try:
-                result = classify.classify_batch([sms], self.settings)
+                result = classify.classify_batch([sms], self.settings, self.forwarding)
                 db.session.commit()
             except OperationalError:
                 raise

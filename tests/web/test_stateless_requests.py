@@ -56,3 +56,23 @@ def test_security_headers_are_set_once_each_and_a_views_own_header_wins(make_app
     assert plain.headers.getlist("X-Frame-Options") == ["DENY"]
     for name in SECURITY_HEADERS:
         assert len(plain.headers.getlist(name)) == 1, name
+
+
+def test_an_inbound_sms_is_stored_without_an_orm_session(app: Any, client: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first delivery is one Core statement on the engine: no ORM session is opened."""
+    from sqlalchemy.orm import Session
+
+    opened: list[Session] = []
+    original = Session.__init__
+
+    def counted(self: Session, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Session, "__init__", counted)
+    response = post(client, body_with(gateway_sms_id=4242))
+    assert response.status_code == 200
+    assert opened == []
+    assert post(client, body_with(gateway_sms_id=4242)).status_code == 200  # a replay reads through the ORM
+    assert len(opened) == 1

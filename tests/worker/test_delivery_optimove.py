@@ -19,7 +19,7 @@ from roko_app.models import OptimoveCallback
 from roko_app.optimove.simulator import RunningOptimove, start_in_thread
 from roko_app.services import optimove_callbacks
 from tests.factories import T0_WORKER, add_batch, add_outbound
-from tests.helpers import WEBHOOK_TOKEN, post_reports, run_once, worker_config
+from tests.helpers import WEBHOOK_TOKEN, classify_all, post_reports, run_once, worker_config
 
 T0 = T0_WORKER  # the conftest's frozen clock
 KEY, SECRET = "tenant-api-token", "shared-secret"
@@ -175,12 +175,16 @@ def test_replies_to_a_campaign_are_forwarded_as_incoming_messages(oapp: Any, opt
     inbound(oapp, "612345670", "STOP", T0, 1)
     inbound(oapp, "612345670", "STOP", T0, 1)  # a replay of the same SMS
     inbound(oapp, "699999999", "ROKO U1", T0, 2)  # got no campaign message
+    assert [c for c in callbacks(oapp) if c.kind == "incoming-message"] == [], "the webhook only stores"
+    classify_all(oapp)  # forwarded by the classifier, in the transaction that classifies the SMS
+    classify_all(oapp)
     run_once(oapp)
     (call,) = optimove.simulator.calls("incoming-message")
     assert call["body"] == {"messages": [{"to": "ROKO", "from": "224612345670", "message": "STOP",
                                           "sentAt": "2026-05-15T10:00:00"}]}
     frozen.tick(timedelta(hours=1, seconds=1))
     inbound(oapp, "612345670", "stop", datetime.now(UTC), 3)  # 72 h and a second after the campaign message
+    classify_all(oapp)
     run_once(oapp)
     assert len(optimove.simulator.calls("incoming-message")) == 1, "outside OPTIMOVE_REPLY_WINDOW_HOURS"
 
@@ -189,6 +193,7 @@ def test_nothing_is_queued_without_an_optimove_base_url(make_app: Any, simulator
     app = make_app(**worker_config(simulator))
     campaign(app, "DELIVERED", at=datetime.now(UTC))
     inbound(app, "612345670", "STOP", datetime.now(UTC), 9)
+    assert classify_all(app).classified == 1
     run_once(app)
     assert callbacks(app) == []
 
