@@ -9,6 +9,11 @@ per-request state at teardown. Together they cost every request about a tenth of
 inbound webhook's CPU (bench/README.md), although the gateway's webhook is never
 limited. :func:`limit_only_where_declared` drops the before-request check and runs the
 other two only for the endpoints whose view carries a limit.
+
+Flask-Limiter offers no switch for this, so it finds the extension's own hooks among the
+app's (pinned Flask-Limiter 4.1.1); ``tests/web/test_rate_limit_scope.py`` fails if a
+release changes them: the webhook must not reach the limiter, a limited view must still
+answer 429 and its ``X-RateLimit-*`` headers.
 """
 
 from __future__ import annotations
