@@ -38,13 +38,14 @@ then (``last_error`` ``CANCELLED_OPTED_OUT``) instead of sent. If the number opt
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from roko_app.database.sqlite import begin_write
@@ -345,14 +346,26 @@ _CHECKED = {"queued": OutboundStatus.SENT, "sent": OutboundStatus.SENT, "deliver
             "failed": OutboundStatus.UNDELIVERED, "expired": OutboundStatus.EXPIRED}
 
 
+_outbox = OutboundSms.__table__
+
+
+@functools.lru_cache(maxsize=64)
+def _outcome_statement(columns: tuple[str, ...]) -> Any:
+    """The conditional UPDATE of an attempt's outcome setting ``columns``: a Core
+    statement built once per set of columns (a handful: sent, retry, failed, ...), since
+    it runs once per message sent. Binds ``outcome_<column>``, ``message_id``, ``claim``."""
+    return (update(_outbox)
+            .where(_outbox.c.id == bindparam("message_id"), _outbox.c.status == OutboundStatus.SENDING.value,
+                   _outbox.c.attempts == bindparam("claim"))
+            .values({name: bindparam(f"outcome_{name}", type_=_outbox.c[name].type) for name in columns})
+            .returning(_outbox.c.id))
+
+
 def _write_outcome(message: OutboundSms, values: dict[str, Any]) -> bool:
-    statement = (update(OutboundSms)
-                 .where(OutboundSms.id == message.id, OutboundSms.status == OutboundStatus.SENDING,
-                        OutboundSms.attempts == message.attempts)
-                 .values(**{key: getattr(value, "value", value) for key, value in values.items()})
-                 .returning(OutboundSms.id)
-                 .execution_options(synchronize_session=False))
-    if db.session.execute(statement).first() is not None:
+    columns = tuple(sorted(values))
+    params = {f"outcome_{name}": getattr(values[name], "value", values[name]) for name in columns}
+    if db.session.execute(_outcome_statement(columns),
+                          {**params, "message_id": message.id, "claim": message.attempts}).first() is not None:
         for key, value in values.items():
             set_committed_value(message, key, value)
         return True
