@@ -189,6 +189,20 @@ def test_replies_to_a_campaign_are_forwarded_as_incoming_messages(oapp: Any, opt
     assert len(optimove.simulator.calls("incoming-message")) == 1, "outside OPTIMOVE_REPLY_WINDOW_HOURS"
 
 
+def test_a_reply_forwarded_before_the_classifier_took_over_is_not_queued_again(oapp: Any, frozen: Any) -> None:
+    """An SMS stored by the previous release, whose webhook already queued its forward,
+    and classified by this one: one incoming message, not two."""
+    campaign(oapp, "DELIVERED", at=T0 - timedelta(hours=1))
+    sms_id = inbound(oapp, "612345670", "STOP", T0, 1)
+    with oapp.app_context():
+        db.session.add(OptimoveCallback(kind="incoming-message", idempotency_key=f"mo:{sms_id}", body="{}",
+                                        inbound_sms_id=sms_id))
+        db.session.commit()
+    assert classify_all(oapp).classified == 1
+    assert [(c.kind, c.inbound_sms_id) for c in callbacks(oapp) if c.kind == "incoming-message"] == [
+        ("incoming-message", sms_id)]
+
+
 def test_nothing_is_queued_without_an_optimove_base_url(make_app: Any, simulator: Any) -> None:
     app = make_app(**worker_config(simulator))
     campaign(app, "DELIVERED", at=datetime.now(UTC))
