@@ -53,18 +53,24 @@ class RecordResult:
 
 # Built once: the statement of every inbound SMS. Typed binds, so ``UTCDateTime``
 # converts the timestamps as it does for the ORM.
-_INSERT = text("""
+_STORE = """
     INSERT INTO inbound_sms (gateway_sms_id, port, sender, sender_msisdn, text, gateway_timestamp, received_at, source)
     VALUES (:gateway_sms_id, :port, :sender, :sender_msisdn, :text, :gateway_timestamp, :received_at, :source)
     ON CONFLICT (gateway_sms_id, port) DO NOTHING
-    RETURNING id""").bindparams(
+    RETURNING id"""
+_BINDS = (
     bindparam("gateway_sms_id", type_=BigInteger()), bindparam("port", type_=Integer()),
     bindparam("sender", type_=String()), bindparam("sender_msisdn", type_=String()), bindparam("text", type_=Text()),
     bindparam("gateway_timestamp", type_=UTCDateTime()), bindparam("received_at", type_=UTCDateTime()),
     bindparam("source", type_=String()),
-).columns(id=BigInteger())
-# PostgreSQL: wake the classifiers (delivered at commit, and only if it commits).
-_ANNOUNCE = text(f"SELECT pg_notify('{NEW_SMS_CHANNEL}', '')")
+)
+_INSERT = {
+    "sqlite": text(_STORE).bindparams(*_BINDS).columns(id=BigInteger()),
+    # PostgreSQL: the same insert, and for a row it stored, the notice that wakes the
+    # classifiers (delivered at commit, and only if it commits), in one statement.
+    "postgresql": text(f"WITH stored AS ({_STORE}) SELECT id, pg_notify(:channel, '') FROM stored")  # noqa: S608 (constants)
+    .bindparams(*_BINDS, bindparam("channel", NEW_SMS_CHANNEL, type_=String())).columns(id=BigInteger()),
+}
 
 
 def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
@@ -73,7 +79,7 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
     later, in the worker (:mod:`roko_app.services.classify`).
 
     The first delivery, on every inbound SMS's path, is one Core statement in a
-    transaction of its own on the engine (plus ``pg_notify`` on PostgreSQL): no ORM
+    transaction of its own on the engine (with ``pg_notify`` on PostgreSQL): no ORM
     session is opened. A replay, rare, reads the stored row through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
@@ -88,9 +94,7 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "source": incoming.source,
     }
     with db.engine.begin() as connection:
-        sms_id = connection.execute(_INSERT, values).scalar()
-        if sms_id is not None and connection.dialect.name == "postgresql":
-            connection.execute(_ANNOUNCE)
+        sms_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
     if sms_id is not None:
         log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
         return RecordResult(sms_id, True)
