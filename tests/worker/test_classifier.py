@@ -340,6 +340,29 @@ def test_postgres_wakes_the_classifier_when_an_sms_is_stored(draw_app: Any) -> N
     assert waited < 15.0, f"the listener slept {waited:.1f} s: no notification"
 
 
+@pytest.mark.postgres_only
+def test_postgres_announces_only_an_sms_it_stored_not_a_replay(draw_app: Any) -> None:
+    from roko_app.worker.classifier import Listener
+
+    store(draw_app, "ROKO U10000002", gateway_sms_id=777)
+    with draw_app.app_context():
+        listener = Listener(db.engine)
+        listener.wait(0.01)  # connects and listens
+        try:
+            store(draw_app, "ROKO U10000002", gateway_sms_id=777)  # the gateway's replay: nothing stored
+            started = time.monotonic()
+            listener.wait(1.0)
+            quiet = time.monotonic() - started
+            store(draw_app, "ROKO U10000003", gateway_sms_id=778)  # a new SMS: announced
+            started = time.monotonic()
+            listener.wait(30.0)
+            woken = time.monotonic() - started
+        finally:
+            listener.close()
+    assert quiet >= 0.9, "a replay woke the classifiers"
+    assert woken < 15.0, "a stored SMS did not"
+
+
 # --- the migration --------------------------------------------------------------------------------
 
 
