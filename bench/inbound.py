@@ -4,7 +4,7 @@
     cd /work/main && .venv/bin/python bench/inbound.py [--backend sqlite|postgresql|both]
         [--duration 10] [--rounds 5] [--connections 8] [--threads 2] [--warmup 2] [--settle 10]
         [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres] [--info-log]
-        [--with-classifier]
+        [--with-classifier] [--tree NAME=PATH ...]
 
 The webhook stores the SMS (one ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``, plus
 ``pg_notify`` on PostgreSQL) and commits; the worker classifies it later (not running
@@ -37,7 +37,11 @@ request, how many cores were busy with anything else (PostgreSQL, other tenants 
 shared machine) and the load average; before each round the script waits up to
 ``--settle`` seconds for the machine to be quiet. Extra servers can join the rotation
 (measured in the same rounds as ours and bare): ``--info-log``, ours with
-``ROKO_LOG_LEVEL=INFO`` (the production default, written to a file).
+``ROKO_LOG_LEVEL=INFO`` (the production default, written to a file), and ``--tree
+NAME=PATH`` (repeatable), ``ours_NAME``: another checkout's ``wsgi:app`` (made with
+``git worktree add PATH <commit>``; it needs its compiled translations, e.g. copy
+``roko_app/translations``) on the same database, to compare two versions of the code
+under the same load (the trees must share the schema).
 ``--with-classifier`` runs a classifier (``flask roko worker --jobs classify``, with the
 same settings as the server measured) during each of ours' rounds, so the webhook
 competes with the classifier's batches for the database's write lock, as it does while
@@ -258,7 +262,7 @@ def classifier_for(server: Server, enabled: bool, logs: Path) -> Iterator[None]:
         return
     with open(logs / f"{server.name}-classifier.log", "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "roko", "worker", "--jobs", "classify"],
-                                cwd=ROOT, env=server.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                cwd=server.chdir, env=server.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             time.sleep(3)  # imports and the first (empty) poll
             if proc.poll() is not None:
@@ -322,6 +326,9 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
     if args.info_log:
         servers.append(Server("ours_info_log", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="INFO"),
                               logs / f"{backend}-ours-info.log"))
+    for name, tree in args.tree:
+        servers.append(Server(f"ours_{name}", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="WARNING"),
+                              logs / f"{backend}-ours-{name}.log", chdir=Path(tree)))
     rounds: list[dict[str, Any]] = []
     problems: list[str] = []
     stored_ok = 0  # successful requests that stored a row (ours, all log levels)
@@ -367,7 +374,7 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
         problems.append(f"inbound_sms holds {rows} rows ({distinct} distinct ids) for {stored_ok} "
                         f"successful requests (allowed up to {in_flight_allowance} more in flight)")
     for server in servers:
-        if server.name == "ours":
+        if server.name == "ours" or server.name.startswith("ours_"):
             errors = [line for line in server.log_tail(200).splitlines()
                       if " ERROR " in line or "Traceback" in line or "[CRITICAL]" in line]
             if errors:
@@ -420,7 +427,7 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         f"{args.duration:g} s, {args.connections} connections, wrk {args.threads} threads, "
         "gunicorn -w 2 -k sync")
     log(f"  {'':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/req':>12}{'other busy':>12}")
-    for name in [n for n in SERVER_NAMES if n in s]:
+    for name in [n for n in SERVER_NAMES if n in s] + [f"ours_{n}" for n, _tree in args.tree]:
         log(f"  {name:<16}{s[name]['rps']:>10.1f}{s[name]['p50_ms']:>10.2f}{s[name]['p99_ms']:>10.2f}"
             f"{s[name]['cpu_ms_per_request']:>12.2f}{s[name]['other_busy_cores']:>12.2f}")
     log(f"  ratio ours/bare {s['ratio']:.3f} (median of per-round ratios {s['ratio_paired_median']:.3f}; "
@@ -434,6 +441,11 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
         cost = 1 - s["ours_info_log"]["rps"] / s["ours"]["rps"]
         log(f"  INFO logging costs {cost:.1%} of ours' req/s "
             f"(p99 {s['ours']['p99_ms']:.2f} -> {s['ours_info_log']['p99_ms']:.2f} ms)")
+    for name, tree in args.tree:
+        other = s[f"ours_{name}"]
+        log(f"  ours_{name} ({tree}): ratio to bare {other['ratio']:.3f}; ours/ours_{name} req/s "
+            f"{s['ours']['rps'] / other['rps']:.3f}, CPU per request {s['ours']['cpu_ms_per_request']:.2f} / "
+            f"{other['cpu_ms_per_request']:.2f} ms")
     rc = result["row_check"]
     log(f"  rows stored {rc['rows']} for {rc['successful_requests']} successful requests "
         f"({'ok' if rc['ok'] else 'MISMATCH'})")
@@ -442,6 +454,14 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- main
+
+
+def tree_argument(value: str) -> tuple[str, str]:
+    name, _, path = value.partition("=")
+    tree = Path(path).resolve()
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or not (tree / "wsgi.py").is_file():
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH with PATH a checkout of the app, got {value!r}")
+    return name, str(tree)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -458,6 +478,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help=f"admin connection used to create/drop the database (default {DEFAULT_PG_URL})")
     parser.add_argument("--info-log", action="store_true",
                         help="also measure ours with ROKO_LOG_LEVEL=INFO (per-request log lines on)")
+    parser.add_argument("--tree", action="append", default=[], type=tree_argument, metavar="NAME=PATH",
+                        help="also measure another checkout's app as ours_NAME (repeatable)")
     parser.add_argument("--with-classifier", action="store_true",
                         help="run a classifier during ours' rounds (contention with a backlog's batches)")
     args = parser.parse_args(argv)
