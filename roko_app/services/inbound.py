@@ -18,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, String, Text, bindparam, select, text
 
 from roko_app.database.dialect import insert_for
-from roko_app.database.sqlite import queued_write
 from roko_app.database.types import UTCDateTime, utcnow
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
@@ -81,8 +80,7 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
 
     The first delivery, on every inbound SMS's path, is one Core statement in a
     transaction of its own on the engine (with ``pg_notify`` on PostgreSQL): no ORM
-    session is opened. On SQLite the web processes queue for that transaction
-    (``queued_write``). A replay, rare, reads the stored row through the ORM."""
+    session is opened. A replay, rare, reads the stored row through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
     values = {
@@ -95,9 +93,8 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "received_at": utcnow(),
         "source": incoming.source,
     }
-    engine = db.engine
-    with queued_write(engine), engine.begin() as connection:
-        sms_id = connection.execute(_INSERT[engine.dialect.name], values).scalar()
+    with db.engine.begin() as connection:
+        sms_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
     if sms_id is not None:
         log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
         return RecordResult(sms_id, True)

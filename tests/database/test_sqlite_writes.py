@@ -1,5 +1,4 @@
-"""SQLite's write lock for transactions that read and then write (``begin_write``), and
-the queue the webhook's writers take turns in (``queued_write``).
+"""SQLite's write lock for transactions that read and then write (``begin_write``).
 
 These run on a SQLite file of their own in both suite runs: the embedded default is
 SQLite whatever backend the rest of the suite uses.
@@ -7,10 +6,6 @@ SQLite whatever backend the rest of the suite uses.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import multiprocessing
-import os
 import sqlite3
 import threading
 import time
@@ -22,10 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import sessionmaker
 
-from roko_app import create_app
-from roko_app.database.sqlite import begin_write, init_database_events, queued_write
-from roko_app.extensions import db
-from tests.helpers import base_config, body_with, post
+from roko_app.database.sqlite import begin_write, init_database_events
 
 
 @pytest.fixture
@@ -122,154 +114,3 @@ def test_without_it_the_same_transactions_lose_updates(database: Any) -> None:
     value, errors = _run_incrementers(sessions, locked=False)
     assert value < 100 or errors
 
-
-
-# --- queued_write: writers queue on a lock file beside the database ----------------------
-
-
-@contextlib.contextmanager
-def lock_held_elsewhere(path: Path) -> Iterator[None]:
-    """The queue's lock taken through a descriptor of its own, as another process would."""
-    fd = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases it
-
-
-def lock_is_free(path: Path) -> bool:
-    fd = os.open(f"{path}.write-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
-def in_thread(target: Any) -> tuple[threading.Thread, threading.Event]:
-    done = threading.Event()
-
-    def run() -> None:
-        target()
-        done.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, done
-
-
-def test_a_queued_writer_waits_while_another_process_holds_the_queue(database: Any) -> None:
-    sessions, path = database
-    engine = sessions.kw["bind"]
-    entered = threading.Event()
-
-    def write() -> None:
-        with queued_write(engine):
-            entered.set()
-
-    with lock_held_elsewhere(path):
-        thread, _done = in_thread(write)
-        assert not entered.wait(0.3), "entered while another process held the queue"
-    assert entered.wait(10), "not woken when the queue was released"
-    thread.join(10)
-    assert lock_is_free(path)
-
-
-def test_the_queue_is_held_for_the_block_and_released_when_it_raises(database: Any) -> None:
-    sessions, path = database
-    engine = sessions.kw["bind"]
-    with pytest.raises(RuntimeError), queued_write(engine):
-        assert not lock_is_free(path)
-        raise RuntimeError("the transaction failed")
-    assert lock_is_free(path)
-
-
-def test_threads_of_one_process_queue_too(database: Any) -> None:
-    """flock does not exclude two threads sharing a descriptor: the queue must."""
-    sessions, _path = database
-    engine = sessions.kw["bind"]
-    inside, leave, second_in = threading.Event(), threading.Event(), threading.Event()
-
-    def first() -> None:
-        with queued_write(engine):
-            inside.set()
-            leave.wait(10)
-
-    def second() -> None:
-        with queued_write(engine):
-            second_in.set()
-
-    first_thread, _ = in_thread(first)
-    assert inside.wait(10)
-    second_thread, _ = in_thread(second)
-    assert not second_in.wait(0.3), "a second thread entered while the first held the queue"
-    leave.set()
-    assert second_in.wait(10)
-    first_thread.join(10)
-    second_thread.join(10)
-
-
-def _write_in_child(engine: Any, entered: Any) -> None:
-    with queued_write(engine):
-        entered.set()
-
-
-def test_a_forked_child_queues_behind_its_parent(database: Any) -> None:
-    """A descriptor inherited through fork shares the parent's flock, so it would let parent
-    and child in together (gunicorn forks its workers): the child must open its own."""
-    sessions, _path = database
-    engine = sessions.kw["bind"]
-    fork = multiprocessing.get_context("fork")
-    entered = fork.Event()
-    with queued_write(engine):  # the parent has opened the lock file, and holds the queue
-        child = fork.Process(target=_write_in_child, args=(engine, entered))
-        child.start()
-        assert not entered.wait(0.5), "the child entered while its parent held the queue"
-    assert entered.wait(10), "the child was not woken when its parent released the queue"
-    child.join(10)
-    assert child.exitcode == 0
-
-
-def test_an_in_memory_database_has_no_queue() -> None:
-    engine = create_engine("sqlite://")
-    entered = threading.Event()
-
-    def nested() -> None:
-        with queued_write(engine), queued_write(engine):  # would wait for itself if it queued
-            entered.set()
-
-    in_thread(nested)
-    assert entered.wait(10)
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def sqlite_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Path]]:
-    """The app on a migrated SQLite file of its own (the embedded default), whatever the
-    backend of the rest of the run."""
-    from flask_migrate import upgrade
-
-    path = tmp_path_factory.mktemp("queued") / "roko.db"
-    app = create_app(base_config(f"sqlite:///{path}"))
-    with app.app_context():
-        upgrade()
-    yield app, path
-    app.extensions["topaz"].close()
-    with app.app_context():
-        db.engine.dispose()
-
-
-def test_the_webhook_stores_in_the_queue(sqlite_app: tuple[Any, Path]) -> None:
-    app, path = sqlite_app
-    client = app.test_client()
-    answers: list[int] = []
-    with lock_held_elsewhere(path):
-        thread, done = in_thread(lambda: answers.append(post(client, body_with(gateway_sms_id=4242)).status_code))
-        assert not done.wait(0.3), "the SMS was stored while another writer held the queue"
-    assert done.wait(10)
-    thread.join(10)
-    assert answers == [200]
-    assert lock_is_free(path)
