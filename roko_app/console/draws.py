@@ -190,9 +190,12 @@ def _step(draw_id: str, action: str, done: str, call: Any) -> Any:
     """One life-cycle step: the service call, audited and committed, or refused unchanged."""
     try:
         call()
-    except NotFound:
+    except NotFound as exc:
         db.session.rollback()
-        abort(404)
+        if exc.problem == "DRAW_NOT_FOUND":
+            abort(404)
+        flash(problem_text(exc), "error")  # an entry that holds no prize: the operator's typo
+        return redirect(url_for("console.draw", draw_id=draw_id))
     except DomainError as exc:
         db.session.rollback()
         flash(problem_text(exc), "error")

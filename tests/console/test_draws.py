@@ -56,6 +56,23 @@ def test_an_unknown_draw_is_404(login: Any) -> None:
     assert login("viewer").get("/console/draws/nope").status_code == 404
 
 
+def test_a_prize_step_for_an_entry_without_a_prize_is_explained_on_the_draw_page(console_app: Any,
+                                                                                login: Any) -> None:
+    """A mistyped entry number is an operator's slip: the draw page says so, in French,
+    and nothing changes; only a draw that does not exist is a 404."""
+    draw_id, _codes = add_draw(console_app, "RUN")
+    before = {p.entry_id: p.state for p in _draw(console_app, draw_id).picks}
+    client = login("admin")
+    page = f"/console/draws/{draw_id}"
+    for step, data in (("claim", {}), ("forfeit", {"reason": "r", "confirm": "y"})):
+        refused = _post(client, f"{page}/{step}", page, entry_id=999_999, **data)
+        assert refused.status_code == 302 and refused.headers["Location"].endswith(page), step
+        shown = client.get(page).get_data(as_text=True)
+        assert f"La participation 999999 n&#39;a gagné aucun lot au tirage {draw_id}." in shown, step
+    assert {p.entry_id: p.state for p in _draw(console_app, draw_id).picks} == before
+    assert _post(client, "/console/draws/nope/claim", page, entry_id=1).status_code == 404
+
+
 def test_anonymous_users_go_to_the_log_in_page(console_app: Any) -> None:
     response = console_app.test_client().get("/console/draws")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
