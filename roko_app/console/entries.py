@@ -63,7 +63,8 @@ def entries() -> Any:
     farmer = msisdn_key(filters.phone) if filters.phone and not filters.phone_part else None
     return render_template("console/entries.html", page=page, urls=page_urls("console.entries", page),
                            args=request.args, outcomes=OUTCOME_LABELS, farmer=farmer, total=count_entries(filters),
-                           csv_url=url_for("console.entries_csv", **export_args))
+                           csv_url=url_for("console.entries_csv", **export_args),
+                           raw_csv_url=url_for("console.entries_csv", format="raw", **export_args))
 
 
 def spreadsheet_layout() -> CsvLayout:

@@ -241,6 +241,22 @@ def test_csv_export_streams_every_matching_row(console_app: Any, login: Any, dat
     assert by_id[dataset["from"]][7] == "ROKO U00000002"
 
 
+def test_the_page_links_both_exports_with_its_filters(console_app: Any, login: Any,
+                                                     dataset: dict[str, int]) -> None:
+    """The spreadsheet export for people, the machine form (``format=raw``) for other
+    software; both carry the page's filters."""
+    client = login("viewer")
+    page = client.get("/console/entries?outcome=VALID_FIRST&phone=%2B224612345678").get_data(as_text=True)
+    links = {re.sub(r"<[^>]+>", "", text).strip(): href.replace("&amp;", "&") for href, text in
+             re.findall(r'<a[^>]*href="(/console/entries\.csv[^"]*)"[^>]*>(.*?)</a>', page)}
+    assert set(links) == {"Exporter en CSV", "CSV pour d'autres logiciels"}
+    spreadsheet, raw = links["Exporter en CSV"], links["CSV pour d'autres logiciels"]
+    assert parse_qs(urlsplit(raw).query) == {"format": ["raw"], **parse_qs(urlsplit(spreadsheet).query)}
+    rows = read_csv(client.get(raw))
+    assert rows[0] == list(entries.CSV_HEADER)
+    assert [int(row[0]) for row in rows[1:]] == [dataset["before"]]
+
+
 def test_csv_export_applies_the_filters_and_is_audited(console_app: Any, login: Any, dataset: dict[str, int]) -> None:
     rows = read_csv(login("viewer").get("/console/entries.csv?format=raw&outcome=VALID_FIRST&phone=%2B224612345678"))
     assert [int(row[0]) for row in rows[1:]] == [dataset["before"]]
