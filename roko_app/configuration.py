@@ -82,6 +82,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     start, end = app.config["CAMPAIGN_START_AT"], app.config["CAMPAIGN_END_AT"]
     if start and end and end <= start:
         raise ConfigError("ROKO_CAMPAIGN_END must be after ROKO_CAMPAIGN_START.")
+    _check_optimove_status_map(app)
     _apply_database(app)
 
 
@@ -98,6 +99,12 @@ def _check_log_format(app: Flask) -> None:
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"ROKO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {log_format!r}.")
     app.config["LOG_FORMAT"] = log_format
+
+
+def _check_optimove_status_map(app: Flask) -> None:
+    from roko_app.services.optimove_callbacks import status_map  # the statuses are the outbox's
+
+    app.config["OPTIMOVE_STATUS_MAP"] = status_map(app.config)
 
 
 def make_ssm_client(config: Mapping[str, Any]) -> Any:

@@ -288,3 +288,24 @@ def test_the_real_client_over_http_reads_once_and_logs_no_value(monkeypatch: Any
     assert any(r.name.startswith("botocore") for r in caplog.records), "botocore did log (DEBUG)"
     assert not any(value in caplog.text for name, value in SSM_VALUES.items() if name not in ("topaz-url", "database-url"))
     assert logging.getLogger("botocore").level == logging.NOTSET, "botocore's level is left as it was"
+
+
+def test_a_custom_optimove_status_map_is_read_from_the_environment(monkeypatch: Any) -> None:
+    monkeypatch.setenv("ROKO_OPTIMOVE_STATUS_MAP", '{"DELIVERED": ["Delivered", "OK"], "OPTED_OUT": ["Failed", "Stop"]}')
+    app = create_app({"ENV": "test", "DATABASE_URL": "sqlite://"})
+    assert app.config["OPTIMOVE_STATUS_MAP"] == {"DELIVERED": ("Delivered", "OK"), "OPTED_OUT": ("Failed", "Stop")}
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ('{"DELIVERD": ["Delivered", ""]}', "'DELIVERD' is not one of our statuses"),
+    ('{"DELIVERED": ["Delivered"]}', "DELIVERED must map to \\[status, subStatus\\]"),
+    ('{"DELIVERED": ["Delivered", 3]}', "DELIVERED must map to \\[status, subStatus\\]"),
+    ('{"DELIVERED": "Delivered"}', "DELIVERED must map to \\[status, subStatus\\]"),
+    ('["DELIVERED"]', "must map our statuses"),
+    ('{"DELIVERED": ["Delivered", ""]', "must be a JSON object"),
+])
+def test_an_unusable_optimove_status_map_stops_the_start(monkeypatch: Any, value: str, problem: str) -> None:
+    """A misspelt status would never be reported, and nobody would notice."""
+    monkeypatch.setenv("ROKO_OPTIMOVE_STATUS_MAP", value)
+    with pytest.raises(ConfigError, match=f"ROKO_OPTIMOVE_STATUS_MAP.*{problem}"):
+        create_app({"ENV": "test", "DATABASE_URL": "sqlite://"})

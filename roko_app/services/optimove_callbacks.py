@@ -29,16 +29,17 @@ from typing import Any, Final, Protocol
 from sqlalchemy import and_, case, or_, select, update
 
 from roko_app import metrics
+from roko_app.configuration import ConfigError
 from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.models import CallbackState, CampaignBatch, OptimoveCallback, OutboundSms, OutboundStatus
 from roko_app.models.outbound import CANCELLED_OPTED_OUT
 from roko_app.optimove.client import OptimoveClient
+from roko_app.services.errors import DomainError, NotFound
 
 __all__ = ["NotRetryable", "OptimoveClient", "ReplyForwarding", "client_from_config", "enabled",
            "queue_delivery_reports", "queue_handshake", "queue_incoming", "retry_dead", "send_due", "status_map"]
-from roko_app.services.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,28 @@ def client_from_config(config: Mapping[str, Any]) -> OptimoveClient:
 
 
 def status_map(config: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    """``{our status: (Optimove status, subStatus)}`` from ``OPTIMOVE_STATUS_MAP``."""
+    """``{our status: (Optimove status, subStatus)}`` from ``OPTIMOVE_STATUS_MAP``, checked
+    (the app refuses to start with a map it cannot use: a misspelt status would otherwise
+    never be reported, silently)."""
     raw = config["OPTIMOVE_STATUS_MAP"]
-    mapping = json.loads(raw) if isinstance(raw, str) else raw
-    return {str(ours): (str(theirs[0]), str(theirs[1])) for ours, theirs in dict(mapping).items()}
+    try:
+        mapping = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ConfigError("ROKO_OPTIMOVE_STATUS_MAP must be a JSON object such as "
+                          '{"DELIVERED": ["Delivered", ""]}.') from None
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(f"ROKO_OPTIMOVE_STATUS_MAP must map our statuses to [status, subStatus], got {raw!r}.")
+    reportable = sorted({status.value for status in OutboundStatus} | {OPTED_OUT_REPORT})
+    checked: dict[str, tuple[str, str]] = {}
+    for ours, theirs in mapping.items():
+        if ours not in reportable:
+            raise ConfigError(f"ROKO_OPTIMOVE_STATUS_MAP: {ours!r} is not one of our statuses "
+                              f"({', '.join(reportable)}).")
+        if not isinstance(theirs, list | tuple) or len(theirs) != 2 or not all(isinstance(x, str) for x in theirs):
+            raise ConfigError(f"ROKO_OPTIMOVE_STATUS_MAP: {ours} must map to [status, subStatus] (two strings), "
+                              f"got {theirs!r}.")
+        checked[ours] = (theirs[0], theirs[1])
+    return checked
 
 
 def _encode(body: Any) -> str:
