@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -77,6 +78,8 @@ class BatchRequest:
 class AcceptResult:
     batch: CampaignBatch
     replay: bool
+    #: The new batch's refused recipients by reason (empty for a replay).
+    rejected_by_reason: Counter[str] = field(default_factory=Counter)
 
     @property
     def deliverable(self) -> bool:
@@ -112,7 +115,8 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
     not_before = request.scheduled_at if request.scheduled_at > now else None
     opted_out = outbound.opted_out_numbers()
     hashes = _known_number_hashes(settings.hash_algorithm) if request.is_hashed else {}
-    accepted = rejected = 0
+    accepted = 0
+    rejected: Counter[str] = Counter()
     queued_rows: list[dict[str, Any]] = []
     rejected_rows: list[dict[str, Any]] = []
 
@@ -128,7 +132,7 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
         outcome = _check(recipient, request.is_hashed, hashes, opted_out)
         if isinstance(outcome, _Refused):
             reason, detail = outcome.reason, outcome.detail
-            rejected += 1
+            rejected[reason] += 1
             rejected_rows.append({"batch_id": batch.id, "position": recipient.position,
                                   "customer_id": _clip(recipient.customer_id),
                                   "mobile_number": _clip(recipient.mobile_number), "reason": reason,
@@ -143,10 +147,10 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
         if len(queued_rows) + len(rejected_rows) >= CHUNK:
             flush()
     flush()
-    batch.accepted, batch.rejected = accepted, rejected
+    batch.accepted, batch.rejected = accepted, rejected.total()
     log.info("campaign batch %s (%s): %s queued for %s, %s rejected", batch.id, request.key, accepted,
-             request.scheduled_at.isoformat(), rejected)
-    return AcceptResult(batch, replay=False)
+             request.scheduled_at.isoformat(), batch.rejected)
+    return AcceptResult(batch, replay=False, rejected_by_reason=rejected)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
@@ -54,7 +54,7 @@ OPTIMOVE_BATCHES = Counter(
     "conflict, invalid).", ["result"])
 OPTIMOVE_RECIPIENTS = Counter(
     "roko_optimove_recipients_total", "Recipients of new Optimove batches, queued (accepted) or refused "
-    "(rejected).", ["result"])
+    "(rejected) and, when refused, why (INVALID_NUMBER, TEXT_TOO_LONG, OPTED_OUT, ...).", ["result", "reason"])
 OPTIMOVE_AUTH_FAILURES = Counter(
     "roko_optimove_auth_failures_total", "Optimove requests refused before reading the batch: INVALID_API_KEY "
     "or INVALID_SIGNATURE.", ["reason"])
@@ -100,12 +100,13 @@ def inbound_recorded(created: bool) -> None:
     INBOUND_SMS.labels("stored" if created else "replay", "").inc()
 
 
-def optimove_batch(result: str, accepted: int = 0, rejected: int = 0) -> None:
+def optimove_batch(result: str, accepted: int = 0, rejected: Mapping[str, int] | None = None) -> None:
+    """A batch's result; for a new batch, its recipients queued and refused by reason."""
     OPTIMOVE_BATCHES.labels(result).inc()
     if accepted:
-        OPTIMOVE_RECIPIENTS.labels("accepted").inc(accepted)
-    if rejected:
-        OPTIMOVE_RECIPIENTS.labels("rejected").inc(rejected)
+        OPTIMOVE_RECIPIENTS.labels("accepted", "").inc(accepted)
+    for reason, count in (rejected or {}).items():
+        OPTIMOVE_RECIPIENTS.labels("rejected", reason).inc(count)
 
 
 def optimove_auth_failure(code: str) -> None:

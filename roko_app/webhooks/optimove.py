@@ -93,7 +93,8 @@ def optimove_campaigns() -> tuple[dict[str, Any], int]:
     if result.replay:
         metrics.optimove_batch("replay")
     else:
-        metrics.optimove_batch("accepted" if result.deliverable else "undeliverable", batch.accepted, batch.rejected)
+        metrics.optimove_batch("accepted" if result.deliverable else "undeliverable", batch.accepted,
+                               result.rejected_by_reason)
     response = {
         "message": "Batch replayed; nothing more queued" if result.replay else "Batch accepted",
         "processedAt": batch.received_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),

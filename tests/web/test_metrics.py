@@ -135,7 +135,8 @@ def test_optimove_intake_is_counted(make_app: Any, simulator: Any) -> None:
     raw = json.dumps(VALID_BODIES["optimove"]).encode()
     two = dict(VALID_BODIES["optimove"], batchId="batch-two", recipients=[
         {"message": "Bonjour", "mobileNumber": "+224612345678", "customerId": "c1"},
-        {"message": "Bonjour", "mobileNumber": "not a number", "customerId": "c2"}])
+        {"message": "Bonjour", "mobileNumber": "not a number", "customerId": "c2"},
+        {"message": "x" * 161, "mobileNumber": "+224612345679", "customerId": "c4"}])
     before = scrape(client)
     assert post_raw(client, "optimove", raw, api_key="").status_code == 200
     assert post_raw(client, "optimove", raw, api_key="").status_code == 200  # a replay
@@ -152,9 +153,11 @@ def test_optimove_intake_is_counted(make_app: Any, simulator: Any) -> None:
     assert moved(before, after, "roko_optimove_batches_total", result="accepted") == 2
     assert moved(before, after, "roko_optimove_batches_total", result="replay") == 1
     assert moved(before, after, "roko_optimove_batches_total", result="invalid") == 1
-    assert moved(before, after, "roko_optimove_recipients_total", result="accepted") == 2
+    assert moved(before, after, "roko_optimove_recipients_total", result="accepted", reason="") == 2
     assert moved(before, after, "roko_optimove_batches_total", result="undeliverable") == 1
-    assert moved(before, after, "roko_optimove_recipients_total", result="rejected") == 2
+    assert moved(before, after, "roko_optimove_recipients_total", result="rejected", reason="INVALID_NUMBER") == 2
+    assert moved(before, after, "roko_optimove_recipients_total", result="rejected", reason="TEXT_TOO_LONG") == 1
+    assert moved(before, after, "roko_optimove_recipients_total", result="rejected", reason="EMPTY_MESSAGE") == 0
     assert moved(before, after, "roko_optimove_auth_failures_total", reason="INVALID_SIGNATURE") == 1
 
 
