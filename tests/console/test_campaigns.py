@@ -39,6 +39,9 @@ def test_viewer_sees_batches_with_counts_and_progress(console_app: Any, login: A
     assert detail.status_code == 200
     html = detail.get_data(as_text=True)
     assert "612345678" in html and "c2" in html and "Numéro invalide" in html
+    # the technical detail stays in the service's English, marked so for screen readers
+    assert re.search(r'<q class="muted" lang="en" translate="no" title="Détail technique, tel que journalisé">[^<]+</q>',
+                     html)
     assert "/cancel" not in html, "a viewer gets no cancel button"
     assert client.post(f"/console/campaigns/{batch_id}/cancel",
                        data={"csrf_token": csrf_from(html)}).status_code == 403
