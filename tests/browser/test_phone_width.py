@@ -1,6 +1,7 @@
 """Every console page fits a phone (issue 13, part 4): walked as admin, operator and viewer
 at 390 x 844 and at 1280 x 800, with rows in every list, no page is wider than the screen,
-no box scrolls sideways, and no button, link or field of the page lies outside it."""
+no box scrolls sideways, and no button, link or field of the page lies outside it. The
+public pages (a draw's page and its self-check answer) and the error pages too."""
 
 from __future__ import annotations
 
@@ -178,3 +179,35 @@ def test_every_console_page_fits_a_phone_and_a_laptop(browser: Any, site: Site, 
             found.update(shown_once(tab, base, ids["long"]))
         if found:
             pytest.fail("\n".join(f"{page}: {'; '.join(problems)}" for page, problems in found.items()), pytrace=False)
+
+
+def test_public_and_error_pages_fit_a_phone_and_a_laptop(browser: Any, site: Site) -> None:
+    """What a farmer or a passer-by opens (the log-in page, a draw's public page and its
+    self-check answer, the pages for an unknown draw or address) and what an operator
+    meets when refused; error statuses are expected here, so the browser's console is
+    not checked (its 'failed to load' line for a 404 is the point)."""
+    base, _pages, ids = site
+    context = browser.new_context(locale="fr-FR", viewport=SIZES["phone"])
+    context.set_default_timeout(10_000)
+    try:
+        tab = context.new_page()
+        found = walk(tab, base, ["/login", f"/draws/{ids['draw']}", "/draws/no-such-draw", "/no-such-page"],
+                     shots=False)
+        tab.set_viewport_size(SIZES["phone"])
+        tab.goto(f"{base}/draws/{ids['draw']}")
+        tab.fill("#phone", FARMER)
+        tab.fill("#code", "U10000001")
+        tab.click("form.check-form button[type=submit]")
+        tab.wait_for_url(f"{base}/draws/{ids['draw']}/check")
+        if problems := tab.evaluate(MEASURE):
+            found["phone self-check answer"] = problems
+        tab.goto(base + "/login")
+        tab.fill("#email", "viewer@roko.test")
+        tab.fill("#password", PASSWORD)
+        tab.click("button[type=submit]")
+        tab.wait_for_url(base + "/console/")
+        found.update(walk(tab, base, ["/console/admin/users", "/console/no-such-page"], shots=False))
+    finally:
+        context.close()
+    if found:
+        pytest.fail("\n".join(f"{page}: {'; '.join(problems)}" for page, problems in found.items()), pytrace=False)
