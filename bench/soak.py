@@ -12,26 +12,33 @@ the real migrations (dropped at the end, also on error); the app under gunicorn 
 send, 4 sending threads each) sharing the per-port throttle through Redis at
 ``--rate-per-port`` messages/s on the one send port (17); ``PROMETHEUS_MULTIPROC_DIR``
 shared by all four so ``/metrics`` adds them up; the Topaz simulator in its own process
-posting delivery reports back (2 s later, out of order, 3 % failed, 1 % expired).
+posting delivery reports back (2 s later, out of order, 3 % failed, 1 % expired); the
+Optimove simulator (``roko_app.optimove.simulator``, in this process) taking our signed
+delivery reports and forwarded replies, and answering 503 to ``OPTIMOVE_FAILURES`` calls
+in a row at 40 % of the load (they must be retried).
 
 The load, at once for ``--minutes``: inbound SMS at ``--rate`` per second with mixed
 outcomes (first and later valid codes, duplicates, already used, unknown codes, bad
-format, STOP; ``reply_latency.Plan``); one signed ``--recipients`` Optimove batch
-(``optimove.build_batch``) a few seconds in, scheduled for now; an operator logged in
+format, STOP; ``reply_latency.Plan``), of which, from a third of the load on, one in
+``REPLY_EVERY`` is a campaign recipient's reply; one signed ``--recipients`` Optimove
+batch (``optimove.build_batch``) a few seconds in, scheduled for now; an operator logged in
 reading the dashboard, the entries and a farmer's page every second; ``/metrics`` read
 every ``--sample-seconds`` (queue depth and ages, counters, every process's RSS).
 
-After the load it waits (at most ``--drain-seconds``) until nothing is queued, sending or
-waiting for a delivery report, stops the workers (SIGTERM: they must exit 0) and checks:
-every POST answered 2xx, no 5xx anywhere (our requests, the simulator's reports, the
-server's own histogram); every SMS stored once, classified once (the classification
-counter equals the SMS stored) and answered by exactly one reply that reached the
-gateway once; every campaign message accepted and sent once (each client_ref once at the
-gateway, no duplicate send) or cancelled with a stated reason; no send the outbox does
-not know. It writes p50/p99 per route (client side, and from the server's histogram),
-queue depth and ages over time, RSS of each process at the start, after one minute and
-at the end, to ``<results>/soak-<UTC stamp>.json``, prints a summary, and draws
-throughput, latency and queue depth over the run to ``--chart`` (matplotlib:
+After the load it waits (at most ``--drain-seconds``) until nothing is queued, sending,
+waiting for a delivery report or waiting to be told to Optimove, stops the workers
+(SIGTERM: they must exit 0) and checks: every POST answered 2xx, no 5xx anywhere (our
+requests, the simulator's reports, the server's own histogram); every SMS stored once,
+classified once (the classification counter equals the SMS stored) and answered by
+exactly one reply that reached the gateway once; every campaign message accepted and
+sent once (each client_ref once at the gateway, no duplicate send) or cancelled with a
+stated reason; no send the outbox does not know; Optimove got, each key once, a delivery
+report for the status every campaign message ended in and an incoming message for every
+recipient's reply that came after the batch (its text intact), and no callback is left
+waiting or refused. It writes p50/p99 per route (client side, and from the server's
+histogram), queue depth and ages over time, RSS of each process at the start, after one
+minute and at the end, to ``<results>/soak-<UTC stamp>.json``, prints a summary, and
+draws throughput, latency and queue depth over the run to ``--chart`` (matplotlib:
 ``make bench-soak`` installs ``requirements-bench.txt``). Exit status 0 when every check
 passed, 2 when one failed or the run could not be made.
 """
@@ -83,6 +90,9 @@ from common import (
 from optimove import build_batch, encode
 from reply_latency import Ids, Plan, Planned
 
+from roko_app.optimove.simulator import RunningOptimove
+from roko_app.optimove.simulator import start_in_thread as start_optimove
+
 INBOUND = "/api/v1/webhooks/topaz/inbound"
 STATUS = "/api/v1/webhooks/topaz/status"
 CAMPAIGNS = "/api/v1/webhooks/optimove/campaigns"
@@ -93,6 +103,24 @@ SEND_PORT = 17
 BATCH_AT_S = 5.0  # the Optimove batch is posted this long after the load starts
 PENDING = ("QUEUED", "SENDING", "UNCERTAIN", "SENT")  # SENT: its delivery report is still to come
 SENT_ONCE = ("SENT", "DELIVERED", "UNDELIVERED", "EXPIRED", "UNREPORTED")
+OPTIMOVE_APP_KEY = "soak-optimove-app-key"  # noqa: S105 (a loopback simulator's key)
+OPTIMOVE_FAILURES = 20  # calls in a row the Optimove simulator answers 503, at 40 % of the load
+REPLY_EVERY = 25  # from a third of the load on, one planned SMS in this many is a campaign recipient's reply
+REPLY_TEXT = "Merci pour le message, à bientôt"
+#: The key of the delivery report a campaign message's final state must have produced
+#: (the default OPTIMOVE_STATUS_MAP; an opted-out cancellation reports as OPTED_OUT).
+FINAL_REPORT = """
+    SELECT id, CASE WHEN status = 'CANCELLED' THEN 'OPTED_OUT' ELSE status END
+    FROM outbound_sms
+    WHERE campaign_batch_id IS NOT NULL
+      AND (status IN ('DELIVERED', 'UNDELIVERED', 'EXPIRED', 'UNREPORTED', 'FAILED')
+           OR status = 'CANCELLED' AND last_error = 'CANCELLED_OPTED_OUT')"""
+#: The farmers' SMS that must be forwarded: from a number that got a campaign message
+#: queued before it (within the 72 h reply window: the whole run).
+FORWARDED = """
+    SELECT s.id FROM inbound_sms s
+    WHERE EXISTS (SELECT 1 FROM outbound_sms o WHERE o.campaign_batch_id IS NOT NULL
+                  AND o.to_msisdn = s.sender_msisdn AND o.created_at <= s.received_at)"""
 
 
 # --------------------------------------------------------------------------- what we record
@@ -156,8 +184,9 @@ class Stack:
     web: Server | None = None
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     simulator: DlrSimulator | None = None
+    optimove: RunningOptimove | None = None
 
-    def env(self, topaz_url: str) -> dict[str, str]:
+    def env(self, topaz_url: str, optimove_url: str) -> dict[str, str]:
         return server_env(
             ROKO_ENV="dev", ROKO_DATABASE_URL=self.database_url, ROKO_LOG_LEVEL="INFO",
             ROKO_SECRET_KEY=uuid.uuid4().hex, ROKO_WEBHOOK_INBOUND_TOKEN=self.token, ROKO_TOPAZ_URL=topaz_url,
@@ -166,11 +195,13 @@ class Stack:
             ROKO_RATELIMIT_STORAGE_URI=self.args.redis_url,
             ROKO_RATELIMIT_KEY_PREFIX="roko-soak-" + uuid.uuid4().hex[:8],
             ROKO_OPTIMOVE_API_KEY=self.optimove_key, ROKO_OPTIMOVE_HMAC_SECRET=self.optimove_secret,
+            ROKO_OPTIMOVE_BASE_URL=optimove_url, ROKO_OPTIMOVE_APP_API_KEY=OPTIMOVE_APP_KEY,
             PROMETHEUS_MULTIPROC_DIR=str(self.metrics_dir), PYTHONUNBUFFERED="1")
 
     def start(self) -> None:
         topaz_port = free_port()
-        env = self.env(f"http://{HOST}:{topaz_port}")
+        self.optimove = start_optimove(OPTIMOVE_APP_KEY, self.optimove_secret)
+        env = self.env(f"http://{HOST}:{topaz_port}", self.optimove.url)
         self.web = Server("web", "wsgi:app", env, self.logs / "web.log", workers=2)
         self.web.start()  # gunicorn reads gunicorn.conf.py from the project folder
         self.simulator = DlrSimulator(self.logs / "simulator.log", TOPAZ_TOKEN, port=topaz_port)
@@ -233,6 +264,8 @@ class Stack:
             self.web.stop()
         if self.simulator:
             self.simulator.stop()
+        if self.optimove:
+            self.optimove.stop()
         shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
 
@@ -282,10 +315,9 @@ def inbound_load(port: int, token: str, plan: list[Planned], rate: float, thread
         thread.join()
 
 
-def campaign_load(stack: Stack, recipients: int, seed: int, record: Record, result: dict[str, Any]) -> None:
+def campaign_load(stack: Stack, batch: dict[str, Any], record: Record, result: dict[str, Any]) -> None:
     from roko_app.web.credentials import sign
 
-    batch = build_batch(recipients, random.Random(seed), int(time.time() * 1000))
     body = encode(batch)
     time.sleep(max(record.t0 + BATCH_AT_S - time.monotonic(), 0))
     started = time.monotonic()
@@ -323,10 +355,15 @@ def console_load(base: str, plan: list[Planned], stop: threading.Event, record: 
     rng = random.Random(5)
     tick = time.monotonic()
     while not stop.is_set():
-        posted = [sms.sender for sms in plan[:max(1, int(time.monotonic() - record.t0) * 10)] if sms.status]
-        number = rng.choice(posted or [plan[0].sender])
-        for route, path in (("GET dashboard", "/console/"), ("GET entries", "/console/entries"),
-                            ("GET farmer", f"/console/farmers/{number}")):
+        # a number whose SMS was stored a few seconds ago (classified by now), not a campaign
+        # recipient's reply (its sender is written +224..., which the page redirects)
+        settled = time.time() - 5
+        posted = [sms.sender for sms in plan[:max(1, int(time.monotonic() - record.t0) * 10)]
+                  if sms.status and sms.answered_at < settled and sms.kind != "campaign_reply"]
+        pages = [("GET dashboard", "/console/"), ("GET entries", "/console/entries")]
+        if posted:  # none in the first seconds
+            pages.append(("GET farmer", f"/console/farmers/{rng.choice(posted)}"))
+        for route, path in pages:
             started = time.monotonic()
             try:
                 answer = session.get(base + path, allow_redirects=False, timeout=60)
@@ -393,6 +430,23 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def campaign_replies(plan: list[Planned], batch: dict[str, Any]) -> int:
+    """From a third of the load on, one planned SMS in ``REPLY_EVERY`` becomes a reply from a
+    campaign recipient (the batch's first ones, sent first); how many."""
+    numbers = [recipient["mobileNumber"] for recipient in batch["recipients"]]
+    replies = 0
+    for sms in plan[len(plan) // 3::REPLY_EVERY]:
+        sms.sender, sms.text, sms.kind = numbers[replies % len(numbers)], REPLY_TEXT, "campaign_reply"
+        replies += 1
+    return replies
+
+
+def optimove_outage(stack: Stack, record: Record, at: float, stop: threading.Event) -> None:
+    """``at`` seconds into the load, Optimove answers the next ``OPTIMOVE_FAILURES`` calls 503."""
+    if not stop.wait(max(record.t0 + at - time.monotonic(), 0)) and stack.optimove is not None:
+        stack.optimove.simulator.fail(503, OPTIMOVE_FAILURES)
+
+
 # --------------------------------------------------------------------------- after the load
 
 
@@ -410,6 +464,12 @@ def drain(stack: Stack, database_url: str, timeout: float) -> dict[str, int]:
                 for status, count in conn.execute(text("SELECT status, count(*) FROM outbound_sms GROUP BY status")):
                     if status in PENDING:
                         left[status] = count
+                # what Optimove is still to hear: reports not queued yet, callbacks not posted yet
+                left["optimove_unreported"] = conn.execute(text(
+                    f"SELECT count(*) FROM ({FINAL_REPORT}) AS f (id, reported) JOIN outbound_sms o ON o.id = f.id "  # noqa: S608
+                    "WHERE o.optimove_reported IS DISTINCT FROM f.reported")).scalar_one()
+                left["optimove_pending"] = conn.execute(text(
+                    "SELECT count(*) FROM optimove_callback WHERE state = 'PENDING'")).scalar_one()
             if not any(left.values()) or time.monotonic() > deadline:
                 return {k: v for k, v in left.items() if v}
             stack.check_alive()
@@ -507,6 +567,52 @@ def check(database_url: str, plan: list[Planned], sends: list[dict[str, Any]], s
         "gateway_sends": len(sends), "gateway_duplicates": duplicates, "dlr_posts": dlr_posts,
         "client_5xx": dict(client_5xx),
     }
+
+
+def check_optimove(database_url: str, calls: list[dict[str, Any]], replies: int,
+                   failures_left: int) -> tuple[list[str], dict[str, Any]]:
+    """What Optimove was told; (problems, figures)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            reports = {f"dlr:{message_id}:{reported}" for message_id, reported in conn.execute(text(FINAL_REPORT))}
+            forwarded = {f"mo:{sms_id}" for (sms_id,) in conn.execute(text(FORWARDED))}
+            states = dict(conn.execute(text("SELECT state, count(*) FROM optimove_callback GROUP BY state")).all())
+            retried = conn.execute(text("SELECT count(*) FROM optimove_callback WHERE attempts > 1")).scalar_one()
+    finally:
+        engine.dispose()
+    problems = []
+    got = {kind: Counter(call["idempotency_key"] for call in calls if call["kind"] == kind)
+           for kind in ("delivery-report", "incoming-message")}
+    for kind, expected in (("delivery-report", reports), ("incoming-message", forwarded)):
+        twice = [key for key, n in got[kind].items() if n > 1]
+        missing = sorted(expected - set(got[kind]))
+        if twice:
+            problems.append(f"Optimove got {len(twice)} {kind} key(s) more than once (e.g. {twice[:3]})")
+        if missing:
+            problems.append(f"Optimove never got {len(missing)} {kind}(s) (e.g. {missing[:3]})")
+    stray = [key for key in got["delivery-report"] if key.startswith("dlr:") and key not in reports
+             and key.rsplit(":", 1)[1] != "UNREPORTED"]  # a message may leave UNREPORTED later (a late report)
+    if stray:
+        problems.append(f"Optimove got delivery reports no campaign message's status explains (e.g. {stray[:3]})")
+    if set(got["incoming-message"]) - forwarded:
+        problems.append(f"Optimove got incoming messages that are not campaign replies: "
+                        f"{sorted(set(got['incoming-message']) - forwarded)[:3]}")
+    texts = Counter(call["body"]["messages"][0]["message"] for call in calls if call["kind"] == "incoming-message")
+    if set(texts) - {REPLY_TEXT}:
+        problems.append(f"forwarded replies changed on the way: {dict(texts)}")
+    if replies and not forwarded:
+        problems.append(f"{replies} campaign replies posted, none to forward (the batch came after them?)")
+    if set(states) - {"SENT"}:
+        problems.append(f"Optimove callbacks not delivered: {states}")
+    if failures_left < OPTIMOVE_FAILURES and not retried:
+        problems.append("Optimove refused calls (the outage) and no callback was retried")
+    return problems, {"optimove_delivery_reports": sum(got["delivery-report"].values()),
+                      "optimove_incoming_messages": sum(got["incoming-message"].values()),
+                      "optimove_callbacks": states, "optimove_retried": retried,
+                      "optimove_503_answered": OPTIMOVE_FAILURES - failures_left, "campaign_replies_posted": replies}
 
 
 # --------------------------------------------------------------------------- figures
@@ -688,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     count = int(args.rate * seconds)
     codes = [f"U{n:08d}" for n in rng.sample(range(10**7, 6 * 10**7), count + 100)]
     plan = Plan(random.Random(rng.random()), list(codes), set()).make(count, args.rate)  # it pops the codes it uses
+    batch = build_batch(args.recipients, random.Random(args.seed), int(time.time() * 1000))
+    replies = campaign_replies(plan, batch)
     ids = Ids()
     for sms in plan:
         sms.gateway_sms_id = ids.take()
@@ -721,8 +829,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu_before, busy_before = process_cpu(list(pids.values())), machine_cpu()[0]
             threads = [
                 threading.Thread(target=sampler, args=(stack, args.sample_seconds, stop, record), daemon=True),
-                threading.Thread(target=campaign_load, args=(stack, args.recipients, args.seed, record, campaign),
-                                 daemon=True),
+                threading.Thread(target=campaign_load, args=(stack, batch, record, campaign), daemon=True),
+                threading.Thread(target=optimove_outage, args=(stack, record, 0.4 * seconds, stop), daemon=True),
                 threading.Thread(target=console_load, args=(stack.web.base_url, plan, stop, record),
                                  daemon=True),
             ]
@@ -754,6 +862,11 @@ def main(argv: list[str] | None = None) -> int:
             more, figures = check(url, plan, sends, stack.simulator.log_path, campaign,  # type: ignore[union-attr]
                                   args.recipients, record)
             problems += more
+            more, optimove_figures = check_optimove(
+                url, stack.optimove.simulator.calls(), replies,  # type: ignore[union-attr]
+                stack.optimove.simulator.failures_left)  # type: ignore[union-attr]
+            problems += more
+            figures.update(optimove_figures)
             stack.stop()
             stack = None
     except (BenchError, subprocess.TimeoutExpired, OSError) as exc:

@@ -47,6 +47,12 @@ class OptimoveSimulator:
         with self._lock:
             self._fail = (status, times)
 
+    @property
+    def failures_left(self) -> int:
+        """How many of the calls :meth:`fail` asked for are still to come."""
+        with self._lock:
+            return self._fail[1]
+
     def handle(self, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         kind = KINDS.get(path)
         if kind is None:
