@@ -6,25 +6,17 @@ from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
 from roko_app.auth.decorators import role_required
 from roko_app.console.blueprint import bp
 from roko_app.console.forms import ComposeForm
+from roko_app.console.labels import NUMBER_PROBLEMS
 from roko_app.console.sms_counter import SMS_RULES, measure
 from roko_app.extensions import db
 from roko_app.models.accounts import Role
 from roko_app.services import accounts, broadcast, outbound
-
-NUMBER_PROBLEMS = {
-    "empty": _l("no digits"),
-    "not_digits": _l("contains characters other than digits"),
-    "not_guinea": _l("not a Guinea number (+224)"),
-    "wrong_length": _l("a Guinea mobile number has 9 digits"),
-    "not_mobile": _l("a Guinea mobile number starts with 6"),
-}
 
 
 @bp.route("/compose", methods=["GET", "POST"])

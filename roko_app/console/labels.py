@@ -105,6 +105,16 @@ REJECTION_LABELS = {
     "OPTED_OUT": _l("The number opted out (STOP)"),
 }
 
+#: What is wrong with a phone number (sms.msisdn.MsisdnProblem; "missing": none was given).
+NUMBER_PROBLEMS = {
+    "missing": _l("no number given"),
+    "empty": _l("no digits"),
+    "not_digits": _l("contains characters other than digits"),
+    "not_guinea": _l("not a Guinea number (+224)"),
+    "wrong_length": _l("a Guinea mobile number has 9 digits"),
+    "not_mobile": _l("a Guinea mobile number starts with 6"),
+}
+
 CALLBACK_STATE_LABELS = {CallbackState.DEAD: _l("Refused"), CallbackState.PENDING: _l("Waiting"),
                          CallbackState.SENT: _l("Sent")}
 CALLBACK_KIND_LABELS = {"delivery-report": _l("Delivery report"), "incoming-message": _l("Farmer's reply"),
@@ -327,6 +337,20 @@ def row_problem(row: RowError) -> str:
     return str(found) % row.params if found is not None else row.problem
 
 
+def rejection_detail(reason: str, params: Mapping[str, Any] | None) -> str | None:
+    """Why a campaign recipient was refused, in the console's words, from the parameters
+    stored with the refusal; ``None`` when there are none (rows stored before they were,
+    whose English detail is shown as logged)."""
+    if not params:
+        return None
+    if reason == "INVALID_NUMBER" and params.get("problem") in NUMBER_PROBLEMS:
+        return str(NUMBER_PROBLEMS[params["problem"]])
+    if reason == "TEXT_TOO_LONG" and {"units", "encoding", "limit"} <= params.keys():
+        return _("%(units)s characters in %(encoding)s, at most %(limit)s",
+                 units=params["units"], encoding=params["encoding"], limit=params["limit"])
+    return None
+
+
 def role_label(role: str | None) -> str:
     return label(ROLE_LABELS, role)
 
@@ -488,6 +512,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "group_label": lambda value: label(GROUP_LABELS, value),
     "row_problem": row_problem,
     "rejection_label": lambda value: label(REJECTION_LABELS, value),
+    "rejection_detail": lambda rejection: rejection_detail(rejection.reason, rejection.params),
     "callback_state_label": lambda value: label(CALLBACK_STATE_LABELS, value),
     "callback_kind_label": lambda value: label(CALLBACK_KIND_LABELS, value),
     "draw_state_label": lambda value: label(DRAW_STATE_LABELS, value),

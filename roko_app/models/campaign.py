@@ -49,3 +49,6 @@ class CampaignRejection(db.Model):
     mobile_number: Mapped[Optional[str]] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[Optional[str]] = mapped_column(String(300))
+    #: ``detail``'s parameters, for the console's own words: ``{"problem": "wrong_length"}`` for a bad
+    #: number, ``{"units": 171, "encoding": "GSM-7", "limit": 160}`` for a long text; NULL before 2026-11-26.
+    params: Mapped[Optional[dict[str, Any]]] = mapped_column(JSON(none_as_null=True))

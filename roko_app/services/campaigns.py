@@ -136,7 +136,7 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
             rejected_rows.append({"batch_id": batch.id, "position": recipient.position,
                                   "customer_id": _clip(recipient.customer_id),
                                   "mobile_number": _clip(recipient.mobile_number), "reason": reason,
-                                  "detail": detail[:300] if detail else None})
+                                  "detail": detail[:300] if detail else None, "params": outcome.params})
         else:
             msisdn, info = outcome
             accepted += 1
@@ -156,7 +156,8 @@ def accept(request: BatchRequest, settings: IntakeSettings, now: datetime | None
 @dataclass(frozen=True, slots=True)
 class _Refused:
     reason: str
-    detail: str | None = None
+    detail: str | None = None  # in English, as logged
+    params: dict[str, Any] | None = None  # the detail's machine form (the console's French says it)
 
 
 def _check(recipient: Recipient, is_hashed: bool, hashes: dict[str, str],
@@ -164,7 +165,7 @@ def _check(recipient: Recipient, is_hashed: bool, hashes: dict[str, str],
     """``(msisdn, segment info)`` for a deliverable recipient, else why not."""
     number = recipient.mobile_number
     if not number:
-        return _Refused("INVALID_NUMBER", "missing mobileNumber")
+        return _Refused("INVALID_NUMBER", "missing mobileNumber", {"problem": "missing"})
     if is_hashed:
         msisdn = hashes.get(number.strip().lower())
         if msisdn is None:
@@ -173,14 +174,15 @@ def _check(recipient: Recipient, is_hashed: bool, hashes: dict[str, str],
         try:
             msisdn = normalize_msisdn(number)
         except InvalidMsisdn as exc:
-            return _Refused("INVALID_NUMBER", str(exc))
+            return _Refused("INVALID_NUMBER", str(exc), {"problem": exc.problem})
     if recipient.message is None:
         return _Refused("MISSING_MESSAGE")
     if not recipient.message.strip():
         return _Refused("EMPTY_MESSAGE")
     info = analyze(recipient.message)
     if not info.fits:
-        return _Refused("TEXT_TOO_LONG", f"{info.units} units in {info.encoding}; one SMS holds {info.limit}")
+        return _Refused("TEXT_TOO_LONG", f"{info.units} units in {info.encoding}; one SMS holds {info.limit}",
+                        {"units": info.units, "encoding": info.encoding, "limit": info.limit})
     if not outbound.consent_allows(Purpose.CAMPAIGN, opted_out=msisdn in opted_out):
         return _Refused("OPTED_OUT")
     return msisdn, info

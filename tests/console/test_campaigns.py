@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from roko_app.extensions import db
-from roko_app.models import AuditEvent, OutboundSms
+from roko_app.models import AuditEvent, CampaignRejection, OutboundSms
 from roko_app.web.credentials import sign
 from tests.factories import T0, add_batch
 from tests.helpers import csrf_from, pager_link
@@ -39,12 +39,37 @@ def test_viewer_sees_batches_with_counts_and_progress(console_app: Any, login: A
     assert detail.status_code == 200
     html = detail.get_data(as_text=True)
     assert "612345678" in html and "c2" in html and "Numéro invalide" in html
-    # the technical detail stays in the service's English, marked so for screen readers
-    assert re.search(r'<q class="muted" lang="en" translate="no" title="Détail technique, tel que journalisé">[^<]+</q>',
-                     html)
+    # why, in French (the recipient "999"), not the service's English detail
+    assert '<span class="muted">un numéro mobile de Guinée a 9 chiffres</span>' in html
+    assert 'title="Détail technique' not in html and "Phone number has" not in html
     assert "/cancel" not in html, "a viewer gets no cancel button"
     assert client.post(f"/console/campaigns/{batch_id}/cancel",
                        data={"csrf_token": csrf_from(html)}).status_code == 403
+
+
+def test_each_refusal_is_explained_in_french_and_older_ones_as_logged(console_app: Any, login: Any) -> None:
+    with console_app.app_context():
+        batch = add_batch(T0)
+        rows = [(0, "TEXT_TOO_LONG", "171 units in UCS-2; one SMS holds 70",
+                 {"units": 171, "encoding": "UCS-2", "limit": 70}),
+                (1, "INVALID_NUMBER", "missing mobileNumber", {"problem": "missing"}),
+                (2, "INVALID_NUMBER", "Phone number 712345678 does not start with 6", None),  # stored before params
+                (3, "INVALID_NUMBER", "Phone number has 3 digits", {"problem": "from a later release"}),
+                (4, "OPTED_OUT", None, None)]
+        db.session.add_all(CampaignRejection(batch_id=batch.id, position=position, reason=reason, detail=detail,
+                                             params=params) for position, reason, detail, params in rows)
+        db.session.commit()
+        batch_id = batch.id
+    html = login("viewer").get(f"/console/campaigns/{batch_id}").get_data(as_text=True)
+    cells = re.findall(r'<td data-label="Motif">(.*?)</td>', html)
+    assert len(cells) == 5
+    assert '<span class="muted">171 caractères en UCS-2, 70 au plus</span>' in cells[0]
+    assert '<span class="muted">aucun numéro donné</span>' in cells[1]
+    # no parameters, or ones this release does not know: the English detail, as logged and marked so
+    english = '<q class="muted" lang="en" translate="no" title="Détail technique, tel que journalisé">{}</q>'
+    assert english.format("Phone number 712345678 does not start with 6") in cells[2]
+    assert english.format("Phone number has 3 digits") in cells[3]
+    assert "muted" not in cells[4]
 
 
 def test_operator_cancels_unsent_messages_and_it_is_audited(console_app: Any, login: Any) -> None:

@@ -222,6 +222,10 @@ def test_bad_recipients_are_rejected_with_reasons_while_the_rest_goes_ahead(om_a
     reasons = [(r.position, r.reason, r.customer_id) for r in rejections(om_app)]
     assert reasons == [(1, "INVALID_NUMBER", "c1"), (2, "MISSING_MESSAGE", "c2"), (3, "TEXT_TOO_LONG", "c3"),
                        (4, "OPTED_OUT", "c4"), (5, "EMPTY_MESSAGE", "c5"), (6, "INVALID_NUMBER", "c6")]
+    # each refusal's detail in machine form too, for the console's own words
+    assert [r.params for r in rejections(om_app)] == [
+        {"problem": "not_guinea"}, None, {"units": 161, "encoding": "GSM-7", "limit": 160}, None, None,
+        {"problem": "missing"}]
 
 
 def test_no_deliverable_recipient_is_422(om_app: Any, client: Any) -> None:
