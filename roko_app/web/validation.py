@@ -15,6 +15,7 @@ import math
 import re
 from collections import deque
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from flask import Request
@@ -85,11 +86,22 @@ def _not_a_number(name: str) -> float:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _finite_float(literal: str) -> float:
+def _finite_float(literal: str) -> float | int:
+    """A number written with a fraction or an exponent. One that is a whole number
+    (``26.0``, ``9007199254740993.0``, ``1e3``) becomes that exact int: a float holds
+    integers exactly only up to 2**53, and an id above that must not turn into its
+    neighbour. Whole numbers of 100 digits or more stay floats (no int that large is
+    built; every integer field refuses them anyway)."""
     value = float(literal)
     if not math.isfinite(value):
         raise ValueError(f"the number {literal[:20]} is out of range")
+    exact = Decimal(literal)
+    if exact == exact.to_integral_value() and abs(exact) < _HUGE:
+        return int(exact)
     return value
+
+
+_HUGE = Decimal(10) ** 100
 
 
 def _too_deep() -> ApiError:
@@ -177,14 +189,15 @@ def storable(text: str) -> bool:
 
 def integral(value: Any) -> int | None:
     """``value`` as an int when it is a JSON integer, else None. ``26.0`` is one (JSON
-    Schema says so); ``true`` is not (bool is an int in Python, not in JSON)."""
+    Schema says so; :func:`parse_json` makes it the int 26, exactly); ``true`` is not
+    (bool is an int in Python, not in JSON)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float) and abs(value) >= 1e100:  # a whole number beyond every range
         return int(value)
-    return None
+    return None  # a float below that had a fraction, even one a float cannot hold (26.0000000000000001)
 
 
 class Fields:

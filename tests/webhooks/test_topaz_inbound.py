@@ -237,6 +237,23 @@ def test_same_gateway_id_on_another_port_is_another_sms(app: Any, client: Any) -
     assert count(app) == 2
 
 
+def test_ids_written_with_a_fraction_are_kept_exactly(app: Any, client: Any) -> None:
+    """A float holds whole numbers exactly only up to 2**53: 9007199254740993.0 must not
+    become 9007199254740992 and turn the next SMS with that id into a 'replay'."""
+    raw = json.dumps(body_with(gateway_sms_id=0)).replace('"gateway_sms_id": 0', '"gateway_sms_id": 9007199254740993.0')
+    first = post(client, raw=raw.encode())
+    assert first.status_code == 200, first.get_json()
+    neighbour = post(client, body_with(gateway_sms_id=2**53, sender="622222222"))
+    assert neighbour.status_code == 200 and neighbour.get_json()["sms_id"] != first.get_json()["sms_id"]
+    assert sorted(r.gateway_sms_id for r in sms_rows(app)) == [2**53, 2**53 + 1]
+    assert count(app, InboundDiscrepancy) == 0
+    # 26.0 is the integer 26; a fraction, even one a float cannot hold, is not an integer
+    assert post(client, raw=json.dumps(body_with(port=0)).replace('"port": 0', '"port": 18.0').encode()).status_code == 200
+    for literal in ("18.5", "18.0000000000000001", "1e100"):
+        bad = post(client, raw=json.dumps(body_with(port=0)).replace('"port": 0', f'"port": {literal}').encode())
+        assert [d["field"] for d in assert_error(bad, 400, "VALIDATION_ERROR")["details"]] == ["port"]
+
+
 def test_differing_replay_keeps_original_and_records_discrepancy(app: Any, client: Any, caplog: Any) -> None:
     caplog.set_level(logging.WARNING, logger="roko_app")
     first = post(client, SEED_EXAMPLE).get_json()
