@@ -13,7 +13,7 @@ here: the rows stay unclassified). For each backend the script
 1. creates a fresh database (SQLite: a temporary file; PostgreSQL: a dedicated
    ``roko_bench_<random>`` database created through ``--pg-url`` and dropped at the
    end, even on error) and runs the real migrations (``flask --app wsgi db upgrade``);
-2. starts the app (``wsgi:app``) under ``gunicorn -w 2 -k sync`` on a free loopback port
+2. starts the app (``wsgi:app``) under ``gunicorn -w 2 -k sync`` (``--workers N``: every server, bare included) on a free loopback port
    with ``ROKO_LOG_LEVEL=WARNING`` and a per-run webhook token; the bare baseline
    (``bench/bare_app.py``: same JSON parse, same response, no database) runs under the
    same gunicorn settings;
@@ -322,13 +322,13 @@ def bench_backend(backend: str, database_url: str, bare: Server, args: argparse.
     log(f"\n=== {backend}: {version}")
     roko = {"ROKO_ENV": "dev", "ROKO_DATABASE_URL": database_url, "ROKO_WEBHOOK_INBOUND_TOKEN": token}
     servers = [Server("ours", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="WARNING"),
-                      logs / f"{backend}-ours.log")]
+                      logs / f"{backend}-ours.log", workers=args.workers)]
     if args.info_log:
         servers.append(Server("ours_info_log", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="INFO"),
-                              logs / f"{backend}-ours-info.log"))
+                              logs / f"{backend}-ours-info.log", workers=args.workers))
     for name, tree in args.tree:
         servers.append(Server(f"ours_{name}", "wsgi:app", server_env(**roko, ROKO_LOG_LEVEL="WARNING"),
-                              logs / f"{backend}-ours-{name}.log", chdir=Path(tree)))
+                              logs / f"{backend}-ours-{name}.log", chdir=Path(tree), workers=args.workers))
     rounds: list[dict[str, Any]] = []
     problems: list[str] = []
     stored_ok = 0  # successful requests that stored a row (ours, all log levels)
@@ -425,7 +425,7 @@ def print_table(result: dict[str, Any], args: argparse.Namespace) -> None:
     s = result["summary"]
     log(f"\n{result['backend']} ({result['database']}): median of {args.rounds} rounds x "
         f"{args.duration:g} s, {args.connections} connections, wrk {args.threads} threads, "
-        "gunicorn -w 2 -k sync")
+        f"gunicorn -w {args.workers} -k sync")
     log(f"  {'':<16}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU ms/req':>12}{'other busy':>12}")
     for name in [n for n in SERVER_NAMES if n in s] + [f"ours_{n}" for n, _tree in args.tree]:
         log(f"  {name:<16}{s[name]['rps']:>10.1f}{s[name]['p50_ms']:>10.2f}{s[name]['p99_ms']:>10.2f}"
@@ -470,6 +470,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5, help="rounds per server (default 5)")
     parser.add_argument("--connections", type=int, default=TARGET_CONNECTIONS, help="wrk -c (default 8)")
     parser.add_argument("--threads", type=int, default=2, help="wrk -t (default 2)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn -w for every server, bare included (default 2)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per server (default 2)")
     parser.add_argument("--settle", type=float, default=10.0,
                         help=f"before each round wait up to this many seconds for the machine to be quiet "
@@ -507,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     backends = selected_backends(args.backend)
     results: list[dict[str, Any]] = []
     failure = None
-    bare = Server("bare", "bare_app:app", server_env(), logs / "bare.log", chdir=BENCH)
+    bare = Server("bare", "bare_app:app", server_env(), logs / "bare.log", chdir=BENCH, workers=args.workers)
     try:
         bare.start()
         for backend in backends:
@@ -529,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": info,
-        "settings": {**vars(args), "gunicorn": "-w 2 -k sync --log-level warning", "wrk_timeout": WRK_TIMEOUT,
+        "settings": {**vars(args), "gunicorn": f"-w {args.workers} -k sync --log-level warning", "wrk_timeout": WRK_TIMEOUT,
                      "app_log_level": "WARNING",
                      "targets": {backend: {"ratio_min": ratio, "p99_ms_max": p99, "connections": TARGET_CONNECTIONS}
                                  for backend, (ratio, p99) in TARGETS.items()}},
