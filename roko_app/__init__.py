@@ -22,6 +22,7 @@ from roko_app.web.security import (
     register_security_headers,
     trust_proxies,
 )
+from roko_app.web.validation import refuse_nul_characters
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     limit_only_where_declared(app, limiter)
     register_error_handlers(app)
+    refuse_nul_characters(app)
     register_request_logging(app)
     register_metrics(app)
     register_security_headers(app)

@@ -29,6 +29,7 @@ from roko_app.reads.campaigns import (
 )
 from roko_app.services import accounts, campaigns
 from roko_app.services.errors import NotFound
+from roko_app.web.validation import row_id
 
 PAGE = 50
 
@@ -52,7 +53,7 @@ def campaign(batch_id: int) -> Any:
         summary = batch_summary(batch_id)
     except NotFound:
         abort(404)
-    after = request.args.get("after", type=int)
+    after = request.args.get("after", type=row_id)
     messages = batch_messages(batch_id, limit=PAGE + 1, after_id=after)
     more = messages[PAGE - 1].id if len(messages) > PAGE else None
     eta = batch_eta(batch_id, float(current_app.config["TOPAZ_RATE_PER_PORT"]), utcnow())

@@ -26,17 +26,27 @@ def parse_limit(args: Mapping[str, str], invalid: list[str]) -> int | None:
     return clamp_limit(int(raw))
 
 
+#: The days a filter may name.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(9998, 12, 31)
+
+
 def parse_days(args: Mapping[str, str], invalid: list[str]) -> dict[str, date | None]:
-    """The ``from`` and ``to`` days of the query string (ISO dates); a malformed one is
-    None and added to ``invalid``."""
+    """The ``from`` and ``to`` days of the query string (ISO dates); a malformed one, or
+    one outside the years 1900 to 9998 (the day after 9999-12-31 or the UTC start of
+    0001-01-01 in a time zone east of Greenwich does not exist), is None and added to
+    ``invalid``."""
     days: dict[str, date | None] = {}
     for name in ("from", "to"):
         raw = (args.get(name) or "").strip()
         try:
-            days[name] = date.fromisoformat(raw) if raw else None
+            day = date.fromisoformat(raw) if raw else None
         except ValueError:
+            day = None
             invalid.append(name)
-            days[name] = None
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            day = None
+            invalid.append(name)
+        days[name] = day
     return days
 
 

@@ -30,6 +30,7 @@ from roko_app.reads.pager import Page
 from roko_app.services import accounts, outbound
 from roko_app.services.errors import NotFound
 from roko_app.web.security import safe_next
+from roko_app.web.validation import row_id
 
 
 @bp.app_template_global("delivery_of")
@@ -76,7 +77,7 @@ def replays() -> Any:
     limit = parse_limit(request.args, invalid)
     flash_invalid(invalid)
     before, after = parse_cursors(request.args)
-    sms_id = request.args.get("sms", type=int)
+    sms_id = request.args.get("sms", type=row_id)
     page = replay_page(sms_id=sms_id, before=before, after=after, limit=limit)
     return render_template("console/replays.html", page=page, sms_id=sms_id,
                            urls=page_urls("console.replays", page))

@@ -76,7 +76,13 @@ class LoginAttempt:
     lock_scopes: tuple[str, ...]  # the locks this attempt sets if its password is wrong
 
 
+#: The longest e-mail an account or a failed log-in records (``app_user.email``).
+EMAIL_MAX_LENGTH = 254
+
+
 def normalise_email(email: str) -> str:
+    """Trimmed and lower-cased. Lower-casing can lengthen a text ("İ" becomes two
+    characters), so a form's length check on what was typed does not bound the result."""
     return email.strip().lower()
 
 
@@ -88,7 +94,7 @@ def check_password_strength(password: str) -> None:
 def create_user(email: str, role: str, password: str | None = None) -> tuple[User, str]:
     """A new account; returns it and its password (generated when none is given)."""
     email = normalise_email(email)
-    if not EMAIL_PATTERN.fullmatch(email):
+    if len(email) > EMAIL_MAX_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         raise InvalidInput("email", "This is not an e-mail address.")
     if role not in {r.value for r in Role}:
         raise InvalidInput("role", f"The role must be one of {', '.join(r.value for r in Role)}.")
@@ -155,7 +161,9 @@ def begin_login(email: str, address: str, policy: LoginPolicy, now: datetime | N
     Raises ``LoginThrottled`` (nothing recorded) when a limit is reached.
     """
     now = now or utcnow()
-    email, address = normalise_email(email), throttle_address(address)
+    # Cut to what an account's e-mail can be: a longer one names no account, and is
+    # recorded and throttled as its first EMAIL_MAX_LENGTH characters.
+    email, address = normalise_email(email)[:EMAIL_MAX_LENGTH], throttle_address(address)
     _serialise_login(email, address)
     since = now - policy.window
     unlocked_at = db.session.scalar(select(User.login_unlocked_at).where(User.email == email))
