@@ -13,8 +13,8 @@ here: the rows stay unclassified). For each backend the script
 1. creates a fresh database (SQLite: a temporary file; PostgreSQL: a dedicated
    ``roko_bench_<random>`` database created through ``--pg-url`` and dropped at the
    end, even on error) and runs the real migrations (``flask --app wsgi db upgrade``);
-2. starts the app (``wsgi:app``) under ``gunicorn -w 2 -k sync`` (``--workers N``: every server, bare included) on a free loopback port
-   with ``ROKO_LOG_LEVEL=WARNING`` and a per-run webhook token; the bare baseline
+2. starts the app (``wsgi:app``) under ``gunicorn -w 2 -k sync`` (``--workers N``: every
+   server, bare included) on a free loopback port with ``ROKO_LOG_LEVEL=WARNING`` and a per-run webhook token; the bare baseline
    (``bench/bare_app.py``: same JSON parse, same response, no database) runs under the
    same gunicorn settings;
 3. sends one sample request to each (200 with the documented body; 401 without the

@@ -13,8 +13,13 @@ from flask import Flask, Response, g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Six digits or more: could be a phone number (/console/farmers/612345678), never logged.
-_LONG_NUMBER = re.compile(r"\+?\d{6,}")
+# Six digits or more, however separated by spaces, dots, dashes or parentheses: could be
+# a phone number (/console/farmers/612345678, /console/farmer/+224-612-34-56-78), never logged.
+_LONG_NUMBER = re.compile(r"\+?\d(?:[ \u00a0.()-]*\d){5,}")
+# What a text log line must not carry as it is: a line break would start a forged line, and
+# other control characters (NUL, escape sequences) garble terminals and log tools.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 access_log = logging.getLogger("roko_app.access")
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -46,12 +51,23 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class TextFormatter(logging.Formatter):
+    """One line per record: control characters in the message (a path, a batch id, an
+    error's text as a client sent them) are written as ``\\xNN`` escapes, so no value can
+    break the line or forge another. A traceback, after the message, keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = record.message.translate(_CONTROL)
+        return super().formatMessage(record)
+
+
 def make_formatter(log_format: str) -> logging.Formatter:
-    """The formatter of ``ROKO_LOG_FORMAT``: ``text`` (the default) or ``json``
-    (python-json-logger: time in ISO 8601 UTC, level, logger, request_id, message, extras)."""
+    """The formatter of ``ROKO_LOG_FORMAT``: ``text`` (the default; :class:`TextFormatter`)
+    or ``json`` (python-json-logger: time in ISO 8601 UTC, level, logger, request_id,
+    message, extras; JSON escapes control characters itself)."""
     if log_format == "json":
         return JsonFormatter(_JSON_FIELDS, rename_fields=_JSON_RENAMES, timestamp="time")
-    return logging.Formatter(TEXT_FORMAT)
+    return TextFormatter(TEXT_FORMAT)
 
 
 def app_log_handler() -> logging.StreamHandler | None:  # type: ignore[type-arg]

@@ -99,6 +99,16 @@ def test_request_durations_are_by_route_template_and_no_label_holds_a_number_or_
     assert NUMBER not in text and "U12345678" not in text
 
 
+def test_a_method_of_a_client_s_own_adds_no_series(app: Any) -> None:
+    client = app.test_client()
+    for word in ("QX0ABCDEF", "QX1ABCDEF", "PROPFIND"):
+        assert client.open("/healthz", method=word).status_code == 405
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "QX0ABCDEF" not in text and "PROPFIND" not in text
+    assert value(parse(text), "roko_http_request_duration_seconds_count", method="other", route="<unmatched>",
+                 status="405") == 3
+
+
 def test_the_queue_gauges_follow_the_database(app: Any, simulator: Any, make_app: Any) -> None:
     client = app.test_client()
     now = datetime.now(UTC)
