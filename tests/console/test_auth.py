@@ -58,6 +58,15 @@ def test_logout_requires_post_with_csrf(login: Any) -> None:
     assert client.get("/console/").status_code == 302
 
 
+@pytest.mark.parametrize(("email", "password", "missing"), [("", "", 2), ("admin@roko.test", "", 1), ("", "x", 1)])
+def test_an_empty_field_is_named_next_to_it(console_app: Any, email: str, password: str, missing: int) -> None:
+    response = post_login(console_app.test_client(), email, password)
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert html.count('<p class="field-error" role="alert">Ce champ est requis.</p>') == missing
+    assert f'value="{email}"' in html if email else True  # what was typed stays
+
+
 def test_login_form_without_csrf_is_refused(console_app: Any) -> None:
     response = console_app.test_client().post("/login", data={"email": "admin@roko.test", "password": PASSWORD})
     assert response.status_code == 400

@@ -133,6 +133,16 @@ def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) ->
         alternate = next(p for p in ran.picks if p.alternate_rank == 1)
         assert _post(client, f"{page}/claim", page, entry_id=winners[0].entry_id).status_code == 302
         assert _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id, reason="").status_code == 400
+        # not confirmed: that prize's form comes back open, with the reason typed and the refusal beside the box
+        refused = _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id, reason="Injoignable 30 jours")
+        assert refused.status_code == 400
+        html = refused.get_data(as_text=True)
+        row = html[html.index(f'id="pick-{winners[1].entry_id}"'):]
+        row = row[:row.index("</tr>")]
+        assert "<details open>" in row and 'value="Injoignable 30 jours"' in row
+        assert re.search(r'name="confirm"[^>]*>[^<]*</label>\s*<p class="field-error" role="alert">Ce champ est requis', row)
+        other = html[html.index(f'id="pick-{alternate.entry_id}"'):]
+        assert "<details open>" not in other[:other.index("</tr>")], "only the refused prize's form opens"
         assert _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id,
                      reason="refuse le lot", confirm="y").status_code == 302
         after = {p.entry_id: p for p in _draw(console_app, draw_id).picks}
