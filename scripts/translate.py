@@ -30,7 +30,9 @@ def run(*args: str) -> None:
 def untranslated() -> list[str]:
     with PO.open("rb") as handle:
         catalog = read_po(handle)
-    return [str(m.id) for m in catalog if m.id and (not m.string or m.fuzzy)]
+    # a plural message's string is a tuple of forms: every form must be filled in
+    return [str(m.id[0] if isinstance(m.id, tuple) else m.id) for m in catalog
+            if m.id and (m.fuzzy or not (all(m.string) if isinstance(m.string, tuple) else m.string))]
 
 
 def merge_pending() -> int:

@@ -170,4 +170,16 @@ def test_batch_statistics_show_issued_and_used(console_app: Any, login: Any) -> 
     table = html[html.index('id="batch-stats"'):]
     rows = re.findall(r"<tr><td>([^<]+)</td><td class=\"num\">(\d+)</td><td class=\"num\">(\d+)</td>", table)
     assert rows == [("LOT-A", "4", "1"), ("LOT-B", "1", "0")]
-    assert "25.0" in table
+    used_percent = re.findall(r'<td class="num">([^<]*%)</td>', table)
+    assert used_percent == ["25\u00a0%", "0\u00a0%"], used_percent  # French: 25 %, not 25.0
+
+
+def test_the_import_report_speaks_french_in_the_singular_and_the_plural(login: Any) -> None:
+    client = login("operator")
+    html = upload(client, b"code\nU10000001\nU1234\n").get_data(as_text=True)
+    assert 'id="report-rows">2</b>lignes lues' in html
+    assert 'id="report-inserted">1</b>nouveau code<' in html
+    assert 'id="report-present">0</b>déjà enregistré<' in html
+    assert 'id="report-bad">1</b>ligne erronée (ignorée)' in html
+    html = upload(client, b"code\nU10000001\nU10000002\nU10000003\n").get_data(as_text=True)
+    assert 'id="report-inserted">2</b>nouveaux codes' in html and 'id="report-present">1</b>déjà enregistré<' in html

@@ -103,6 +103,7 @@ def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) ->
     clock = frozen.start()
     try:
         client = login("admin")
+        assert 'placeholder="620000000,personnel"' in client.get("/console/draws/new").get_data(as_text=True)
         created = _post(client, "/console/draws/new", "/console/draws/new", name="Tirage de juin",
                         window_from="2026-06-01T00:00", window_until="2026-06-08T00:00",
                         prizes="Tricycle:1\r\nSac de 50 kg:2", alternates="2", beacon_source="manual",
