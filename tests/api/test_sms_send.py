@@ -65,6 +65,15 @@ def test_text_over_one_segment_is_400_naming_encoding_and_limit(send_app: Any, a
     assert rows(send_app) == [] and simulator.sent() == []
 
 
+@pytest.mark.parametrize("length", [1600, 1601, 10_000])
+def test_a_text_of_any_length_over_one_segment_is_text_too_long(send_app: Any, api_key: str, simulator: Any,
+                                                                length: int) -> None:
+    """As documented: whatever its length (within the body limit), TEXT_TOO_LONG with the count."""
+    body = assert_error(send(send_app, {**SEND_SEED_EXAMPLE, "text": "a" * length}, api_key), 400, "TEXT_TOO_LONG")
+    assert (body["encoding"], body["units"], body["limit"]) == ("GSM-7", length, 160)
+    assert rows(send_app) == [] and simulator.sent() == []
+
+
 @pytest.mark.parametrize("text", ["a" * 160, "€" * 80, "reçu " + "a" * 65, "🎉" * 35])
 def test_text_exactly_one_segment_is_sent(send_app: Any, api_key: str, simulator: Any, text: str) -> None:
     assert send(send_app, {**SEND_SEED_EXAMPLE, "text": text}, api_key).status_code == 200
