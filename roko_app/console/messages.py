@@ -89,8 +89,11 @@ def message_detail(message_id: int) -> Any:
     detail = outbound_detail(message_id)
     if detail is None:
         abort(404)
+    # back to the list as it was filtered (a link of the list carries it), else the outgoing list
+    list_url = safe_next(request.args.get("next"), url_for("console.messages", dir="out"))
     return render_template("console/messages_detail.html", detail=detail, message=detail.message,
-                           requeueable=detail.message.status in outbound.REQUEUEABLE, back=request.full_path)
+                           requeueable=detail.message.status in outbound.REQUEUEABLE, back=request.full_path,
+                           list_url=list_url)
 
 
 @bp.post("/messages/<int:message_id>/requeue")

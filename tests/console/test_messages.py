@@ -64,6 +64,22 @@ def test_phone_filter(login: Any, logs: dict[str, Any], query: str, direction: s
     assert rows(html, direction) == [logs[name] for name in expected]
 
 
+def test_the_tabs_and_a_message_s_page_keep_the_filters(login: Any, logs: dict[str, Any]) -> None:
+    client = login("viewer")
+    html = client.get("/console/messages?dir=out&phone=6223&text=inconnu").get_data(as_text=True)
+    assert 'href="/console/messages?dir=in&amp;phone=6223&amp;text=inconnu"' in html
+    assert rows(html, "out") == [logs["failed"]]
+    link = re.search(rf'href="(/console/messages/out/{logs["failed"]}\?next=[^"]+)"', html)
+    assert link is not None
+    detail = client.get(link[1].replace("&amp;", "&")).get_data(as_text=True)
+    back = re.search(r'<a href="([^"]+)">← Messages</a>', detail)
+    assert back is not None and back[1].replace("&amp;", "&") == "/console/messages?dir=out&phone=6223&text=inconnu"
+    # opened on its own (or with a link to elsewhere), the page leads back to the outgoing messages
+    for alone in (f"/console/messages/out/{logs['failed']}", f"/console/messages/out/{logs['failed']}?next=//evil.example"):
+        back = re.search(r'<a href="([^"]+)">← Messages</a>', client.get(alone).get_data(as_text=True))
+        assert back is not None and back[1] == "/console/messages?dir=out"
+
+
 def test_outbound_keyset_pages_with_equal_timestamps(console_app: Any, login: Any) -> None:
     with console_app.app_context():
         ids = [add_outbound(f"6{i:08d}", f"bulk {i}", T0 + timedelta(seconds=min(i, 3)), status="QUEUED").id
