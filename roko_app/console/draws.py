@@ -67,6 +67,8 @@ class DrawRunForm(FlaskForm):
 
 class PickClaimForm(FlaskForm):
     entry_id = IntegerField(validators=[InputRequired()])
+    # handing over cannot be undone, and the button sits beside "Forfeit…": confirmed
+    confirm = BooleanField(_l("I confirm: the winner has received the prize"), validators=[DataRequired()])
 
 
 class PickForfeitForm(FlaskForm):
@@ -141,7 +143,7 @@ def draw_run(draw_id: str) -> Any:
 def draw_claim(draw_id: str) -> Any:
     form = PickClaimForm()
     if not form.validate_on_submit():
-        return _draw_page(draw_id, status=400)
+        return _draw_page(draw_id, claim_form=form, status=400)
     return _step(draw_id, "draw.claim", _("The prize of entry %(entry)s is handed over.", entry=form.entry_id.data),
                  lambda: draws.claim(draw_id, form.entry_id.data, actor=current_user.email))
 
@@ -183,6 +185,7 @@ def _draw_page(draw_id: str, status: int = 200, **forms: Any) -> Any:
     forms.setdefault("close_form", DrawCloseForm(formdata=None))
     forms.setdefault("run_form", DrawRunForm(formdata=None))
     forms.setdefault("forfeit_form", PickForfeitForm(formdata=None))
+    forms.setdefault("claim_form", PickClaimForm(formdata=None))
     return render_template("console/draw.html", d=detail, draw=detail.draw, **forms), status
 
 

@@ -86,6 +86,22 @@ def test_operator_cancels_unsent_messages_and_it_is_audited(console_app: Any, lo
         assert event.actor == "operator@roko.test" and event.details == {"cancelled": 2}
 
 
+def test_a_batch_with_nothing_queued_offers_nothing_to_cancel(console_app: Any, login: Any) -> None:
+    batch_id = push_batch(console_app)
+    client = login("operator")
+    html = client.get(f"/console/campaigns/{batch_id}").get_data(as_text=True)
+    assert client.post(f"/console/campaigns/{batch_id}/cancel", data={"csrf_token": csrf_from(html)}).status_code == 302
+    nothing = "Plus aucun message de ce lot n&#39;est en file : il n&#39;y a rien à annuler."
+    for ask in (lambda: client.get(f"/console/campaigns/{batch_id}/cancel"),  # the confirmation page
+                lambda: client.post(f"/console/campaigns/{batch_id}/cancel", data={"csrf_token": csrf_from(html)})):
+        response = ask()
+        assert response.status_code == 302 and response.headers["Location"].endswith(f"/console/campaigns/{batch_id}")
+        assert nothing in client.get(f"/console/campaigns/{batch_id}").get_data(as_text=True)
+    with console_app.app_context():
+        (event,) = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "campaign.cancel"))
+        assert event.details == {"cancelled": 2}, "only the cancel that cancelled something is audited"
+
+
 def test_anonymous_is_sent_to_login_and_unknown_batch_is_404(console_app: Any, login: Any) -> None:
     assert console_app.test_client().get("/console/campaigns").status_code == 302
     assert login("viewer").get("/console/campaigns/999999").status_code == 404

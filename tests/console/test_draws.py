@@ -64,7 +64,7 @@ def test_a_prize_step_for_an_entry_without_a_prize_is_explained_on_the_draw_page
     before = {p.entry_id: p.state for p in _draw(console_app, draw_id).picks}
     client = login("admin")
     page = f"/console/draws/{draw_id}"
-    for step, data in (("claim", {}), ("forfeit", {"reason": "r", "confirm": "y"})):
+    for step, data in (("claim", {"confirm": "y"}), ("forfeit", {"reason": "r", "confirm": "y"})):
         refused = _post(client, f"{page}/{step}", page, entry_id=999_999, **data)
         assert refused.status_code == 302 and refused.headers["Location"].endswith(page), step
         shown = client.get(page).get_data(as_text=True)
@@ -88,7 +88,7 @@ def test_only_admins_change_a_draw(console_app: Any, login: Any, role: str) -> N
     assert client.get("/console/draws/new").status_code == 403
     assert client.get(f"/console/draws/{draw_id}/bundle.zip").status_code == 403
     for step, data in (("close", {"confirm": "y"}), ("run", {"value": "x", "confirm": "y"}),
-                       ("claim", {"entry_id": winner.entry_id}),
+                       ("claim", {"entry_id": winner.entry_id, "confirm": "y"}),
                        ("forfeit", {"entry_id": winner.entry_id, "reason": "r", "confirm": "y"})):
         assert _post(client, f"/console/draws/{draw_id}/{step}", page, **data).status_code == 403
     assert _draw(console_app, draw_id).picks[0].state == draw.picks[0].state
@@ -132,7 +132,15 @@ def test_an_admin_takes_a_draw_through_its_life(console_app: Any, login: Any) ->
         assert ran.state == "RUN" and ran.beacon_value == DRAW_BEACON_VALUE
         winners = [p for p in ran.picks if p.tier is not None]
         alternate = next(p for p in ran.picks if p.alternate_rank == 1)
-        assert _post(client, f"{page}/claim", page, entry_id=winners[0].entry_id).status_code == 302
+        # handing over cannot be undone: unconfirmed, nothing changes and that prize's form says why
+        unconfirmed_claim = _post(client, f"{page}/claim", page, entry_id=winners[0].entry_id)
+        assert unconfirmed_claim.status_code == 400
+        html = unconfirmed_claim.get_data(as_text=True)
+        row = html[html.index(f'id="pick-{winners[0].entry_id}"'):]
+        row = row[:row.index("</tr>")]
+        assert row.count("<details open>") == 1 and "Ce champ est requis" in row
+        assert {p.entry_id: p.state for p in _draw(console_app, draw_id).picks}[winners[0].entry_id] == "notified"
+        assert _post(client, f"{page}/claim", page, entry_id=winners[0].entry_id, confirm="y").status_code == 302
         assert _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id, reason="").status_code == 400
         # not confirmed: that prize's form comes back open, with the reason typed and the refusal beside the box
         refused = _post(client, f"{page}/forfeit", page, entry_id=winners[1].entry_id, reason="Injoignable 30 jours")
@@ -243,7 +251,7 @@ ENGLISH = re.compile(r"\b(?:draw|closed|already|first|prize|entry|entries|the)\b
      "Le tirage {draw_id} n&#39;est pas encore clôturé : clôturez-le d&#39;abord."),
     ("RUN", "run", {"value": DRAW_BEACON_VALUE, "confirm": "y"},
      "Le tirage {draw_id} a déjà été lancé ; un tirage ne se lance qu&#39;une fois."),
-    ("CLOSED", "claim", {"entry_id": "1"}, "Le tirage {draw_id} n&#39;a pas encore été lancé."),
+    ("CLOSED", "claim", {"entry_id": "1", "confirm": "y"}, "Le tirage {draw_id} n&#39;a pas encore été lancé."),
 ], ids=["close-closed", "run-open", "run-twice", "claim-before-run"])
 def test_a_refused_step_says_why_in_french_only(console_app: Any, login: Any, state: str, step: str,
                                                 data: dict[str, str], french: str) -> None:
