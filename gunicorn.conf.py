@@ -15,3 +15,7 @@ limit_request_line = 4094
 limit_request_fields = 50
 # Bytes of one header field (name, colon and value).
 limit_request_field_size = 8190
+
+# gunicorn logs the request line or header of a request it refuses itself; this logger
+# masks phone numbers in it, as the app's own log does (roko_app/web/gunicorn_log.py).
+logger_class = "roko_app.web.gunicorn_log.Logger"

@@ -128,7 +128,7 @@ def live_server(_migrated: str, make_app: Callable[..., Any]) -> Iterator[Callab
     make_app()  # so the rows this server writes are wiped after the test
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(workers: int = 2, threads: int = 8, **env_overrides: str) -> str:
+    def start(workers: int = 2, threads: int = 8, stderr: Any = None, **env_overrides: str) -> str:
         port = free_port()
         env = {**os.environ, "ROKO_ENV": "test", "ROKO_DATABASE_URL": _migrated,
                "ROKO_WEBHOOK_INBOUND_TOKEN": WEBHOOK_TOKEN, "ROKO_SECRET_KEY": "test-secret",
@@ -136,7 +136,7 @@ def live_server(_migrated: str, make_app: Callable[..., Any]) -> Iterator[Callab
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT, env=env,
+            cwd=ROOT, env=env, stderr=stderr,
         )
         processes.append(proc)
         url = f"http://127.0.0.1:{port}"
