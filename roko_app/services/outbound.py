@@ -52,7 +52,7 @@ from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
-from roko_app.models import OutboundSms, OutboundStatus, Participant, Priority, Purpose
+from roko_app.models import CampaignBatch, OutboundSms, OutboundStatus, Participant, Priority, Purpose
 from roko_app.models.outbound import CANCELLED_OPTED_OUT, FINAL_STATUSES
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
@@ -433,7 +433,7 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     messages: list[OutboundSms] = []
     while len(messages) < batch_size:
         found = _select_due(batch_size - len(messages), now)
-        kept = _cancel_opted_out(found, now)
+        kept = _withdraw_refused(found, now)
         for message in kept:
             if message.status == OutboundStatus.SENDING:
                 log.warning("outbound %s: the lease of attempt %s lapsed (its sender died?); reclaimed",
@@ -448,34 +448,54 @@ def claim_due(batch_size: int, now: datetime | None = None, policy: RetryPolicy 
     return messages
 
 
-def _select_due(limit: int, now: datetime) -> list[tuple[OutboundSms, bool]]:
+def _select_due(limit: int, now: datetime) -> list[tuple[OutboundSms, bool, str | None]]:
     """Up to ``limit`` due rows, locked: lapsed leases first, then each priority level;
-    each with whether consent now refuses it (:data:`_REFUSED`)."""
+    each with whether consent now refuses it (:data:`_REFUSED`) and, for a campaign
+    message whose batch was cancelled, who cancelled it (:data:`_BATCH_CANCELLED_BY`)."""
     lapsed = and_(OutboundSms.status == OutboundStatus.SENDING, OutboundSms.lease_expires_at < now)
-    found = [(row[0], bool(row[1])) for row in db.session.execute(_claim_query(lapsed, limit))]
+    found = [(row[0], bool(row[1]), row[2]) for row in db.session.execute(_claim_query(lapsed, limit))]
     for priority in _PRIORITIES_FIRST_TO_LAST:
         if len(found) >= limit:
             break
         queued = and_(OutboundSms.status == OutboundStatus.QUEUED, OutboundSms.priority == int(priority),
                       OutboundSms.next_attempt_at <= now)
-        found.extend((row[0], bool(row[1])) for row in db.session.execute(_claim_query(queued, limit - len(found))))
+        found.extend((row[0], bool(row[1]), row[2])
+                     for row in db.session.execute(_claim_query(queued, limit - len(found))))
     return found
 
 
-def _cancel_opted_out(found: list[tuple[OutboundSms, bool]], now: datetime) -> list[OutboundSms]:
-    """The consent rule at send time: of the claimed rows ``found``, CANCEL those consent
-    refuses now (``last_error`` ``CANCELLED_OPTED_OUT``); return the others."""
+def _withdraw_refused(found: list[tuple[OutboundSms, bool, str | None]], now: datetime) -> list[OutboundSms]:
+    """The rules at send time: of the claimed rows ``found``, withdraw a campaign message
+    whose batch was cancelled since (``last_error`` ``cancelled by <who>``, as the cancel
+    writes it: a message that failed transiently was SENDING when the batch was
+    cancelled, and came back to the queue) and one that consent refuses now (``last_error``
+    ``CANCELLED_OPTED_OUT``); return the others.
+
+    Withdrawn is CANCELLED, unless the message may already be with the gateway (a lapsed
+    lease: its sender died mid-call; or ``maybe_sent``: an earlier attempt timed out or
+    its answer could not be read). Such a one is not sent again, and not called
+    cancelled either, which would tell Optimove "not sent" about an SMS the farmer may
+    have and ignore its delivery report: it becomes UNCERTAIN, so the status query asks
+    the gateway. If the gateway has it, it takes the gateway's status; if not, it comes
+    back to the queue with ``maybe_sent`` cleared, and its next claim cancels it."""
     kept = []
-    for message, refused in found:
-        if refused:
-            message.status = OutboundStatus.CANCELLED
-            message.last_error = CANCELLED_OPTED_OUT
-            message.lease_expires_at = None
-            message.updated_at = now
-            log.info("outbound %s (%s) cancelled: its number opted out after it was queued", message.id,
-                     message.purpose)
-        else:
+    for message, refused, cancelled_by in found:
+        if cancelled_by is None and not refused:
             kept.append(message)
+            continue
+        why = f"cancelled by {cancelled_by}" if cancelled_by is not None else CANCELLED_OPTED_OUT
+        message.lease_expires_at = None
+        message.updated_at = now
+        if message.maybe_sent or message.status == OutboundStatus.SENDING:
+            message.status = OutboundStatus.UNCERTAIN
+            message.last_error = _clip(f"{why}; an earlier attempt may have gone out: the gateway is asked first")
+            log.info("outbound %s (%s) withdrawn after an attempt that may have gone out: UNCERTAIN until the "
+                     "gateway is asked", message.id, message.purpose)
+            continue
+        message.status = OutboundStatus.CANCELLED
+        message.last_error = _clip(why)
+        log.info("outbound %s (%s) cancelled: %s after it was queued", message.id, message.purpose,
+                 "its batch was cancelled" if cancelled_by is not None else "its number opted out")
     return kept
 
 
@@ -490,9 +510,18 @@ _REFUSED = and_(
 )
 
 
+#: Who cancelled the campaign batch of a row, if it was cancelled (NULL otherwise: the
+#: row is no campaign message, or its batch stands); one probe of the batch's key.
+_BATCH_CANCELLED_BY = (
+    select(CampaignBatch.cancelled_by)
+    .where(CampaignBatch.id == OutboundSms.campaign_batch_id, CampaignBatch.cancelled_at.is_not(None))
+    .scalar_subquery()
+)
+
+
 def _claim_query(condition: Any, limit: int) -> Any:
     return (
-        select(OutboundSms, _REFUSED.label("refused"))
+        select(OutboundSms, _REFUSED.label("refused"), _BATCH_CANCELLED_BY.label("batch_cancelled_by"))
         .where(condition)
         .order_by(OutboundSms.next_attempt_at, OutboundSms.id)
         .limit(limit)

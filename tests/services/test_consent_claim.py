@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import event, select, update
 
 from roko_app.extensions import db
+from roko_app.gateway.topaz import SendResult, StatusResult
 from roko_app.models import OutboundSms, OutboundStatus, Priority
-from roko_app.services import outbound
+from roko_app.services import campaigns, outbound
 from roko_app.sms.encoding import analyze
-from tests.factories import add_participant, add_sms
+from tests.factories import add_batch, add_participant, add_sms
 
 T0 = datetime(2026, 5, 15, 10, 0, tzinfo=UTC)
 OPTED_OUT, SUBSCRIBED = "612345678", "622334455"
@@ -93,15 +94,34 @@ def test_consent_is_read_by_the_claims_own_query_with_no_query_per_message(ctx: 
     assert [s for s in one if "participant" in s] == [s for s in one if s.lstrip().startswith("SELECT outbound_sms")]
 
 
-def test_a_lapsed_claim_to_a_number_that_opted_out_meanwhile_is_cancelled_not_reclaimed(ctx: None) -> None:
-    message_id = queue(SUBSCRIBED, outbound.Purpose.OPERATOR)
-    db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id).values(
-        status=OutboundStatus.SENDING, attempts=1, lease_expires_at=T0 - timedelta(seconds=1)))
+@pytest.mark.parametrize("in_flight", ["lapsed lease", "maybe sent"])
+def test_a_message_that_may_have_gone_out_is_asked_about_before_it_is_cancelled(ctx: None, in_flight: str) -> None:
+    """Its sender died mid-call, or an earlier attempt timed out: the farmer may have the
+    SMS. Not sent again, not called cancelled (Optimove would hear 'not sent'): UNCERTAIN,
+    and the status query decides."""
+    ids = []
+    for answer in ("sent", "unknown"):
+        message_id = queue(SUBSCRIBED, outbound.Purpose.OPERATOR)
+        values: dict[str, Any] = ({"status": OutboundStatus.SENDING, "attempts": 1,
+                                   "lease_expires_at": T0 - timedelta(seconds=1)} if in_flight == "lapsed lease"
+                                  else {"maybe_sent": True, "attempts": 1})
+        db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id).values(**values))
+        ids.append((message_id, answer))
     add_participant(SUBSCRIBED, opted_out_at=T0 - timedelta(seconds=30))
     db.session.commit()
     assert outbound.claim_due(10, now=T0) == []
     db.session.commit()
-    assert statuses([message_id]) == [("CANCELLED", "CANCELLED_OPTED_OUT")]
+    assert [status for status, _error in statuses([i for i, _a in ids])] == ["UNCERTAIN", "UNCERTAIN"]
+    assert all(error.startswith("CANCELLED_OPTED_OUT; ") for _s, error in statuses([i for i, _a in ids]))
+    for message_id, answer in ids:
+        outbound.settle_uncertain(message_id, StatusResult(answer, gateway_sms_id=9 if answer == "sent" else None),
+                                  now=T0 + timedelta(minutes=5))
+    db.session.commit()
+    # the gateway had the first: it is SENT; the second never reached it: queued again, then cancelled
+    assert statuses([ids[0][0]])[0][0] == "SENT"
+    assert outbound.claim_due(10, now=T0 + timedelta(minutes=6)) == []
+    db.session.commit()
+    assert statuses([ids[1][0]]) == [("CANCELLED", "CANCELLED_OPTED_OUT")]
 
 
 def test_a_number_that_opted_back_in_gets_its_queued_messages(ctx: None) -> None:
@@ -141,3 +161,29 @@ def test_a_row_written_without_a_purpose_is_an_operators_message(ctx: None) -> N
 def test_an_unknown_purpose_is_not_one_an_opted_out_number_still_gets(purpose: str, allowed: bool) -> None:
     assert outbound.consent_allows(purpose, opted_out=True) is allowed
     assert outbound.consent_allows(purpose, opted_out=False)
+
+
+def test_a_campaign_message_that_was_in_flight_when_its_batch_was_cancelled_is_not_sent_later(ctx: None) -> None:
+    """The cancel withdraws the QUEUED rows; one being sent at that moment that then fails
+    transiently comes back to the queue, and its next claim cancels it (it used to be sent
+    after the cancel)."""
+    batch = add_batch(T0)
+    message_id = queue(SUBSCRIBED, outbound.Purpose.CAMPAIGN)
+    db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id).values(campaign_batch_id=batch.id))
+    db.session.commit()
+    policy = outbound.RetryPolicy()
+    (claimed,) = outbound.claim_due(10, now=T0, policy=policy)
+    db.session.commit()
+    assert campaigns.cancel(batch.id, by="ops@roko.test", now=T0 + timedelta(seconds=1)) == 0  # it is SENDING
+    db.session.commit()
+    outbound.record_outcome(claimed, SendResult.transient("HTTP 503"), policy, now=T0 + timedelta(seconds=2))
+    db.session.commit()
+    assert statuses([message_id])[0][0] == "QUEUED"
+    assert outbound.claim_due(10, now=T0 + timedelta(hours=1), policy=policy) == []
+    db.session.commit()
+    assert statuses([message_id]) == [("CANCELLED", "cancelled by ops@roko.test")]
+    # a message of a batch that stands is claimed as before
+    other = queue(SUBSCRIBED, outbound.Purpose.CAMPAIGN)
+    db.session.execute(update(OutboundSms).where(OutboundSms.id == other).values(campaign_batch_id=add_batch(T0).id))
+    db.session.commit()
+    assert [m.id for m in outbound.claim_due(10, now=T0 + timedelta(hours=1), policy=policy)] == [other]
