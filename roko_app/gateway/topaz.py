@@ -247,8 +247,16 @@ class TopazClient:
             # connection) may have happened after the request was written.
             result = SendResult.transient(_clip(f"connection error: {describe_exception(exc)}"),
                                           ambiguous=not _never_connected(exc))
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The answer came but its body could not be read (cut off, undecodable): the
+            # gateway had the request, and may have sent it.
+            result = SendResult.transient(
+                f"the answer could not be read ({type(exc).__name__}; outcome unknown; retry with the same client_ref)",
+                ambiguous=True,
+            )
         except requests.RequestException as exc:
-            # Only the type: some messages (e.g. InvalidHeader) quote header values.
+            # Only the type: some messages (e.g. InvalidHeader) quote header values. These
+            # are raised before the request is written (a bad URL or header): nothing left us.
             result = SendResult.transient(f"request failed: {type(exc).__name__}")
         else:
             result, level = _interpret(response)

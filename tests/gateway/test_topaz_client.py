@@ -145,9 +145,10 @@ def test_read_timeout_is_transient_and_a_retry_with_the_same_client_ref_is_safe(
 
 @contextmanager
 def canned_server(status: int, body: bytes, headers: dict[str, str] | None = None,
-                  tls: tuple[Path, Path] | None = None) -> Iterator[dict[str, Any]]:
+                  tls: tuple[Path, Path] | None = None, content_length: int | None = None) -> Iterator[dict[str, Any]]:
     """Serve one fixed answer on a loopback port (over HTTPS with ``tls`` = (certificate,
-    key)); yields {"url", "requests"}."""
+    key)); yields {"url", "requests"}. ``content_length`` announces another length than
+    the body's (longer: the answer is cut off, and the connection closed)."""
     captured: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -160,9 +161,11 @@ def canned_server(status: int, body: bytes, headers: dict[str, str] | None = Non
             self.send_response(status)
             for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) if content_length is None else content_length))
             self.end_headers()
             self.wfile.write(body)
+            if content_length is not None:
+                self.close_connection = True
 
         do_GET = do_POST  # noqa: N815 (the status query)
 
@@ -438,6 +441,11 @@ def test_only_answers_after_the_request_may_have_reached_the_gateway_are_ambiguo
         assert client.send(client_ref="roko-out-1", **MESSAGE).ambiguous, "a read timeout may have sent it"
     with canned_server(200, b"<html>ok</html>") as gateway, TopazClient(gateway["url"], TOKEN, 17) as client:
         assert client.send(client_ref="roko-out-1", **MESSAGE).ambiguous, "a 2xx we cannot read may have sent it"
+    cut_off = b'{"status": "accepted", "gateway_sms_id": 4'
+    with canned_server(200, cut_off, content_length=60) as gateway, TopazClient(gateway["url"], TOKEN, 17) as client:
+        result = client.send(client_ref="roko-out-1", **MESSAGE)
+        assert result.is_transient and result.ambiguous, "a 2xx cut off in its body may have sent it"
+        assert "outcome unknown" in (result.reason or "")
 
 
 def test_the_status_query_answers_the_gateways_record(client: TopazClient, sim: RunningSimulator) -> None:
