@@ -83,7 +83,7 @@ def test_a_message_page_shows_its_delivery_and_the_gateways_reports(console_app:
     assert ">échec</td>" in reports and ">livré</td>" in reports  # the gateway's words, in French
     assert "non (déjà définitif, ou autre SMS)" in reports
     listing = client.get("/console/messages?dir=out").get_data(as_text=True)
-    assert f'href="/console/messages/out/{message_id}"' in listing
+    assert f'href="/console/messages/out/{message_id}?next=' in listing  # the link carries the list back
     english(client)
     assert "not delivered" in client.get(f"/console/messages/out/{message_id}").get_data(as_text=True)
 
