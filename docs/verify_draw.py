@@ -44,7 +44,7 @@ def read_entries(data):
     previous = 0
     for number, line in enumerate(lines[1:], start=2):
         fields = line.split(",")
-        if len(fields) != 2 or not all(f.isdigit() and f == str(int(f)) for f in fields):
+        if len(fields) != 2 or not all(f.isascii() and f.isdigit() and f == str(int(f)) for f in fields):
             raise BundleError(f"entries.csv line {number} is not 'entry_id,participant_id': {line!r}")
         entry_id, participant_id = int(fields[0]), int(fields[1])
         if entry_id <= previous:
@@ -61,7 +61,7 @@ def read_exclusions(data):
         raise BundleError("exclusions.csv header must be 'participant_id,reason'")
     excluded = {}
     for number, row in enumerate(rows[1:], start=2):
-        if len(row) != 2 or not row[0].isdigit():
+        if len(row) != 2 or not (row[0].isascii() and row[0].isdigit()):
             raise BundleError(f"exclusions.csv line {number} is not 'participant_id,reason'")
         excluded[int(row[0])] = row[1]
     return excluded
@@ -186,6 +186,10 @@ def main(argv):
         verify(argv[1])
     except BundleError as exc:
         print(f"FAILED: {exc}")
+        return 1
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        # a file that is not what the bundle publishes (altered, or not a bundle at all)
+        print(f"FAILED: the bundle is not in the published form ({type(exc).__name__}: {exc})")
         return 1
     print("OK")
     return 0

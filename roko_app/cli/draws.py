@@ -4,6 +4,8 @@ exits 1 with one line on stderr and changes nothing."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import datetime
 from pathlib import Path
@@ -194,6 +196,8 @@ def verify_command(directory: Path) -> None:
         record = _verify_bundle(directory)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:  # a file not in the published form
+        raise click.ClickException(f"the bundle is not in the published form ({type(exc).__name__}: {exc})") from None
     beacon = record.get("beacon") or {}
     if beacon.get("source") in draws.drand.NETWORKS:
         network = draws.drand.NETWORKS[beacon["source"]]
@@ -224,10 +228,10 @@ def _verify_bundle(directory: Path) -> dict:
     participants = {p for _e, p in entries}
     if record.get("entries_count") != len(entries) or record.get("participants_count") != len(participants):
         raise ValueError("the entry or participant count does not match entries.csv")
-    lines = exclusions.split("\n")
-    if lines[0] != algorithm.EXCLUSIONS_HEADER:
+    rows = list(csv.reader(io.StringIO(exclusions, newline="")))  # a quoted reason may hold a line break
+    if not rows or ",".join(rows[0]) != algorithm.EXCLUSIONS_HEADER:
         raise ValueError("exclusions.csv header must be 'participant_id,reason'")
-    excluded = {int(line.split(",", 1)[0]) for line in lines[1:] if line}
+    excluded = {int(row[0]) for row in rows[1:] if row}
     if excluded & participants:
         raise ValueError("an excluded participant has entries in entries.csv")
     if not record.get("seed"):

@@ -216,8 +216,7 @@ def _create_values(form: DrawCreateForm) -> dict[str, Any]:
     source = form.beacon_source.data
     beacon = draws.parse_beacon(f"manual:{form.beacon_description.data or ''}" if source == "manual" else
                                 f"{source}:{form.beacon_round.data}" if form.beacon_round.data else source)
-    lines = [line for line in (form.exclusions.data or "").splitlines() if line.strip()]
-    exclusions = draws.read_exclusions(["msisdn,reason", *lines], first_line=1) if lines else []
+    exclusions = draws.read_exclusion_lines((form.exclusions.data or "").splitlines())
     return {"name": form.name.data, "window_from": _conakry(form.window_from.data),
             "window_until": _conakry(form.window_until.data), "prizes": prizes, "alternates": form.alternates.data,
             "beacon": beacon, "exclude_previous_winners": form.exclude_previous_winners.data,

@@ -164,7 +164,11 @@ PROBLEM_LABELS = {
     "DRAW_NO_PRIZE": _l("A draw needs at least one prize."),
     "DRAW_PRIZE_FORMAT": _l("A prize is written NAME:COUNT with a count of at least 1 (for example Tricycle:2), "
                             "not %(value)s."),
-    "DRAW_PRIZE_COUNT": _l("A prize needs a name and a count of at least 1 (%(name)s: %(count)s)."),
+    "DRAW_PRIZE_COUNT": _l("A prize needs a name and a count of 1 to %(max)s (%(name)s: %(count)s)."),
+    "DRAW_NAME_TOO_LONG": _l("A draw's name has at most %(max)s characters."),
+    "DRAW_BEACON_DESCRIPTION_TOO_LONG": _l("A public value's description has at most %(max)s characters."),
+    "DRAW_WINDOW_OVER": _l("The entry window ended on %(window_until)s: a draw whose randomness is a public value is "
+                           "created before its window ends."),
     "DRAW_PRIZE_NAME_TOO_LONG": _l("A prize name has at most %(max)s characters (it goes into the winner's SMS): "
                                    "%(name)s is too long."),
     "DRAW_ALTERNATES_NEGATIVE": _l("The number of alternates cannot be negative (%(count)s)."),
@@ -185,6 +189,10 @@ PROBLEM_LABELS = {
     "DRAW_CLOSE_BEFORE_WINDOW_END": _l("Draw %(draw_id)s takes entries until %(window_until)s: close it after "
                                        "that."),
     "DRAW_NO_ELIGIBLE_ENTRIES": _l("Draw %(draw_id)s has no eligible entry: there is nothing to close."),
+    "DRAW_UNCLASSIFIED_SMS": _l("Draw %(draw_id)s: %(count)s SMS received in the entry window are not classified yet "
+                                "(the worker's backlog, or SMS to review in the inbox). Close the draw once they "
+                                "are, so that none of them is left out."),
+    "DRAW_VALUE_TOO_LONG": _l("A public value has at most %(max)s characters."),
     "DRAW_NOT_CLOSED": _l("Draw %(draw_id)s is not closed yet: close it first."),
     "DRAW_ALREADY_RUN": _l("Draw %(draw_id)s has already been run; a draw runs once."),
     "DRAW_BEACON_FETCH_FAILED": _l("drand round %(round)s could not be fetched (%(error)s). Open %(url)s where it "

@@ -1,5 +1,5 @@
 """``roko-draw-v1``: the entry list's bytes and hash, the seed's commitment, the beacon
-value, and the ranked pick of winners and alternates (see docs/draws.md)."""
+value, and the ranked pick of winners and alternates (the README's "Lucky draws", and VERIFY.md in every bundle)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from roko_app.configuration import CAMPAIGN_TZ, PROJECT_ROOT
+from roko_app.database.sqlite import begin_write
 from roko_app.database.types import utcnow
 from roko_app.draws import algorithm, drand, fetch
 from roko_app.extensions import db
@@ -65,6 +66,12 @@ class BeaconRefused(DomainError):
 
 class NoEligibleEntries(DomainError):
     code = "NO_ELIGIBLE_ENTRIES"
+
+
+#: The longest a draw's name, a public value's description and the value itself may be
+#: (their columns), and the most winners one prize may have.
+NAME_MAX, DESCRIPTION_MAX, VALUE_MAX = 200, 500, 500
+PRIZE_COUNT_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +130,33 @@ def read_exclusions(stream: Iterable[str], *, first_line: int = 2) -> list[tuple
                            problem="DRAW_EXCLUSIONS_NO_MSISDN_COLUMN", column="msisdn")
     rows = []
     for line, row in enumerate(reader, start=first_line):
-        row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
-        try:
-            msisdn = normalize_msisdn(row.get("msisdn", ""))
-        except InvalidMsisdn as exc:
-            raise InvalidInput("exclude_file", f"Exclusion file line {line}: {exc}",
-                               problem="DRAW_EXCLUSIONS_BAD_NUMBER", line=line, value=row.get("msisdn", "")) from None
-        rows.append((msisdn, row.get("reason") or "excluded"))
+        # fields past the header's (a reason written with commas in it) belong to the reason
+        extra = row.pop(None, None) or []  # type: ignore[call-overload]
+        values = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
+        reason = ",".join([values.get("reason", ""), *extra]).strip(" ,") if extra else values.get("reason", "")
+        rows.append(_exclusion(line, values.get("msisdn", ""), reason))
     return rows
+
+
+def read_exclusion_lines(lines: Iterable[str], *, first_line: int = 1) -> list[tuple[str, str]]:
+    """``(msisdn, reason)`` from lines typed as ``NUMBER,reason`` (the console's form): the
+    number up to the first comma, the reason all the rest, as typed (quotes and commas
+    included: no CSV quoting, so a stray quote cannot swallow the following lines)."""
+    rows = []
+    for line, text in enumerate(lines, start=first_line):
+        if text.strip():
+            number, _comma, reason = text.partition(",")
+            rows.append(_exclusion(line, number, reason))
+    return rows
+
+
+def _exclusion(line: int, number: str, reason: str) -> tuple[str, str]:
+    try:
+        msisdn = normalize_msisdn(number.strip())
+    except InvalidMsisdn as exc:
+        raise InvalidInput("exclude_file", f"Exclusion file line {line}: {exc}",
+                           problem="DRAW_EXCLUSIONS_BAD_NUMBER", line=line, value=number.strip()) from None
+    return msisdn, reason.strip() or "excluded"
 
 
 def mask(msisdn: str) -> str:
@@ -150,6 +176,12 @@ def create_draw(*, name: str, window_from: datetime, window_until: datetime, pri
     now = now or utcnow()
     if not name.strip():
         raise InvalidInput("name", "The draw needs a name.", problem="DRAW_NAME_MISSING")
+    if len(name.strip()) > NAME_MAX:
+        raise InvalidInput("name", f"A draw's name has at most {NAME_MAX} characters.", problem="DRAW_NAME_TOO_LONG",
+                           max=NAME_MAX)
+    if beacon.description is not None and len(beacon.description) > DESCRIPTION_MAX:
+        raise InvalidInput("beacon", f"A public value's description has at most {DESCRIPTION_MAX} characters.",
+                           problem="DRAW_BEACON_DESCRIPTION_TOO_LONG", max=DESCRIPTION_MAX)
     if window_from.tzinfo is None or window_until.tzinfo is None:
         raise InvalidInput("window", "The entry window needs time zones.", problem="DRAW_WINDOW_NO_TIME_ZONE")
     if window_until <= window_from:
@@ -159,12 +191,19 @@ def create_draw(*, name: str, window_from: datetime, window_until: datetime, pri
         raise InvalidInput("prize", "A draw needs at least one prize.", problem="DRAW_NO_PRIZE")
     for prize, count in prizes:
         _check_prize_name(prize)
-        if not prize.strip() or count < 1:
-            raise InvalidInput("prize", f"A prize needs a name and a count of at least 1, got {prize!r}: {count}.",
-                               problem="DRAW_PRIZE_COUNT", name=prize, count=count)
+        if not prize.strip() or not 1 <= count <= PRIZE_COUNT_MAX:
+            raise InvalidInput("prize", f"A prize needs a name and a count of 1 to {PRIZE_COUNT_MAX}, got {prize!r}: "
+                                        f"{count}.", problem="DRAW_PRIZE_COUNT", name=prize, count=count,
+                               max=PRIZE_COUNT_MAX)
     if alternates < 0:
         raise InvalidInput("alternates", "The number of alternates cannot be negative.",
                            problem="DRAW_ALTERNATES_NEGATIVE", count=alternates)
+    if beacon.source == MANUAL and window_until <= now:
+        # The public value may be known already, and so is every entry: whoever runs the
+        # draw could choose the window (or the value) that makes a winner.
+        raise BeaconRefused(f"The entry window ended on {window_until.isoformat()}: a draw whose randomness is a "
+                            f"public value is created before its window ends.", problem="DRAW_WINDOW_OVER",
+                            window_until=window_until)
     round_number = beacon.round
     planned_at = None
     if beacon.source in drand.NETWORKS:
@@ -212,8 +251,16 @@ def _new_draw_id(now: datetime) -> str:
             return candidate
 
 
-def get_draw(draw_id: str) -> LuckyDraw:
-    draw = db.session.scalars(select(LuckyDraw).where(LuckyDraw.draw_id == draw_id)).one_or_none()
+def get_draw(draw_id: str, *, for_update: bool = False) -> LuckyDraw:
+    """The draw; ``for_update``: locked until the transaction ends, for a step that
+    changes it (close, run, claim, forfeit), so two steps at once take turns: two
+    forfeits cannot both promote the same alternate (PostgreSQL: ``FOR UPDATE`` on the
+    draw's row, its picks read after the lock; SQLite: the database's write lock)."""
+    statement = select(LuckyDraw).where(LuckyDraw.draw_id == draw_id)
+    if for_update:
+        begin_write(db.session)
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    draw = db.session.scalars(statement).one_or_none()
     if draw is None:
         raise NotFound(f"No draw {draw_id!r}.", problem="DRAW_NOT_FOUND", draw_id=draw_id)
     return draw
@@ -281,7 +328,7 @@ def freeze_entries(draw: LuckyDraw, excluded: Iterable[int] = ()) -> FrozenEntri
 
 def close_draw(draw_id: str, *, actor: str, now: datetime | None = None) -> LuckyDraw:
     now = now or utcnow()
-    draw = get_draw(draw_id)
+    draw = get_draw(draw_id, for_update=True)
     if draw.state != DrawState.OPEN:
         raise DrawOutOfOrder(f"Draw {draw.draw_id} is already closed.", problem="DRAW_ALREADY_CLOSED",
                              draw_id=draw.draw_id)
@@ -289,6 +336,14 @@ def close_draw(draw_id: str, *, actor: str, now: datetime | None = None) -> Luck
         raise DrawOutOfOrder(f"Draw {draw.draw_id} takes entries until {draw.window_until.isoformat()}: "
                              f"close it after that.", problem="DRAW_CLOSE_BEFORE_WINDOW_END",
                              draw_id=draw.draw_id, window_until=draw.window_until)
+    waiting = db.session.scalar(select(func.count()).select_from(InboundSms).where(
+        InboundSms.classified_at.is_(None), InboundSms.received_at >= draw.window_from,
+        InboundSms.received_at < draw.window_until))
+    if waiting:
+        # Each may be an entry of the window: freezing now would leave it out for good.
+        raise DrawOutOfOrder(f"Draw {draw.draw_id}: {waiting} SMS received in the entry window are not classified "
+                             f"yet (the worker's backlog, or parked for review): close once they are.",
+                             problem="DRAW_UNCLASSIFIED_SMS", draw_id=draw.draw_id, count=waiting)
     excluded = _excluded_participants(draw)
     frozen = freeze_entries(draw, excluded)
     if not frozen.entries:
@@ -342,7 +397,7 @@ def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous
              now: datetime | None = None) -> LuckyDraw:
     """Pick winners and alternates once, from the verified beacon; queue the winners' SMS."""
     now = now or utcnow()
-    draw = get_draw(draw_id)
+    draw = get_draw(draw_id, for_update=True)
     if draw.state == DrawState.OPEN:
         raise DrawOutOfOrder(f"Draw {draw.draw_id} is not closed yet: close it first.",
                              problem="DRAW_NOT_CLOSED", draw_id=draw.draw_id)
@@ -353,6 +408,9 @@ def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous
         if value is None or not value.strip() or signature:
             raise BeaconRefused("This draw's beacon is a manual value: give it with --beacon-value.",
                                  problem="DRAW_MANUAL_VALUE_NEEDED")
+        if len(value) > VALUE_MAX:
+            raise InvalidInput("value", f"A public value has at most {VALUE_MAX} characters.",
+                               problem="DRAW_VALUE_TOO_LONG", max=VALUE_MAX)
         beacon_hex = algorithm.manual_beacon_hex(value)
         draw.beacon_value = value
     else:
@@ -457,7 +515,7 @@ def _prize_pick(draw: LuckyDraw, entry_id: int) -> LuckyDrawPick:
 def claim(draw_id: str, entry_id: int, *, actor: str, now: datetime | None = None) -> LuckyDrawPick:
     """The winner proved who they are and got the prize."""
     now = now or utcnow()
-    draw = get_draw(draw_id)
+    draw = get_draw(draw_id, for_update=True)
     pick = _prize_pick(draw, entry_id)
     if pick.claim_deadline is not None and now > pick.claim_deadline:
         raise DrawOutOfOrder(f"The prize of entry {entry_id} had to be claimed by {pick.claim_deadline.isoformat()}: "
@@ -477,7 +535,7 @@ def forfeit(draw_id: str, entry_id: int, *, reason: str, actor: str, port: int =
     now = now or utcnow()
     if not reason.strip():
         raise InvalidInput("reason", "Say why the prize is forfeited.", problem="DRAW_FORFEIT_REASON_MISSING")
-    draw = get_draw(draw_id)
+    draw = get_draw(draw_id, for_update=True)
     pick = _prize_pick(draw, entry_id)
     pick.state = PickState.FORFEITED.value
     pick.forfeited_at = now

@@ -217,3 +217,53 @@ def test_a_fetched_signature_is_verified_like_a_pasted_one(make_app: Any) -> Non
         runner = app.test_cli_runner()
         draw_id = _closed_quicknet_draw(app, runner)
         _refused(_invoke(runner, "run", draw_id), "does not verify")
+
+
+def test_a_reason_with_a_comma_and_a_line_break_survives_to_a_bundle_both_checkers_accept(
+        app: Any, runner: Any, tmp_path: Path) -> None:
+    _seed_entries(app, 10, 5)
+    file = tmp_path / "staff.csv"
+    file.write_text('msisdn,reason\n620000001,chauffeur, dépôt de Kindia\n620000002,"staff, dépôt\nKindia"\n',
+                    encoding="utf-8")
+    with freeze_time("2026-05-30 12:00:00"):
+        created = _invoke(runner, *CREATE, "--exclude-file", str(file))
+    assert created.exit_code == 0, created.output
+    draw_id = created.output.strip().splitlines()[-1]
+    with freeze_time("2026-06-09 00:00:00"):
+        assert _invoke(runner, "close", draw_id).exit_code == 0
+    assert _invoke(runner, "run", draw_id, "--beacon-value", "12 34 56").exit_code == 0
+    bundle = tmp_path / "bundle"
+    assert _invoke(runner, "export", draw_id, "--out", str(bundle)).exit_code == 0
+    exclusions = (bundle / "exclusions.csv").read_text(encoding="utf-8")
+    assert "chauffeur, dépôt de Kindia" in exclusions and "staff, dépôt\nKindia" in exclusions
+    assert _invoke(runner, "verify", str(bundle)).output.strip() == "OK"
+    standalone = subprocess.run([sys.executable, "verify_draw.py", "."], cwd=bundle, capture_output=True, text=True,
+                                check=False)
+    assert (standalone.returncode, standalone.stdout) == (0, "OK\n")
+
+
+@pytest.mark.parametrize("tamper", ["superscript-id", "not-utf8", "prize-not-an-object"])
+def test_the_standalone_checker_says_in_one_line_what_is_wrong_with_a_mangled_bundle(
+        app: Any, runner: Any, tmp_path: Path, tamper: str) -> None:
+    _seed_entries(app, 10, 5)
+    with freeze_time("2026-05-30 12:00:00"):
+        draw_id = _invoke(runner, *CREATE).output.strip().splitlines()[-1]
+    with freeze_time("2026-06-09 00:00:00"):
+        assert _invoke(runner, "close", draw_id).exit_code == 0
+    assert _invoke(runner, "run", draw_id, "--beacon-value", "12 34 56").exit_code == 0
+    bundle = tmp_path / "bundle"
+    assert _invoke(runner, "export", draw_id, "--out", str(bundle)).exit_code == 0
+    if tamper == "superscript-id":
+        (bundle / "exclusions.csv").write_text("participant_id,reason\n²,staff\n", encoding="utf-8")
+    elif tamper == "not-utf8":
+        (bundle / "exclusions.csv").write_bytes(b"participant_id,reason\n1,\xff\n")
+    else:
+        record = json.loads((bundle / "draw.json").read_text(encoding="utf-8"))
+        record["prizes"] = [1]
+        (bundle / "draw.json").write_text(json.dumps(record), encoding="utf-8")
+    checked = subprocess.run([sys.executable, "verify_draw.py", "."], cwd=bundle, capture_output=True, text=True,
+                             check=False)
+    assert checked.returncode == 1
+    assert checked.stdout.startswith("FAILED: ") and checked.stdout.count("\n") == 1, checked.stdout
+    assert "Traceback" not in checked.stderr, checked.stderr
+    _refused(_invoke(runner, "verify", str(bundle)), "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from roko_app.models import OutboundSms
 from roko_app.models.lucky_draw import LuckyDrawEvent
 from roko_app.services import draws
 from roko_app.services.errors import InvalidInput, NotFound
-from tests.factories import add_entry, add_participant
+from tests.factories import add_entry, add_participant, add_sms
 
 ROOT = Path(__file__).resolve().parents[2]
 KNOWN = json.loads((ROOT / "tests/data/draw_known_answers.json").read_text(encoding="utf-8"))
@@ -392,3 +393,130 @@ def test_parsing_refusals_carry_a_problem_code_and_the_typed_value(call: Any, pr
     with pytest.raises(InvalidInput) as refused:
         call()
     assert (refused.value.problem, refused.value.params) == (problem, params)
+
+
+# --- hardening: what an auditor or a hostile input found ------------------------------------
+
+
+def test_close_waits_for_every_sms_of_the_window_to_be_classified(app: Any) -> None:
+    """An SMS received inside the window but not classified yet (a backlog, or parked)
+    would be left out of the frozen list for good: the close is refused until it is."""
+    with app.app_context():
+        add_entry("620000001", "VALID_FIRST", FROM + timedelta(days=1), code="U00000001")
+        waiting = add_sms("620000002", "ROKO U10000002", UNTIL - timedelta(minutes=1))
+        add_sms("620000003", "ROKO U10000003", UNTIL)  # after the window (until is exclusive): no matter
+        add_sms("620000004", "ROKO U10000004", FROM - timedelta(seconds=1))  # before it: no matter
+        draw = _create()
+        with pytest.raises(draws.DrawOutOfOrder) as refused:
+            draws.close_draw(draw.draw_id, actor="a", now=UNTIL + timedelta(seconds=5))
+        assert refused.value.problem == "DRAW_UNCLASSIFIED_SMS" and refused.value.params["count"] == 1
+        assert draw.state == "OPEN"
+        waiting.classified_at = UNTIL + timedelta(seconds=6)
+        db.session.flush()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL + timedelta(seconds=10))
+        assert draw.state == "CLOSED"
+
+
+def test_a_public_value_draw_is_created_before_its_window_ends(app: Any) -> None:
+    with app.app_context():
+        with pytest.raises(draws.BeaconRefused) as refused:
+            _create(now=UNTIL)
+        assert refused.value.problem == "DRAW_WINDOW_OVER"
+        assert _create(now=UNTIL - timedelta(microseconds=1)).state == "OPEN"
+        # a drand round is not known to anyone in advance: such a draw may still be set up late
+        assert _create("drand-quicknet", now=UNTIL + timedelta(days=1)).state == "OPEN"
+
+
+@pytest.mark.parametrize(("values", "problem"), [
+    ({"name": "n" * 201}, "DRAW_NAME_TOO_LONG"),
+    ({"beacon": "manual:" + "d" * 501}, "DRAW_BEACON_DESCRIPTION_TOO_LONG"),
+    ({"prizes": [("Sac", 10_001)]}, "DRAW_PRIZE_COUNT"),
+    ({"prizes": [("Sac", 99_999_999_999)]}, "DRAW_PRIZE_COUNT"),
+])
+def test_values_no_column_can_hold_are_refused_at_creation(app: Any, values: dict[str, Any], problem: str) -> None:
+    with app.app_context():
+        with pytest.raises(InvalidInput) as refused:
+            _create(**values)
+        assert refused.value.problem == problem
+
+
+def test_values_at_the_limits_are_accepted_at_creation(app: Any) -> None:
+    with app.app_context():
+        draw = _create("manual:" + "d" * 500, name="n" * 200, prizes=[("Sac", 10_000)])
+        db.session.flush()
+        assert draw.state == "OPEN" and draw.prizes[0].count == 10_000
+
+
+def test_a_public_value_longer_than_its_column_is_refused_and_the_draw_stays_closed(app: Any) -> None:
+    with app.app_context():
+        _entries()
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        with pytest.raises(InvalidInput) as refused:
+            draws.run_draw(draw.draw_id, actor="a", value="v" * 501, now=UNTIL)
+        assert refused.value.problem == "DRAW_VALUE_TOO_LONG" and draw.state == "CLOSED"
+        draws.run_draw(draw.draw_id, actor="a", value="v" * 500, now=UNTIL)
+        assert draw.state == "RUN"
+
+
+def test_typed_exclusions_keep_each_line_and_its_reason_as_typed() -> None:
+    typed = ['620000001,"chauffeur', "620000002,staff", "", "620000003,chauffeur, dépôt de Kindia", "620000004"]
+    assert draws.read_exclusion_lines(typed) == [
+        ("620000001", '"chauffeur'), ("620000002", "staff"), ("620000003", "chauffeur, dépôt de Kindia"),
+        ("620000004", "excluded")]
+    with pytest.raises(InvalidInput) as refused:
+        draws.read_exclusion_lines(["620000001,ok", "12,staff"])
+    assert refused.value.params == {"line": 2, "value": "12"}
+
+
+def test_an_exclusion_file_row_with_commas_in_its_reason_keeps_them() -> None:
+    rows = draws.read_exclusions(["msisdn,reason", "620000001,chauffeur, dépôt de Kindia", '620000002,"a, b"'])
+    assert rows == [("620000001", "chauffeur, dépôt de Kindia"), ("620000002", "a, b")]
+
+
+def test_two_forfeits_at_once_take_turns_and_promote_different_alternates(app: Any) -> None:
+    """A console forfeit while the cron's expire-claims forfeits another prize of the same
+    draw: the second waits for the first (the draw is locked), then promotes the next
+    alternate, not the same one. On PostgreSQL and SQLite alike, through two connections."""
+    with app.app_context():
+        _entries(20, 8)
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(draw.draw_id, actor="a", value="v", now=UNTIL)
+        draw_id, first_prize, second_prize = draw.draw_id, draw.picks[0].entry_id, draw.picks[1].entry_id
+        db.session.commit()
+    holding, release = threading.Event(), threading.Event()
+    promoted: dict[str, int | None] = {}
+    failures: list[BaseException] = []
+
+    def forfeit(name: str, entry_id: int, hold: bool) -> None:
+        try:
+            with app.app_context():
+                if not hold:
+                    holding.wait(10)
+                successor = draws.forfeit(draw_id, entry_id, reason="r", actor=name, now=UNTIL + timedelta(days=1))
+                promoted[name] = successor.entry_id if successor else None
+                if hold:
+                    holding.set()
+                    release.wait(10)
+                db.session.commit()
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+            holding.set()
+
+    first = threading.Thread(target=forfeit, args=("console", first_prize, True))
+    second = threading.Thread(target=forfeit, args=("cron", second_prize, False))
+    first.start()
+    second.start()
+    assert holding.wait(10)
+    second.join(0.5)
+    assert second.is_alive(), "the second forfeit waits for the first one's transaction"
+    release.set()
+    first.join(15)
+    second.join(15)
+    assert not failures, failures
+    assert promoted["console"] is not None and promoted["cron"] is not None
+    assert promoted["console"] != promoted["cron"]
+    with app.app_context():
+        picks = draws.get_draw(draw_id).picks
+        assert sorted(p.tier for p in picks if p.state == "notified") == [1, 2, 2]  # every prize has a holder
