@@ -166,11 +166,14 @@ def queue_incoming(messages: Sequence[Reply], forwarding: ReplyForwarding) -> in
     earliest = min(sms.received_at for sms in candidates) - forwarding.window
     latest = max(sms.received_at for sms in candidates)
     sent: dict[str, list[datetime]] = {}
-    for msisdn, created_at in db.session.execute(
-            select(OutboundSms.to_msisdn, OutboundSms.created_at)
+    # When the campaign message went out (sent_at), not when it was queued: a batch is
+    # queued up to days before its scheduled time, and one not sent (still queued,
+    # withdrawn, failed) reached no one.
+    for msisdn, sent_at in db.session.execute(
+            select(OutboundSms.to_msisdn, OutboundSms.sent_at)
             .where(OutboundSms.to_msisdn.in_(numbers), OutboundSms.campaign_batch_id.is_not(None),
-                   OutboundSms.created_at >= earliest, OutboundSms.created_at <= latest)):
-        sent.setdefault(msisdn, []).append(created_at)
+                   OutboundSms.sent_at >= earliest, OutboundSms.sent_at <= latest)):
+        sent.setdefault(msisdn, []).append(sent_at)
     due = [sms for sms in candidates
            if any(sms.received_at - forwarding.window <= at <= sms.received_at for at in sent.get(sms.sender_msisdn, ()))]
     if not due:

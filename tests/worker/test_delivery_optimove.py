@@ -40,14 +40,18 @@ def oapp(make_app: Any, simulator: Any, optimove: RunningOptimove) -> Any:
                                     OPTIMOVE_CAMPAIGN_WEBHOOK_URL="https://roko.example/api/v1/webhooks/optimove/campaigns"))
 
 
-def campaign(app: Any, *statuses: str, at: datetime = T0) -> list[int]:
+def campaign(app: Any, *statuses: str, at: datetime = T0, sent_at: datetime | None = None,
+             batch_id: str = "batch-123") -> list[int]:
+    """A batch's messages to 612345670, 612345671, ...: queued ``at``, and sent at
+    ``sent_at`` (default ``at``) unless still QUEUED, CANCELLED or FAILED."""
     with app.app_context():
-        batch = add_batch(at, "batch-123", accepted=len(statuses))
+        batch = add_batch(at, batch_id, accepted=len(statuses))
         batch.meta = META
         ids = []
         for i, status in enumerate(statuses):
             message = add_outbound(f"61234567{i}", "Promo ROKO", at, status=status)
             message.campaign_batch_id, message.customer_id, message.gateway_sms_id = batch.id, f"customer-{i}", i + 1
+            message.sent_at = None if status in ("QUEUED", "CANCELLED", "FAILED") else (sent_at or at)
             ids.append(message.id)
         db.session.commit()
     return ids
@@ -187,6 +191,22 @@ def test_replies_to_a_campaign_are_forwarded_as_incoming_messages(oapp: Any, opt
     classify_all(oapp)
     run_once(oapp)
     assert len(optimove.simulator.calls("incoming-message")) == 1, "outside OPTIMOVE_REPLY_WINDOW_HOURS"
+
+
+def test_the_reply_window_counts_from_when_the_campaign_message_was_sent(oapp: Any, optimove: RunningOptimove,
+                                                                         frozen: Any) -> None:
+    """Queued four days before its scheduled time and sent an hour ago: the STOP is a
+    reply. Queued an hour ago but not sent yet (scheduled tomorrow), or withdrawn: the
+    number got nothing, so its SMS is not."""
+    campaign(oapp, "DELIVERED", at=T0 - timedelta(hours=96), sent_at=T0 - timedelta(hours=1))  # to 612345670
+    campaign(oapp, "QUEUED", "CANCELLED", "FAILED", at=T0 - timedelta(hours=1), batch_id="batch-456")  # 612345670-2
+    inbound(oapp, "612345670", "STOP", T0, 1)
+    inbound(oapp, "612345671", "ROKO U1", T0, 2)
+    inbound(oapp, "612345672", "STOP", T0, 3)
+    classify_all(oapp)
+    run_once(oapp)
+    assert [call["body"]["messages"][0]["from"] for call in optimove.simulator.calls("incoming-message")] == [
+        "224612345670"]
 
 
 def test_a_reply_forwarded_before_the_classifier_took_over_is_not_queued_again(oapp: Any, frozen: Any) -> None:
