@@ -42,9 +42,10 @@ def optimove_callback_retry(callback_id: int) -> Any:
         optimove_callbacks.retry_dead(callback_id)
     except NotFound:
         abort(404)
-    except optimove_callbacks.NotRetryable:
+    except optimove_callbacks.NotRetryable as exc:
         db.session.rollback()
-        flash(_("This call to Optimove already went through."), "info")
+        flash(_("This call to Optimove was replaced by a later one: sending it would undo the later one.")
+              if exc.problem == "CALLBACK_SUPERSEDED" else _("This call to Optimove already went through."), "info")
         return redirect(url_for("console.optimove_callbacks_list"))
     accounts.audit(current_user.email, "optimove.retry", target=str(callback_id), address=request.remote_addr)
     db.session.commit()

@@ -116,7 +116,7 @@ NUMBER_PROBLEMS = {
 }
 
 CALLBACK_STATE_LABELS = {CallbackState.DEAD: _l("Refused"), CallbackState.PENDING: _l("Waiting"),
-                         CallbackState.SENT: _l("Sent")}
+                         CallbackState.SENT: _l("Sent"), CallbackState.SUPERSEDED: _l("Replaced by a later call")}
 CALLBACK_KIND_LABELS = {"delivery-report": _l("Delivery report"), "incoming-message": _l("Farmer's reply"),
                         "handshake": _l("Handshake")}
 

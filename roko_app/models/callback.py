@@ -17,6 +17,9 @@ class CallbackState(enum.StrEnum):
     PENDING = "PENDING"  # to send at next_attempt_at (retried with backoff on 429, 5xx, network errors)
     SENT = "SENT"  # Optimove answered 2xx
     DEAD = "DEAD"  # Optimove refused it (another 4xx): the dead letter, retried by hand
+    # never sent, and never to be: a later call says the same thing anew (a message's newer
+    # delivery report, a newer handshake), so sending this one after it would undo it
+    SUPERSEDED = "SUPERSEDED"
 
 
 class OptimoveCallback(db.Model):

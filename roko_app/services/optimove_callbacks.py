@@ -88,6 +88,15 @@ def _encode(body: Any) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+def _supersede(*condition: Any, by: str) -> None:
+    """The PENDING calls matching ``condition`` will not be sent: ``by`` says the same
+    thing anew, and sent after it they would undo it (Optimove keeps the last word)."""
+    db.session.execute(update(OptimoveCallback)
+                       .where(OptimoveCallback.state == CallbackState.PENDING, *condition)
+                       .values(state=CallbackState.SUPERSEDED, last_error=f"superseded by {by}"[:300])
+                       .execution_options(synchronize_session=False))
+
+
 def _add(kind: str, key: str, body: Any, now: datetime, **links: int) -> None:
     db.session.add(OptimoveCallback(kind=kind, idempotency_key=key, body=_encode(body), state=CallbackState.PENDING,
                                     attempts=0, next_attempt_at=now, created_at=now, **links))
@@ -121,6 +130,10 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
         optimove_status, sub_status = mapping[reported]
         body = {"type": {"status": optimove_status, "subStatus": sub_status}, "metadata": meta, "batchId": batch_id,
                 "customerId": customer_id, "mobileNumber": "224" + msisdn}
+        # an older report of this message still waiting (Optimove was down) would arrive
+        # after this one and leave Optimove with the older status
+        _supersede(OptimoveCallback.kind == "delivery-report", OptimoveCallback.outbound_sms_id == message_id,
+                   by=f"dlr:{message_id}:{reported}")
         _add("delivery-report", f"dlr:{message_id}:{reported}", body, now, outbound_sms_id=message_id)
         db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id, OutboundSms.status == status)
                            .values(optimove_reported=reported).execution_options(synchronize_session=False))
@@ -200,6 +213,8 @@ def queue_handshake(config: Mapping[str, Any], now: datetime | None = None) -> O
     url = str(config.get("OPTIMOVE_CAMPAIGN_WEBHOOK_URL") or "").strip()
     if not url:
         raise HandshakeNotConfigured("OPTIMOVE_CAMPAIGN_WEBHOOK_URL (our public campaign webhook URL) is not set.")
+    # an older handshake still waiting would register its key after this one's
+    _supersede(OptimoveCallback.kind == "handshake", by=f"handshake:{now.isoformat()}")
     _add("handshake", f"handshake:{now.isoformat()}", {"campaignSendUrl": url,
                                                        "aggregatorApiKey": str(config["OPTIMOVE_API_KEY"])}, now)
     db.session.flush()
@@ -274,6 +289,9 @@ def retry_dead(callback_id: int, now: datetime | None = None) -> None:
         raise NotFound(f"There is no Optimove callback {callback_id}.")
     if callback.state == CallbackState.SENT:
         raise NotRetryable(f"Optimove callback {callback_id} went through already.")
+    if callback.state == CallbackState.SUPERSEDED:
+        raise NotRetryable(f"Optimove callback {callback_id} was superseded by a later one: sending it would undo it.",
+                           problem="CALLBACK_SUPERSEDED")
     callback.state = CallbackState.PENDING
     callback.next_attempt_at = now or utcnow()
     db.session.flush()

@@ -96,6 +96,48 @@ def test_a_late_report_corrects_what_optimove_was_told(oapp: Any, optimove: Runn
     assert [call["body"]["type"]["status"] for call in optimove.simulator.calls()] == ["Unknown", "Delivered"]
 
 
+def test_a_report_still_waiting_when_a_newer_one_comes_is_not_sent_after_it(oapp: Any, optimove: RunningOptimove,
+                                                                            frozen: Any) -> None:
+    """UNREPORTED waits for a retry (Optimove down); the late gateway report makes it
+    DELIVERED: Optimove hears Delivered, and never the older Unknown after it."""
+    (message_id,) = campaign(oapp, "UNREPORTED")
+    optimove.simulator.fail(503, 1)
+    run_once(oapp)  # the Unknown report is refused, to be retried in 30 s
+    post_reports(oapp.test_client(), report(message_id))
+    frozen.tick(timedelta(seconds=5))
+    run_once(oapp)  # the Delivered report goes at once
+    frozen.tick(timedelta(minutes=5))
+    run_once(oapp)
+    sent = [call["body"]["type"]["status"] for call in optimove.simulator.calls()]
+    assert sent == ["Delivered"], sent  # the simulator records only what it accepted
+    states = {row.idempotency_key: (row.state, row.last_error) for row in callbacks(oapp)}
+    assert states[f"dlr:{message_id}:DELIVERED"][0] == "SENT"
+    assert states[f"dlr:{message_id}:UNREPORTED"] == ("SUPERSEDED", f"superseded by dlr:{message_id}:DELIVERED")
+    with oapp.app_context():
+        superseded = next(row.id for row in callbacks(oapp) if row.state == "SUPERSEDED")
+        with pytest.raises(optimove_callbacks.NotRetryable):
+            optimove_callbacks.retry_dead(superseded)
+
+
+def test_a_handshake_still_waiting_is_replaced_by_a_newer_one(oapp: Any, optimove: RunningOptimove,
+                                                              frozen: Any) -> None:
+    """The key was rotated while the first handshake waited for a retry: only the newer
+    key is registered (the older one, sent after it, would have Optimove present a key
+    our webhook refuses)."""
+    optimove.simulator.fail(503, 1)
+    with oapp.app_context():
+        optimove_callbacks.queue_handshake({**oapp.config, "OPTIMOVE_API_KEY": "key-1"})
+        db.session.commit()
+    run_once(oapp)
+    frozen.tick(timedelta(seconds=1))
+    with oapp.app_context():
+        optimove_callbacks.queue_handshake({**oapp.config, "OPTIMOVE_API_KEY": "key-2"})
+        db.session.commit()
+    frozen.tick(timedelta(minutes=5))
+    run_once(oapp)
+    assert [call["body"]["aggregatorApiKey"] for call in optimove.simulator.calls("handshake")] == ["key-2"]
+
+
 def test_optimove_down_for_a_while_then_up_gets_every_report_exactly_once(
         oapp: Any, optimove: RunningOptimove, frozen: Any) -> None:
     ids = campaign(oapp, *["DELIVERED"] * 6)
