@@ -126,19 +126,37 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
                or_(OutboundSms.optimove_reported.is_(None), OutboundSms.optimove_reported != _REPORTED))
         .order_by(OutboundSms.id).limit(limit).with_for_update(of=OutboundSms, skip_locked=True)
     ).all()
+    used: dict[int, set[str]] = {}
+    if rows:
+        for message_id, key in db.session.execute(
+                select(OptimoveCallback.outbound_sms_id, OptimoveCallback.idempotency_key)
+                .where(OptimoveCallback.outbound_sms_id.in_([row[0] for row in rows]))):
+            used.setdefault(message_id, set()).add(key)
     for message_id, status, reported, msisdn, customer_id, batch_id, meta in rows:
         optimove_status, sub_status = mapping[reported]
         body = {"type": {"status": optimove_status, "subStatus": sub_status}, "metadata": meta, "batchId": batch_id,
                 "customerId": customer_id, "mobileNumber": "224" + msisdn}
+        key = _report_key(message_id, reported, used.get(message_id, set()))
         # an older report of this message still waiting (Optimove was down) would arrive
         # after this one and leave Optimove with the older status
-        _supersede(OptimoveCallback.kind == "delivery-report", OptimoveCallback.outbound_sms_id == message_id,
-                   by=f"dlr:{message_id}:{reported}")
-        _add("delivery-report", f"dlr:{message_id}:{reported}", body, now, outbound_sms_id=message_id)
+        _supersede(OptimoveCallback.kind == "delivery-report", OptimoveCallback.outbound_sms_id == message_id, by=key)
+        _add("delivery-report", key, body, now, outbound_sms_id=message_id)
         db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id, OutboundSms.status == status)
                            .values(optimove_reported=reported).execution_options(synchronize_session=False))
     db.session.flush()
     return len(rows)
+
+
+def _report_key(message_id: int, reported: str, used: set[str]) -> str:
+    """``dlr:<message id>:<status>``; a status the message reaches again (a map that
+    reports QUEUED or UNCERTAIN too: FAILED, re-queued by hand, FAILED again) gets
+    ``:2``, ``:3``...: a new report, which Optimove would drop under the first one's key.
+    ``used``: the keys of the message's reports so far."""
+    key = f"dlr:{message_id}:{reported}"
+    again = 1
+    while (f"{key}:{again}" if again > 1 else key) in used:
+        again += 1
+    return f"{key}:{again}" if again > 1 else key
 
 
 @dataclass(frozen=True, slots=True)

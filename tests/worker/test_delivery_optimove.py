@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from roko_app.extensions import db
-from roko_app.models import OptimoveCallback
+from roko_app.models import OptimoveCallback, OutboundSms
 from roko_app.optimove.simulator import RunningOptimove, start_in_thread
 from roko_app.services import optimove_callbacks
 from tests.factories import T0_WORKER, add_batch, add_outbound
@@ -136,6 +136,28 @@ def test_a_handshake_still_waiting_is_replaced_by_a_newer_one(oapp: Any, optimov
     frozen.tick(timedelta(minutes=5))
     run_once(oapp)
     assert [call["body"]["aggregatorApiKey"] for call in optimove.simulator.calls("handshake")] == ["key-2"]
+
+
+def test_a_status_reached_again_is_reported_again_under_a_key_of_its_own(make_app: Any, simulator: Any,
+                                                                         optimove: RunningOptimove,
+                                                                         frozen: Any) -> None:
+    """A map that reports QUEUED too: FAILED, re-queued by hand, FAILED again is three
+    reports (the third under its own key: Optimove would drop a repeated one, and the
+    worker's round used to fail on the duplicate key)."""
+    mapping = {"QUEUED": ["Pending", ""], "FAILED": ["Failed", "NotSent"]}
+    app = make_app(**worker_config(simulator, OPTIMOVE_BASE_URL=optimove.url + "/", OPTIMOVE_APP_API_KEY=KEY,
+                                   OPTIMOVE_HMAC_SECRET=SECRET, OPTIMOVE_STATUS_MAP=json.dumps(mapping)))
+    (message_id,) = campaign(app, "FAILED")
+    for status in ("QUEUED", "FAILED"):
+        run_once(app)
+        with app.app_context():
+            db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id).values(
+                status=status, next_attempt_at=datetime.now(UTC) + timedelta(days=1)))
+            db.session.commit()
+        frozen.tick(timedelta(seconds=5))
+    run_once(app)
+    keys = [call["idempotency_key"] for call in optimove.simulator.calls("delivery-report")]
+    assert keys == [f"dlr:{message_id}:FAILED", f"dlr:{message_id}:QUEUED", f"dlr:{message_id}:FAILED:2"]
 
 
 def test_optimove_down_for_a_while_then_up_gets_every_report_exactly_once(
