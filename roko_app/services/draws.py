@@ -408,6 +408,11 @@ def run_draw(draw_id: str, *, actor: str, signature: str | None = None, previous
         if value is None or not value.strip() or signature:
             raise BeaconRefused("This draw's beacon is a manual value: give it with --beacon-value.",
                                  problem="DRAW_MANUAL_VALUE_NEEDED")
+        # Spaces normalised (runs of spaces, tabs or line breaks are one space, none at the
+        # ends) before it is used and stored: how the value is typed must not be a choice
+        # of outcomes for whoever runs the draw. The bundle carries the value so
+        # normalised, and the published algorithm hashes it as it is.
+        value = " ".join(value.split())
         if len(value) > VALUE_MAX:
             raise InvalidInput("value", f"A public value has at most {VALUE_MAX} characters.",
                                problem="DRAW_VALUE_TOO_LONG", max=VALUE_MAX)

@@ -520,3 +520,20 @@ def test_two_forfeits_at_once_take_turns_and_promote_different_alternates(app: A
     with app.app_context():
         picks = draws.get_draw(draw_id).picks
         assert sorted(p.tier for p in picks if p.state == "notified") == [1, 2, 2]  # every prize has a holder
+
+
+@pytest.mark.parametrize("typed", ["12 34 56 78 ", " 12 34 56 78", "12  34 56 78", "12 34 56 78\n", "12\t34 56\r\n78"])
+def test_how_a_public_value_is_typed_cannot_change_the_winners(app: Any, typed: str) -> None:
+    """Spaces are normalised before the value is used: whoever runs the draw cannot try
+    renderings of the published numbers until one makes the winner they want. The value
+    used (hashed into the draw's key) is the one stored and published."""
+    with app.app_context():
+        _entries(20, 8)
+        draw = _create()
+        draws.close_draw(draw.draw_id, actor="a", now=UNTIL)
+        draws.run_draw(draw.draw_id, actor="a", value=typed, now=UNTIL)
+        assert draw.beacon_value == "12 34 56 78"
+        record = draws.draw_record(draw)
+        assert record["beacon"]["value"] == "12 34 56 78"
+        # the winners follow from this hash (with the seed, the draw id and the entries)
+        assert draw.beacon_randomness == draws.algorithm.manual_beacon_hex("12 34 56 78")
