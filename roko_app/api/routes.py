@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flask import Blueprint, current_app, request
@@ -13,10 +14,14 @@ from roko_app.models import OutboundSms, OutboundStatus
 from roko_app.services import outbound
 from roko_app.web.errors import ApiError, FieldProblem
 from roko_app.web.validation import Fields, read_json_object
+from roko_app.worker.throttle import Pacer, ThrottleUnavailable, pacer_from_config
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 MAX_BODY = 16 * 1024
+#: The longest a request waits for its SIM port's next send slot (TOPAZ_RATE_PER_PORT,
+#: shared with the worker through Redis); a later slot leaves the message to the worker.
+PORT_WAIT_MAX = 0.5
 
 
 def _send_limit() -> str:
@@ -51,12 +56,32 @@ def send_sms() -> tuple[dict[str, Any], int]:
         raise ApiError(400, exc.code, exc.message, [FieldProblem("text", exc.message)],
                        extra={"encoding": info.encoding, "units": info.units, "limit": info.limit,
                               "segments": info.segments, "offending": list(info.offending)}) from None
+    wait = _port_slot(config["TOPAZ_SEND_PORT"])
+    if wait is None:
+        db.session.commit()  # QUEUED and due now: the worker sends it in the port's turn
+        return {"sms_id": message.id, "status": message.status, "gateway_sms_id": None,
+                "reason": "the SIM port is busy (one SMS per slot); queued for the worker"}, 202
+    time.sleep(wait)
     policy = outbound.RetryPolicy.from_config(config)
     outbound.start_attempt(message, policy)
     db.session.commit()  # the row is durable before the gateway is called
     result = outbound.deliver(message, current_app.extensions["topaz"], policy)
     db.session.commit()
     return _send_response(message, result)
+
+
+def _port_slot(port: int) -> float | None:
+    """Seconds to wait for ``port``'s send slot, or None when it is further than
+    :data:`PORT_WAIT_MAX` away or the shared throttle cannot be reached (the worker then
+    sends the message, paced like every other). The slot is reserved either way."""
+    pacer: Pacer | None = current_app.extensions.get("roko_pacer")
+    if pacer is None:
+        pacer = current_app.extensions["roko_pacer"] = pacer_from_config(current_app.config)
+    try:
+        wait = pacer.reserve(port)
+    except ThrottleUnavailable:
+        return None
+    return wait if wait <= PORT_WAIT_MAX else None
 
 
 def _send_response(message: OutboundSms, result: SendResult) -> tuple[dict[str, Any], int]:

@@ -28,7 +28,7 @@ def storage_uri(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def limited_app(make_app: Any, simulator: Any, storage_uri: str) -> Any:
-    return make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, SEND_RATE_LIMIT="3/minute",
+    return make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_RATE_PER_PORT=0, SEND_RATE_LIMIT="3/minute",
                     RATELIMIT_STORAGE_URI=storage_uri, RATELIMIT_KEY_PREFIX=f"roko-test-{uuid.uuid4().hex}")
 
 
@@ -53,7 +53,7 @@ def test_each_key_has_its_own_budget(limited_app: Any) -> None:
 def test_the_window_reopens(make_app: Any, simulator: Any, storage_uri: str) -> None:
     import time
 
-    app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, SEND_RATE_LIMIT="2/second",
+    app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_RATE_PER_PORT=0, SEND_RATE_LIMIT="2/second",
                    RATELIMIT_STORAGE_URI=storage_uri)
     key = issue_key(app)
     statuses = [send(app, SEND_SEED_EXAMPLE, key).status_code for _ in range(3)]
@@ -78,7 +78,7 @@ def test_redis_storage_is_shared_between_app_instances(make_app: Any, simulator:
             pytest.fail(f"Redis does not answer at {REDIS_URL}")
         pytest.skip("no Redis")
     prefix = f"roko-test-{uuid.uuid4().hex}"
-    config = {"TOPAZ_URL": simulator.url, "TOPAZ_TOKEN": SIM_TOKEN, "SEND_RATE_LIMIT": "3/minute",
+    config = {"TOPAZ_URL": simulator.url, "TOPAZ_TOKEN": SIM_TOKEN, "SEND_RATE_LIMIT": "3/minute", "TOPAZ_RATE_PER_PORT": 0,
               "RATELIMIT_STORAGE_URI": REDIS_URL, "RATELIMIT_KEY_PREFIX": prefix}
     one = make_app(**config)
     key = issue_key(one)

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 
 from roko_app.extensions import db
 from roko_app.models import OutboundSms
-from tests.helpers import SEND_SEED_EXAMPLE, SEND_URL, assert_error, send
+from tests.factories import issue_key
+from tests.helpers import SEND_SEED_EXAMPLE, SEND_URL, SIM_TOKEN, assert_error, send
 
 
 def rows(app: Any) -> list[OutboundSms]:
@@ -177,3 +178,20 @@ def test_counts_rows_once_per_request(send_app: Any, api_key: str, simulator: An
     with send_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(OutboundSms)) == 3
     assert len(simulator.sent()) == 3
+
+
+def test_sends_are_paced_per_sim_port_like_the_worker_s(make_app: Any, simulator: Any) -> None:
+    """TOPAZ_RATE_PER_PORT applies to the send API too: the first SMS goes at once, the
+    next ones (their slot a second or more away) are left QUEUED for the worker, 202."""
+    app = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_SEND_PORT=17, TOPAZ_RATE_PER_PORT=1)
+    key = issue_key(app)
+    answers = [send(app, {**SEND_SEED_EXAMPLE, "phone_number": f"61234567{i}"}, key) for i in range(3)]
+    assert [answer.status_code for answer in answers] == [200, 202, 202]
+    assert [answer.get_json()["status"] for answer in answers] == ["SENT", "QUEUED", "QUEUED"]
+    assert "SIM port is busy" in answers[1].get_json()["reason"]
+    assert len(simulator.sent()) == 1
+    assert [r.status for r in rows(app)] == ["SENT", "QUEUED", "QUEUED"]
+    # a slot at most half a second away is waited for: at 4 SMS/s the next one goes inline
+    fast = make_app(TOPAZ_URL=simulator.url, TOPAZ_TOKEN=SIM_TOKEN, TOPAZ_SEND_PORT=18, TOPAZ_RATE_PER_PORT=4)
+    fast_key = issue_key(fast, "fast")
+    assert [send(fast, SEND_SEED_EXAMPLE, fast_key).status_code for _ in range(2)] == [200, 200]
