@@ -17,6 +17,11 @@ from __future__ import annotations
 # dev | test | stage | prod
 ENV = "dev"
 
+# No automatic OPTIONS answer (Flask's default is an empty 200 text/html page): nothing
+# here serves browsers across origins, so OPTIONS is a 405 like any method a route does
+# not take (JSON under /api/, with Allow).
+PROVIDE_AUTOMATIC_OPTIONS = False
+
 # SQLAlchemy URL; empty means a SQLite file in the instance folder (instance/roko.db).
 DATABASE_URL = ""
 

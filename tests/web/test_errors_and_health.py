@@ -59,6 +59,8 @@ def test_inbound_is_503_not_500_when_database_is_down(url: str, caplog: Any) -> 
         ("PUT", URL, 405, "METHOD_NOT_ALLOWED"),
         ("DELETE", URL, 405, "METHOD_NOT_ALLOWED"),
         ("POST", "/healthz", 405, "METHOD_NOT_ALLOWED"),
+        ("OPTIONS", URL, 405, "METHOD_NOT_ALLOWED"),  # no empty text/html 200 from Flask
+        ("OPTIONS", "/api/v1/sms/send", 405, "METHOD_NOT_ALLOWED"),
     ],
 )
 def test_unknown_api_paths_and_methods_answer_json(client: Any, method: str, path: str, status: int,
