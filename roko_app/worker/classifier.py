@@ -46,7 +46,11 @@ class Listener:
     polls, and the next wait connects again."""
 
     def __init__(self, engine: Any) -> None:
-        self._connect_args = engine.url.translate_connect_args(username="user", database="dbname")
+        url = engine.url
+        # the URL's own options too (sslmode, application_name, ...): a managed database
+        # that requires TLS would otherwise refuse this connection, and the classifier poll
+        options = {key: value if isinstance(value, str) else value[-1] for key, value in url.query.items()}
+        self._connect_args = {**options, **url.translate_connect_args(username="user", database="dbname")}
         self._connection: Any = None
 
     def wait(self, seconds: float) -> None:

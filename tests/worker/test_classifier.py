@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -338,6 +339,28 @@ def test_postgres_wakes_the_classifier_when_an_sms_is_stored(draw_app: Any) -> N
         finally:
             listener.close()
     assert waited < 15.0, f"the listener slept {waited:.1f} s: no notification"
+
+
+@pytest.mark.postgres_only
+def test_the_listener_connects_with_the_database_url_s_options(draw_app: Any) -> None:
+    """sslmode=require and the like travel in the URL's query: the LISTEN connection
+    must use them as the engine does (here application_name, which pg_stat_activity shows)."""
+    from roko_app.worker.classifier import Listener
+
+    name = f"roko-listen-{uuid.uuid4().hex[:8]}"
+    with draw_app.app_context():
+        url = db.engine.url.update_query_dict({"application_name": name})
+        engine = create_engine(url)
+        listener = Listener(engine)
+        try:
+            listener.wait(0.01)  # connects and listens
+            with db.engine.connect() as conn:
+                listening = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+                                         {"name": name}).scalar()
+        finally:
+            listener.close()
+            engine.dispose()
+    assert listening == 1
 
 
 @pytest.mark.postgres_only
