@@ -126,21 +126,30 @@ def queue_delivery_reports(config: Mapping[str, Any], now: datetime | None = Non
                or_(OutboundSms.optimove_reported.is_(None), OutboundSms.optimove_reported != _REPORTED))
         .order_by(OutboundSms.id).limit(limit).with_for_update(of=OutboundSms, skip_locked=True)
     ).all()
+    if not rows:
+        return 0
     used: dict[int, set[str]] = {}
-    if rows:
-        for message_id, key in db.session.execute(
-                select(OptimoveCallback.outbound_sms_id, OptimoveCallback.idempotency_key)
-                .where(OptimoveCallback.outbound_sms_id.in_([row[0] for row in rows]))):
-            used.setdefault(message_id, set()).add(key)
+    for message_id, key in db.session.execute(
+            select(OptimoveCallback.outbound_sms_id, OptimoveCallback.idempotency_key)
+            .where(OptimoveCallback.outbound_sms_id.in_([row[0] for row in rows]))):
+        used.setdefault(message_id, set()).add(key)
+    keys = {row[0]: _report_key(row[0], row[2], used.get(row[0], set())) for row in rows}
+    # An older report of one of these messages still waiting (Optimove was down) would
+    # arrive after the new one and leave Optimove with the older status: one statement
+    # for the batch, each naming the report that replaces it.
+    db.session.execute(update(OptimoveCallback)
+                       .where(OptimoveCallback.state == CallbackState.PENDING,
+                              OptimoveCallback.kind == "delivery-report",
+                              OptimoveCallback.outbound_sms_id.in_(list(keys)))
+                       .values(state=CallbackState.SUPERSEDED,
+                               last_error=case({message_id: f"superseded by {key}" for message_id, key in keys.items()},
+                                               value=OptimoveCallback.outbound_sms_id))
+                       .execution_options(synchronize_session=False))
     for message_id, status, reported, msisdn, customer_id, batch_id, meta in rows:
         optimove_status, sub_status = mapping[reported]
         body = {"type": {"status": optimove_status, "subStatus": sub_status}, "metadata": meta, "batchId": batch_id,
                 "customerId": customer_id, "mobileNumber": "224" + msisdn}
-        key = _report_key(message_id, reported, used.get(message_id, set()))
-        # an older report of this message still waiting (Optimove was down) would arrive
-        # after this one and leave Optimove with the older status
-        _supersede(OptimoveCallback.kind == "delivery-report", OptimoveCallback.outbound_sms_id == message_id, by=key)
-        _add("delivery-report", key, body, now, outbound_sms_id=message_id)
+        _add("delivery-report", keys[message_id], body, now, outbound_sms_id=message_id)
         db.session.execute(update(OutboundSms).where(OutboundSms.id == message_id, OutboundSms.status == status)
                            .values(optimove_reported=reported).execution_options(synchronize_session=False))
     db.session.flush()
