@@ -79,8 +79,7 @@ def campaign_cancel_confirm(batch_id: int) -> Any:
         abort(404)
     queued = summary.counts.get("QUEUED", 0)
     if not queued:  # sent, cancelled or failed since the page was shown
-        flash(_("Nothing of this batch is queued any more: there is nothing to cancel."), "info")
-        return redirect(url_for("console.campaign", batch_id=batch_id))
+        return _nothing_to_cancel(batch_id)
     return confirm_page(
         title=_("Cancel the unsent messages of batch %(batch)s?", batch=summary.batch.batch_id),
         consequences=[ngettext("%(num)d message of this batch is still queued: it will be cancelled and never sent.",
@@ -100,11 +99,15 @@ def campaign_cancel(batch_id: int) -> Any:
         abort(404)
     if not cancelled:
         db.session.rollback()
-        flash(_("Nothing of this batch is queued any more: there is nothing to cancel."), "info")
-        return redirect(url_for("console.campaign", batch_id=batch_id))
+        return _nothing_to_cancel(batch_id)
     accounts.audit(current_user.email, "campaign.cancel", target=str(batch_id), details={"cancelled": cancelled},
                    address=request.remote_addr)
     db.session.commit()
     flash(ngettext("%(num)d unsent message of the batch was cancelled.",
                    "%(num)d unsent messages of the batch were cancelled.", cancelled), "info")
+    return redirect(url_for("console.campaign", batch_id=batch_id))
+
+
+def _nothing_to_cancel(batch_id: int) -> Any:
+    flash(_("Nothing of this batch is queued any more: there is nothing to cancel."), "info")
     return redirect(url_for("console.campaign", batch_id=batch_id))
