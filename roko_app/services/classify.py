@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from roko_app.database.sqlite import begin_write
@@ -28,6 +28,7 @@ from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
 from roko_app.services import outbound, replies
 from roko_app.services.code_registry import hash_code
 from roko_app.services.errors import DomainError, NotFound
+from roko_app.services.inbound import number_lock
 from roko_app.services.optimove_callbacks import ReplyForwarding, queue_incoming
 from roko_app.sms.encoding import analyze
 from roko_app.sms.parsing import ParsedMessage, parse_message
@@ -139,6 +140,11 @@ _EARLIER_PENDING = select(_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c
     _IS_PENDING, _sms.c.id < bindparam("last_id"), _sms.c.id.not_in(bindparam("batch_ids", expanding=True)),
     or_(_sms.c.sender_msisdn.in_(bindparam("msisdns", expanding=True)),
         and_(_sms.c.sender_msisdn.is_(None), _sms.c.sender.in_(bindparam("foreign", expanding=True)))))
+# PostgreSQL: the numbers (lock names) of which a webhook request is storing an SMS right
+# now; the others' locks are taken, until the transaction ends (see numbers_being_stored).
+_TRY_NUMBER_LOCKS = text(
+    "SELECT name FROM unnest(:names) AS name WHERE NOT pg_try_advisory_xact_lock(hashtextextended(name, 0))"
+).bindparams(bindparam("names", type_=postgresql.ARRAY(String()))).columns(name=String())
 _POSTPONE = update(_sms).where(_sms.c.id == bindparam("sms_id")).values(classify_after=bindparam("after"))
 # The per-number lock; numbers another worker is classifying right now are skipped.
 _PARTICIPANT_COLUMNS = (_participant.c.id, _participant.c.msisdn, _participant.c.valid_entries,
@@ -299,8 +305,9 @@ class _Batch:
 
     def order_per_number(self, batch: Sequence[PendingSms]) -> list[PendingSms]:
         """The SMS that can be classified now: those with no earlier SMS of their number
-        still to classify outside the batch. A waiting SMS is postponed to the next try
+        still to classify outside the batch, nor one being stored. A waiting SMS is postponed to the next try
         of the SMS it waits for, so the queue's head is not taken up by SMS that cannot move."""
+        being_stored = self.numbers_being_stored(batch)
         msisdns = sorted({sms.sender_msisdn for sms in batch if sms.sender_msisdn})
         foreign = sorted({sms.sender for sms in batch if not sms.sender_msisdn})
         rows = self.session.execute(_EARLIER_PENDING, {
@@ -317,7 +324,7 @@ class _Batch:
         for sms in batch:
             key = sms.participant_key
             earlier = earliest.get(key)
-            if key in blocked_keys or (earlier is not None and earlier.id < sms.id):
+            if key in being_stored or key in blocked_keys or (earlier is not None and earlier.id < sms.id):
                 blocked_keys.add(key)
                 self.waiting.append(sms.id)
                 if earlier is not None and earlier.id < sms.id and earlier.classify_after is not None:
@@ -327,6 +334,27 @@ class _Batch:
         if postpone:
             self.session.execute(_POSTPONE, postpone)
         return ready
+
+    def numbers_being_stored(self, batch: Sequence[PendingSms]) -> set[str]:
+        """PostgreSQL: the batch's numbers of which a webhook request is storing an SMS at
+        this moment; their SMS wait for a later round (the request's commit wakes the
+        classifiers). SQLite needs none of this: its writers take turns, so ids are drawn
+        in the order SMS are committed.
+
+        A request draws its SMS's id when it inserts and the row becomes visible when it
+        commits, so an SMS with a smaller id than one claimed here may still appear. Each
+        request holds its number's lock, shared, from before drawing the id until it
+        commits (:data:`roko_app.services.inbound._INSERT`). Taking that lock here,
+        exclusively and without waiting, until this transaction ends, succeeds only when
+        no request of the number is between the two; a request that comes after waits for
+        this transaction and draws a larger id. So the search for earlier SMS that follows
+        (:meth:`order_per_number`, a statement of its own, seeing every commit before it)
+        finds every SMS of the number with a smaller id."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return set()
+        names = {number_lock(sms.participant_key): sms.participant_key for sms in batch}
+        busy = self.session.scalars(_TRY_NUMBER_LOCKS, {"names": sorted(names)})
+        return {names[name] for name in busy}
 
     def lock_participants(self, ready: Sequence[PendingSms]) -> None:
         """Lock the participant rows of ``ready`` (creating the new ones), skipping the

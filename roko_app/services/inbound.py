@@ -53,11 +53,9 @@ class RecordResult:
 
 # Built once: the statement of every inbound SMS. Typed binds, so ``UTCDateTime``
 # converts the timestamps as it does for the ORM.
-_STORE = """
-    INSERT INTO inbound_sms (gateway_sms_id, port, sender, sender_msisdn, text, gateway_timestamp, received_at, source)
-    VALUES (:gateway_sms_id, :port, :sender, :sender_msisdn, :text, :gateway_timestamp, :received_at, :source)
-    ON CONFLICT (gateway_sms_id, port) DO NOTHING
-    RETURNING id"""
+_COLUMNS = "gateway_sms_id, port, sender, sender_msisdn, text, gateway_timestamp, received_at, source"
+_VALUES = ":gateway_sms_id, :port, :sender, :sender_msisdn, :text, :gateway_timestamp, :received_at, :source"
+_ON_CONFLICT = "ON CONFLICT (gateway_sms_id, port) DO NOTHING RETURNING id"
 _BINDS = (
     bindparam("gateway_sms_id", type_=BigInteger()), bindparam("port", type_=Integer()),
     bindparam("sender", type_=String()), bindparam("sender_msisdn", type_=String()), bindparam("text", type_=Text()),
@@ -65,12 +63,28 @@ _BINDS = (
     bindparam("source", type_=String()),
 )
 _INSERT = {
-    "sqlite": text(_STORE).bindparams(*_BINDS).columns(id=BigInteger()),
-    # PostgreSQL: the same insert, and for a row it stored, the notice that wakes the
-    # classifiers (delivered at commit, and only if it commits), in one statement.
-    "postgresql": text(f"WITH stored AS ({_STORE}) SELECT id, pg_notify(:channel, '') FROM stored")  # noqa: S608 (constants)
-    .bindparams(*_BINDS, bindparam("channel", NEW_SMS_CHANNEL, type_=String())).columns(id=BigInteger()),
+    # SQLite: one writer at a time, so ids are given in the order SMS are committed.
+    "sqlite": text(f"INSERT INTO inbound_sms ({_COLUMNS}) VALUES ({_VALUES}) {_ON_CONFLICT}")  # noqa: S608 (constants)
+    .bindparams(*_BINDS).columns(id=BigInteger()),
+    # PostgreSQL, in one statement: the number's lock, shared with every other SMS of the
+    # number being stored, taken before the id is drawn (the materialised CTE is read
+    # first), so that a classifier can tell when an SMS with a smaller id may still commit
+    # (``roko_app.services.classify``); the insert; and, for a row
+    # it stored, the notice that wakes the classifiers (delivered at commit, and only if
+    # it commits).
+    "postgresql": text(
+        "WITH number AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(hashtextextended(:number_lock, 0))), "  # noqa: S608
+        f"stored AS (INSERT INTO inbound_sms ({_COLUMNS}) SELECT {_VALUES} FROM number {_ON_CONFLICT}) "
+        "SELECT id, pg_notify(:channel, '') FROM stored")
+    .bindparams(*_BINDS, bindparam("number_lock", type_=String()),
+                bindparam("channel", NEW_SMS_CHANNEL, type_=String())).columns(id=BigInteger()),
 }
+
+
+def number_lock(participant_key: str) -> str:
+    """The name of the PostgreSQL advisory lock that orders a number's SMS: held shared by
+    each webhook request storing one, tried exclusively by the classifier."""
+    return "roko-inbound-number:" + participant_key
 
 
 def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResult:
@@ -79,19 +93,21 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
     later, in the worker (:mod:`roko_app.services.classify`).
 
     The first delivery, on every inbound SMS's path, is one Core statement in a
-    transaction of its own on the engine (with ``pg_notify`` on PostgreSQL): no ORM
-    session is opened. A replay, rare, reads the stored row through the ORM."""
+    transaction of its own on the engine (on PostgreSQL with the number's lock and
+    ``pg_notify``): no ORM session is opened. A replay, rare, reads the stored row through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
+    sender_msisdn = guinea_msisdn_or_none(incoming.sender)
     values = {
         "gateway_sms_id": incoming.gateway_sms_id,
         "port": incoming.port,
         "sender": incoming.sender,
-        "sender_msisdn": guinea_msisdn_or_none(incoming.sender),
+        "sender_msisdn": sender_msisdn,
         "text": incoming.text,
         "gateway_timestamp": incoming.timestamp,
         "received_at": utcnow(),
         "source": incoming.source,
+        "number_lock": number_lock(sender_msisdn or incoming.sender),
     }
     with db.engine.begin() as connection:
         sms_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 
 from roko_app.extensions import db
 from roko_app.models import Entry, InboundSms, OutboundSms
@@ -384,6 +384,41 @@ def test_postgres_announces_only_an_sms_it_stored_not_a_replay(draw_app: Any) ->
             listener.close()
     assert quiet >= 0.9, "a replay woke the classifiers"
     assert woken < 15.0, "a stored SMS did not"
+
+
+@pytest.mark.postgres_only
+def test_an_sms_committed_first_waits_for_an_earlier_one_of_its_number_still_being_stored(draw_app: Any) -> None:
+    """Two requests of one number overlap on PostgreSQL: the first draws the smaller id but
+    commits last. The classifier must not take the second while the first may still
+    commit, or the second would be the number's first valid entry."""
+    paused, resume = threading.Event(), threading.Event()
+    held: list[bool] = []
+
+    def hold_the_first_commit(_connection: Any) -> None:
+        if not held:  # the first request's commit: its row is inserted, not yet visible
+            held.append(True)
+            paused.set()
+            assert resume.wait(30)
+
+    with draw_app.app_context():
+        engine = db.engine
+    ids: dict[str, int] = {}
+    first = threading.Thread(target=lambda: ids.setdefault("first", store(draw_app, "ROKO U10000001")))
+    event.listen(engine, "commit", hold_the_first_commit)
+    try:
+        first.start()
+        assert paused.wait(30), "the first request did not reach its commit"
+        second = store(draw_app, "ROKO U10000002")  # the same number, committed at once
+        other = store(draw_app, "bonjour", sender=OTHER)
+        classify_all(draw_app)
+        assert outcomes(draw_app) == {other: "BAD_FORMAT"}, "an SMS was classified before an earlier one of its number"
+    finally:
+        resume.set()
+        first.join(timeout=30)
+        event.remove(engine, "commit", hold_the_first_commit)
+    assert ids["first"] < second
+    assert classify_all(draw_app).classified == 2
+    assert outcomes(draw_app) == {ids["first"]: "VALID_FIRST", second: "VALID_AGAIN", other: "BAD_FORMAT"}
 
 
 # --- the migration --------------------------------------------------------------------------------
