@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -83,6 +84,7 @@ def load_config(app: Flask, overrides: Mapping[str, Any] | None) -> None:
     if start and end and end <= start:
         raise ConfigError("ROKO_CAMPAIGN_END must be after ROKO_CAMPAIGN_START.")
     _check_optimove_status_map(app)
+    _check_worker_settings(app)
     _apply_database(app)
 
 
@@ -99,6 +101,38 @@ def _check_log_format(app: Flask) -> None:
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"ROKO_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}; got {log_format!r}.")
     app.config["LOG_FORMAT"] = log_format
+
+
+#: The workers' numbers, with the bounds they must keep: outside them a worker would
+#: silently do nothing (a batch of 0 claims nothing, 0 attempts never sends), spin (a poll
+#: of 0 s) or, on PostgreSQL, run out of locks (a classifier's batch holds one advisory lock
+#: per number, docs/worker.md; the server has room for 64 per connection by default).
+WORKER_SETTINGS: dict[str, tuple[type[int] | type[float], float, float]] = {
+    "CLASSIFY_BATCH_SIZE": (int, 1, 1000),
+    "CLASSIFY_POLL_SECONDS": (float, 0.01, 60),
+    "CLASSIFY_MAX_ATTEMPTS": (int, 1, 100),
+    "CLASSIFY_BACKOFF_SECONDS": (float, 0, 86_400),
+    "WORKER_BATCH_SIZE": (int, 1, 1000),
+    "WORKER_POLL_SECONDS": (float, 0.01, 60),
+    "SEND_MAX_ATTEMPTS": (int, 1, 100),
+    "TOPAZ_RATE_PER_PORT": (float, 0, 1000),
+}
+
+
+def _check_worker_settings(app: Flask) -> None:
+    """Each of :data:`WORKER_SETTINGS` a number within its bounds (a whole one for counts),
+    stored as that number; else the app refuses to start, naming the variable."""
+    for key, (kind, low, high) in WORKER_SETTINGS.items():
+        raw = app.config.get(key)
+        try:
+            value = float(raw)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(raw, bool) or not math.isfinite(value) or not low <= value <= high or (
+                kind is int and not value.is_integer()):
+            what = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"ROKO_{key} must be {what} from {low:g} to {high:g}; got {raw!r}.")
+        app.config[key] = kind(value)
 
 
 def _check_optimove_status_map(app: Flask) -> None:

@@ -100,6 +100,40 @@ def test_bad_ports_are_refused(value: str) -> None:
         parse_ports(value)
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("CLASSIFY_BATCH_SIZE", 0), ("CLASSIFY_BATCH_SIZE", 1001), ("CLASSIFY_BATCH_SIZE", "many"),
+    ("CLASSIFY_BATCH_SIZE", 2.5), ("CLASSIFY_BATCH_SIZE", True), ("CLASSIFY_BATCH_SIZE", None),
+    ("WORKER_BATCH_SIZE", 0), ("WORKER_BATCH_SIZE", 1001), ("SEND_MAX_ATTEMPTS", 0), ("SEND_MAX_ATTEMPTS", 101),
+    ("CLASSIFY_MAX_ATTEMPTS", 0), ("CLASSIFY_POLL_SECONDS", 0), ("CLASSIFY_POLL_SECONDS", 61),
+    ("WORKER_POLL_SECONDS", "nan"), ("WORKER_POLL_SECONDS", 0.009), ("CLASSIFY_BACKOFF_SECONDS", -1),
+    ("TOPAZ_RATE_PER_PORT", -0.1), ("TOPAZ_RATE_PER_PORT", "inf"), ("TOPAZ_RATE_PER_PORT", 1000.5),
+])
+def test_a_worker_setting_out_of_its_bounds_stops_the_start(key: str, value: Any) -> None:
+    """A batch of 0 would claim nothing and no attempt would send: silence, not an error,
+    unless the start refuses it."""
+    with pytest.raises(ConfigError, match=f"ROKO_{key} must be"):
+        create_app({"ENV": "test", "DATABASE_URL": "sqlite://", key: value})
+
+
+def test_a_worker_setting_from_the_environment_is_checked_too(monkeypatch: Any) -> None:
+    monkeypatch.setenv("ROKO_CLASSIFY_BATCH_SIZE", "0")
+    with pytest.raises(ConfigError, match="ROKO_CLASSIFY_BATCH_SIZE must be a whole number from 1 to 1000; got 0"):
+        create_app({"ENV": "test", "DATABASE_URL": "sqlite://"})
+    monkeypatch.setenv("ROKO_CLASSIFY_BATCH_SIZE", "250")
+    assert create_app({"ENV": "test", "DATABASE_URL": "sqlite://"}).config["CLASSIFY_BATCH_SIZE"] == 250
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("CLASSIFY_BATCH_SIZE", 1, 1), ("CLASSIFY_BATCH_SIZE", "1000", 1000), ("WORKER_BATCH_SIZE", 20.0, 20),
+    ("SEND_MAX_ATTEMPTS", 100, 100), ("CLASSIFY_MAX_ATTEMPTS", "1", 1), ("CLASSIFY_POLL_SECONDS", "0.01", 0.01),
+    ("WORKER_POLL_SECONDS", 60, 60.0), ("CLASSIFY_BACKOFF_SECONDS", 0, 0.0), ("TOPAZ_RATE_PER_PORT", "0", 0.0),
+    ("TOPAZ_RATE_PER_PORT", 1000, 1000.0),
+])
+def test_worker_settings_at_their_bounds_are_taken_as_numbers(key: str, value: Any, expected: float) -> None:
+    app = create_app({"ENV": "test", "DATABASE_URL": "sqlite://", key: value})
+    assert app.config[key] == expected and type(app.config[key]) is type(expected)
+
+
 def test_default_database_is_sqlite_in_instance_folder(monkeypatch: Any) -> None:
     monkeypatch.delenv("ROKO_DATABASE_URL", raising=False)
     app = create_app({"ENV": "test"})
