@@ -105,8 +105,9 @@ def _check_log_format(app: Flask) -> None:
 
 #: The workers' numbers, with the bounds they must keep: outside them a worker would
 #: silently do nothing (a batch of 0 claims nothing, 0 attempts never sends), spin (a poll
-#: of 0 s) or, on PostgreSQL, run out of locks (a classifier's batch holds one advisory lock
-#: per number, docs/worker.md; the server has room for 64 per connection by default).
+#: of 0 s), overflow a date (a backoff doubled a hundred times) or, on PostgreSQL, run out
+#: of locks (a classifier's batch takes one advisory lock per number, docs/worker.md; the
+#: server has room for 64 per connection by default).
 WORKER_SETTINGS: dict[str, tuple[type[int] | type[float], float, float]] = {
     "CLASSIFY_BATCH_SIZE": (int, 1, 1000),
     "CLASSIFY_POLL_SECONDS": (float, 0.01, 60),
@@ -115,6 +116,8 @@ WORKER_SETTINGS: dict[str, tuple[type[int] | type[float], float, float]] = {
     "WORKER_BATCH_SIZE": (int, 1, 1000),
     "WORKER_POLL_SECONDS": (float, 0.01, 60),
     "SEND_MAX_ATTEMPTS": (int, 1, 100),
+    "SEND_BACKOFF_SECONDS": (float, 0, 86_400),
+    "SEND_BACKOFF_MAX_SECONDS": (float, 0, 7 * 86_400),
     "TOPAZ_RATE_PER_PORT": (float, 0, 1000),
 }
 
@@ -126,7 +129,7 @@ def _check_worker_settings(app: Flask) -> None:
         raw = app.config.get(key)
         try:
             value = float(raw)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             value = math.nan
         if isinstance(raw, bool) or not math.isfinite(value) or not low <= value <= high or (
                 kind is int and not value.is_integer()):

@@ -107,6 +107,7 @@ def test_bad_ports_are_refused(value: str) -> None:
     ("CLASSIFY_MAX_ATTEMPTS", 0), ("CLASSIFY_POLL_SECONDS", 0), ("CLASSIFY_POLL_SECONDS", 61),
     ("WORKER_POLL_SECONDS", "nan"), ("WORKER_POLL_SECONDS", 0.009), ("CLASSIFY_BACKOFF_SECONDS", -1),
     ("TOPAZ_RATE_PER_PORT", -0.1), ("TOPAZ_RATE_PER_PORT", "inf"), ("TOPAZ_RATE_PER_PORT", 1000.5),
+    ("SEND_BACKOFF_SECONDS", 86_401), ("SEND_BACKOFF_MAX_SECONDS", -1), ("CLASSIFY_BATCH_SIZE", 10**400),
 ])
 def test_a_worker_setting_out_of_its_bounds_stops_the_start(key: str, value: Any) -> None:
     """A batch of 0 would claim nothing and no attempt would send: silence, not an error,

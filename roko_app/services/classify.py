@@ -63,6 +63,12 @@ class DrawSettings:
         )
 
 
+#: A retry's delay stops doubling after this many tries (2**30 times the backoff), and a
+#: classification is tried again within a day at most: no setting overflows a date.
+MAX_DOUBLINGS = 30
+MAX_CLASSIFY_DELAY = timedelta(days=1)
+
+
 @dataclass(frozen=True, slots=True)
 class RetryRule:
     """How often a classification that raised is tried again before it is parked."""
@@ -71,7 +77,8 @@ class RetryRule:
     backoff: timedelta = timedelta(seconds=30)
 
     def delay(self, attempts: int) -> timedelta:
-        return self.backoff * (2 ** max(attempts - 1, 0))
+        """The backoff, doubled after each try, at most a day."""
+        return min(self.backoff * (2 ** min(max(attempts - 1, 0), MAX_DOUBLINGS)), MAX_CLASSIFY_DELAY)
 
     @classmethod
     def from_config(cls, config: Any) -> RetryRule:
@@ -141,7 +148,7 @@ _EARLIER_PENDING = select(_sms.c.id, _sms.c.sender, _sms.c.sender_msisdn, _sms.c
     or_(_sms.c.sender_msisdn.in_(bindparam("msisdns", expanding=True)),
         and_(_sms.c.sender_msisdn.is_(None), _sms.c.sender.in_(bindparam("foreign", expanding=True)))))
 # PostgreSQL: the numbers (lock names) of which a webhook request is storing an SMS right
-# now; the others' locks are taken, until the transaction ends (see numbers_being_stored).
+# now; the others' locks are taken (see _Batch.read_earlier).
 _TRY_NUMBER_LOCKS = text(
     "SELECT name FROM unnest(:names) AS name WHERE NOT pg_try_advisory_xact_lock(hashtextextended(name, 0))"
 ).bindparams(bindparam("names", type_=postgresql.ARRAY(String()))).columns(name=String())
@@ -307,11 +314,7 @@ class _Batch:
         """The SMS that can be classified now: those with no earlier SMS of their number
         still to classify outside the batch, nor one being stored. A waiting SMS is postponed to the next try
         of the SMS it waits for, so the queue's head is not taken up by SMS that cannot move."""
-        being_stored = self.numbers_being_stored(batch)
-        msisdns = sorted({sms.sender_msisdn for sms in batch if sms.sender_msisdn})
-        foreign = sorted({sms.sender for sms in batch if not sms.sender_msisdn})
-        rows = self.session.execute(_EARLIER_PENDING, {
-            "last_id": batch[-1].id, "batch_ids": [sms.id for sms in batch], "msisdns": msisdns, "foreign": foreign})
+        being_stored, rows = self.read_earlier(batch)
         earliest: dict[str, Any] = {}
         for row in rows:
             key = row.sender_msisdn or row.sender
@@ -335,26 +338,38 @@ class _Batch:
             self.session.execute(_POSTPONE, postpone)
         return ready
 
-    def numbers_being_stored(self, batch: Sequence[PendingSms]) -> set[str]:
-        """PostgreSQL: the batch's numbers of which a webhook request is storing an SMS at
-        this moment; their SMS wait for a later round (the request's commit wakes the
-        classifiers). SQLite needs none of this: its writers take turns, so ids are drawn
-        in the order SMS are committed.
+    def read_earlier(self, batch: Sequence[PendingSms]) -> tuple[set[str], list[Any]]:
+        """The SMS still to classify of the batch's numbers that arrived before its last
+        one and are not in it; and, on PostgreSQL, the batch's numbers of which a webhook
+        request is storing an SMS at this moment (their SMS wait for a later round, which
+        the request's commit wakes). SQLite needs no such check: its writers take turns,
+        so ids are drawn in the order SMS are committed.
 
         A request draws its SMS's id when it inserts and the row becomes visible when it
         commits, so an SMS with a smaller id than one claimed here may still appear. Each
         request holds its number's lock, shared, from before drawing the id until it
-        commits (:data:`roko_app.services.inbound._INSERT`). Taking that lock here,
-        exclusively and without waiting, until this transaction ends, succeeds only when
-        no request of the number is between the two; a request that comes after waits for
-        this transaction and draws a larger id. So the search for earlier SMS that follows
-        (:meth:`order_per_number`, a statement of its own, seeing every commit before it)
-        finds every SMS of the number with a smaller id."""
+        commits (``_INSERT`` in :mod:`roko_app.services.inbound`). Taking that lock here,
+        exclusively and without waiting, succeeds only when no request of the number is
+        between the two; a request that comes after draws a larger id. So the search for
+        earlier SMS, run after the locks are taken (a statement of its own, seeing every
+        commit before it), finds every SMS of the number with a smaller id. The locks are
+        needed for that moment only: they are taken in a savepoint that is rolled back
+        right after the search, which releases them, so that a request of the number
+        waits for one statement at most and two classifiers do not hold back each
+        other's numbers."""
+        params = {"last_id": batch[-1].id, "batch_ids": [sms.id for sms in batch],
+                  "msisdns": sorted({sms.sender_msisdn for sms in batch if sms.sender_msisdn}),
+                  "foreign": sorted({sms.sender for sms in batch if not sms.sender_msisdn})}
         if self.session.get_bind().dialect.name != "postgresql":
-            return set()
+            return set(), list(self.session.execute(_EARLIER_PENDING, params))
         names = {number_lock(sms.participant_key): sms.participant_key for sms in batch}
-        busy = self.session.scalars(_TRY_NUMBER_LOCKS, {"names": sorted(names)})
-        return {names[name] for name in busy}
+        savepoint = self.session.begin_nested()
+        try:
+            busy = {names[name] for name in self.session.scalars(_TRY_NUMBER_LOCKS, {"names": sorted(names)})}
+            rows = list(self.session.execute(_EARLIER_PENDING, params))
+        finally:
+            savepoint.rollback()  # releases the locks
+        return busy, rows
 
     def lock_participants(self, ready: Sequence[PendingSms]) -> None:
         """Lock the participant rows of ``ready`` (creating the new ones), skipping the

@@ -134,7 +134,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> timedelta:
         """30 s, 60 s, 120 s, ... capped: the delay before attempt ``attempts + 1``."""
-        return min(self.backoff_base * (2 ** max(attempts - 1, 0)), self.backoff_max)
+        return min(self.backoff_base * (2 ** min(max(attempts - 1, 0), 30)), self.backoff_max)  # 2**30: no overflow
 
     @classmethod
     def from_config(cls, config: dict[str, object]) -> RetryPolicy:

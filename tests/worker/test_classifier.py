@@ -163,6 +163,29 @@ def test_a_failing_sms_is_retried_with_backoff_then_parked_then_retried_by_hand(
 
 
 @pytest.mark.usefixtures("poison")
+def test_the_retry_delay_grows_to_a_day_and_no_further(make_app: Any) -> None:
+    """With many tries allowed the doubled backoff would pass any date: it stops at a day."""
+    app = make_app(CAMPAIGN_START="", CAMPAIGN_END="", CLASSIFY_MAX_ATTEMPTS=100)
+    with freeze_time(T0):
+        bad = store(app, "POISON U10000001")
+        classify_all(app)
+    assert sms(app, bad).classify_after == T0 + timedelta(seconds=30)
+    with app.app_context():
+        db.session.execute(InboundSms.__table__.update().values(classify_attempts=11, classify_after=None))
+        db.session.commit()
+    with freeze_time(T0):
+        classify_all(app)  # the 12th try: 30 s * 2**11 = 17 h
+    assert sms(app, bad).classify_after == T0 + timedelta(seconds=30 * 2**11)
+    with app.app_context():
+        db.session.execute(InboundSms.__table__.update().values(classify_attempts=60, classify_after=None))
+        db.session.commit()
+    with freeze_time(T0):
+        assert classify_all(app).failed == 1  # the 61st try: a day, not 30 s * 2**60
+    row = sms(app, bad)
+    assert (row.classify_attempts, row.classify_after, row.parked_at) == (61, T0 + timedelta(days=1), None)
+
+
+@pytest.mark.usefixtures("poison")
 def test_a_numbers_later_sms_waits_for_its_failed_earlier_one_others_do_not(draw_app: Any) -> None:
     with freeze_time(T0):
         bad = store(draw_app, "POISON")
@@ -419,6 +442,43 @@ def test_an_sms_committed_first_waits_for_an_earlier_one_of_its_number_still_bei
     assert ids["first"] < second
     assert classify_all(draw_app).classified == 2
     assert outcomes(draw_app) == {ids["first"]: "VALID_FIRST", second: "VALID_AGAIN", other: "BAD_FORMAT"}
+
+
+@pytest.mark.postgres_only
+def test_a_classifier_holding_a_numbers_later_sms_does_not_hold_back_its_earlier_one(draw_app: Any) -> None:
+    """Two classifiers on PostgreSQL, each with one SMS of the same number: the one with the
+    later SMS defers it (an earlier one is pending) and, while its transaction is still
+    open, must not keep the number's lock from the one classifying the earlier SMS."""
+    first, second = store(draw_app, "ROKO U10000001"), store(draw_app, "ROKO U10000002")
+    settings = classify.DrawSettings.from_config(draw_app.config)
+    searched, finish = threading.Event(), threading.Event()
+    seen: dict[str, Any] = {}
+
+    def other_classifier() -> None:
+        with draw_app.app_context():
+            batch = classify.claim_pending(10)  # the first SMS is held below: it takes the second
+            seen["batch"] = [item.id for item in batch]
+            seen["result"] = classify.classify_batch(batch, settings)
+            searched.set()
+            finish.wait(30)  # its transaction stays open meanwhile
+            db.session.rollback()
+
+    with draw_app.app_context():
+        batch = classify.claim_pending(1)
+        assert [item.id for item in batch] == [first]
+        thread = threading.Thread(target=other_classifier)
+        thread.start()
+        try:
+            assert searched.wait(30), "the other classifier did not get through its batch"
+            result = classify.classify_batch(batch, settings)
+            db.session.commit()
+        finally:
+            finish.set()
+            thread.join(timeout=30)
+    assert seen["batch"] == [second] and seen["result"].deferred == [second]
+    assert result.outcomes == {first: "VALID_FIRST"} and result.deferred == []
+    classify_all(draw_app)
+    assert outcomes(draw_app) == {first: "VALID_FIRST", second: "VALID_AGAIN"}
 
 
 # --- the migration --------------------------------------------------------------------------------

@@ -88,6 +88,15 @@ def test_backoff_is_capped(make_app: Any, simulator: Any, frozen: Any) -> None:
     assert delays == [30, 60, 100, 100, 100]
 
 
+def test_many_attempts_keep_the_capped_backoff_without_overflow(make_app: Any, simulator: Any) -> None:
+    """The base doubled 60 times would overflow a date; the delay stays at its cap."""
+    app = make_app(**worker_config(simulator, SEND_MAX_ATTEMPTS=100, SEND_BACKOFF_MAX_SECONDS=600))
+    policy = outbound.RetryPolicy.from_config(app.config)
+    assert [policy.backoff(n) for n in (1, 5, 6, 43, 99)] == [
+        timedelta(seconds=30), timedelta(seconds=480), timedelta(seconds=600), timedelta(seconds=600),
+        timedelta(seconds=600)]
+
+
 def test_out_of_attempts_is_the_dead_letter_which_an_operator_can_requeue(
         make_app: Any, simulator: Any, frozen: Any) -> None:
     app = make_app(**worker_config(simulator, SEND_MAX_ATTEMPTS=3))
