@@ -26,6 +26,7 @@ from roko_app.extensions import db
 from roko_app.models import Code, Entry, InboundSms, OutboundSms, Outcome, Participant, Priority
 from roko_app.models.draw import FAILED_OUTCOMES, VALID_OUTCOMES
 from roko_app.services import outbound, replies
+from roko_app.services.backoff import doubled
 from roko_app.services.code_registry import hash_code
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.services.inbound import number_lock
@@ -63,9 +64,7 @@ class DrawSettings:
         )
 
 
-#: A retry's delay stops doubling after this many tries (2**30 times the backoff), and a
-#: classification is tried again within a day at most: no setting overflows a date.
-MAX_DOUBLINGS = 30
+#: A classification that raised is tried again within a day at most, whatever the settings.
 MAX_CLASSIFY_DELAY = timedelta(days=1)
 
 
@@ -78,7 +77,7 @@ class RetryRule:
 
     def delay(self, attempts: int) -> timedelta:
         """The backoff, doubled after each try, at most a day."""
-        return min(self.backoff * (2 ** min(max(attempts - 1, 0), MAX_DOUBLINGS)), MAX_CLASSIFY_DELAY)
+        return doubled(self.backoff, attempts - 1, MAX_CLASSIFY_DELAY)
 
     @classmethod
     def from_config(cls, config: Any) -> RetryRule:

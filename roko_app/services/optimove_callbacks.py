@@ -36,6 +36,7 @@ from roko_app.extensions import db
 from roko_app.models import CallbackState, CampaignBatch, OptimoveCallback, OutboundSms, OutboundStatus
 from roko_app.models.outbound import CANCELLED_OPTED_OUT
 from roko_app.optimove.client import OptimoveClient
+from roko_app.services.backoff import doubled
 from roko_app.services.errors import DomainError, NotFound
 
 __all__ = ["NotRetryable", "OptimoveClient", "ReplyForwarding", "client_from_config", "enabled",
@@ -279,7 +280,7 @@ def send_due(client: OptimoveClient, now: datetime | None = None, *, limit: int 
             values.update(state=CallbackState.DEAD)
             log.error("Optimove refused %s (HTTP %s): dead letter", row.idempotency_key, result.http_status)
         else:
-            values.update(next_attempt_at=utcnow() + min(BACKOFF_BASE * 2 ** row.attempts, BACKOFF_MAX))
+            values.update(next_attempt_at=utcnow() + doubled(BACKOFF_BASE, row.attempts, BACKOFF_MAX))
         db.session.execute(update(OptimoveCallback).where(OptimoveCallback.id == callback_id).values(**values)
                            .execution_options(synchronize_session=False))
         db.session.commit()

@@ -54,6 +54,7 @@ from roko_app.extensions import db
 from roko_app.gateway.topaz import SendResult, StatusResult, TopazClient
 from roko_app.models import CampaignBatch, OutboundSms, OutboundStatus, Participant, Priority, Purpose
 from roko_app.models.outbound import CANCELLED_OPTED_OUT, FINAL_STATUSES
+from roko_app.services.backoff import doubled
 from roko_app.services.errors import DomainError, NotFound
 from roko_app.sms.encoding import SegmentInfo, analyze
 from roko_app.sms.msisdn import InvalidMsisdn, normalize_msisdn
@@ -134,7 +135,7 @@ class RetryPolicy:
 
     def backoff(self, attempts: int) -> timedelta:
         """30 s, 60 s, 120 s, ... capped: the delay before attempt ``attempts + 1``."""
-        return min(self.backoff_base * (2 ** min(max(attempts - 1, 0), 30)), self.backoff_max)  # 2**30: no overflow
+        return doubled(self.backoff_base, attempts - 1, self.backoff_max)
 
     @classmethod
     def from_config(cls, config: dict[str, object]) -> RetryPolicy:

@@ -185,6 +185,12 @@ def test_the_retry_delay_grows_to_a_day_and_no_further(make_app: Any) -> None:
     assert (row.classify_attempts, row.classify_after, row.parked_at) == (61, T0 + timedelta(days=1), None)
 
 
+def test_the_largest_settings_allowed_do_not_overflow_the_retry_delay(make_app: Any) -> None:
+    app = make_app(CLASSIFY_MAX_ATTEMPTS=100, CLASSIFY_BACKOFF_SECONDS=86_400)
+    rule = classify.RetryRule.from_config(app.config)
+    assert [rule.delay(n) for n in (1, 2, 31, 100)] == [timedelta(days=1)] * 4
+
+
 @pytest.mark.usefixtures("poison")
 def test_a_numbers_later_sms_waits_for_its_failed_earlier_one_others_do_not(draw_app: Any) -> None:
     with freeze_time(T0):
@@ -479,6 +485,34 @@ def test_a_classifier_holding_a_numbers_later_sms_does_not_hold_back_its_earlier
     assert result.outcomes == {first: "VALID_FIRST"} and result.deferred == []
     classify_all(draw_app)
     assert outcomes(draw_app) == {first: "VALID_FIRST", second: "VALID_AGAIN"}
+
+
+@pytest.mark.postgres_only
+def test_the_search_for_earlier_sms_runs_after_the_numbers_are_locked_then_the_locks_go(draw_app: Any) -> None:
+    """A request that commits between the search and the locks would be missed: the order
+    of the two statements is what the ordering rests on. After the search the batch holds
+    no number's lock (webhook requests of its numbers do not wait for its commit)."""
+    store(draw_app, "ROKO U10000001")
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with draw_app.app_context():
+        engine = db.engine
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            batch = classify.claim_pending(10)
+            classify.classify_batch(batch, classify.DrawSettings.from_config(draw_app.config))
+            held = db.session.execute(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                           "AND pid = pg_backend_pid()")).scalar()
+            db.session.commit()
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    locks = next(i for i, sql in enumerate(statements) if "pg_try_advisory_xact_lock" in sql)
+    search = next(i for i, sql in enumerate(statements) if "classified_at IS NULL" in sql and "NOT IN" in sql)
+    assert locks < search
+    assert held == 0
 
 
 # --- the migration --------------------------------------------------------------------------------

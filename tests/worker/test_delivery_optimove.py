@@ -187,6 +187,23 @@ def test_the_backoff_doubles_from_30_seconds(oapp: Any, optimove: RunningOptimov
     assert callbacks(oapp)[0].state == "SENT"
 
 
+def test_a_report_that_failed_for_days_waits_an_hour_not_an_overflow(oapp: Any, optimove: RunningOptimove,
+                                                                      frozen: Any) -> None:
+    """The doubling stops at the hour: after 50 failures (two days of an Optimove outage)
+    30 s * 2**50 would pass any date and stop the send worker."""
+    campaign(oapp, "DELIVERED")
+    optimove.simulator.fail(503, 2)
+    run_once(oapp)
+    (row,) = callbacks(oapp)
+    assert (row.attempts, row.next_attempt_at - datetime.now(UTC)) == (1, timedelta(seconds=30))
+    with oapp.app_context():
+        db.session.execute(update(OptimoveCallback).values(attempts=50, next_attempt_at=datetime.now(UTC)))
+        db.session.commit()
+    run_once(oapp)
+    (row,) = callbacks(oapp)
+    assert (row.state, row.attempts, row.next_attempt_at - datetime.now(UTC)) == ("PENDING", 51, timedelta(hours=1))
+
+
 @pytest.mark.parametrize("status", [400, 401, 404, 422])
 def test_another_4xx_is_the_dead_letter_until_retried_by_hand(oapp: Any, optimove: RunningOptimove, frozen: Any,
                                                                status: int) -> None:

@@ -95,6 +95,11 @@ def test_many_attempts_keep_the_capped_backoff_without_overflow(make_app: Any, s
     assert [policy.backoff(n) for n in (1, 5, 6, 43, 99)] == [
         timedelta(seconds=30), timedelta(seconds=480), timedelta(seconds=600), timedelta(seconds=600),
         timedelta(seconds=600)]
+    largest = make_app(**worker_config(simulator, SEND_MAX_ATTEMPTS=100, SEND_BACKOFF_SECONDS=86_400,
+                                       SEND_BACKOFF_MAX_SECONDS=7 * 86_400))
+    policy = outbound.RetryPolicy.from_config(largest.config)
+    assert [policy.backoff(n) for n in (1, 3, 4, 31, 99)] == [
+        timedelta(days=1), timedelta(days=4), timedelta(days=7), timedelta(days=7), timedelta(days=7)]
 
 
 def test_out_of_attempts_is_the_dead_letter_which_an_operator_can_requeue(
