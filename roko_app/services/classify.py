@@ -311,8 +311,9 @@ class _Batch:
 
     def order_per_number(self, batch: Sequence[PendingSms]) -> list[PendingSms]:
         """The SMS that can be classified now: those with no earlier SMS of their number
-        still to classify outside the batch, nor one being stored. A waiting SMS is postponed to the next try
-        of the SMS it waits for, so the queue's head is not taken up by SMS that cannot move."""
+        still to classify outside the batch, nor one being stored. A waiting SMS is
+        postponed to the next try of the SMS it waits for, so the queue's head is not
+        taken up by SMS that cannot move."""
         being_stored, rows = self.read_earlier(batch)
         earliest: dict[str, Any] = {}
         for row in rows:

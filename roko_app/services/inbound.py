@@ -69,9 +69,8 @@ _INSERT = {
     # PostgreSQL, in one statement: the number's lock, shared with every other SMS of the
     # number being stored, taken before the id is drawn (the materialised CTE is read
     # first), so that a classifier can tell when an SMS with a smaller id may still commit
-    # (``roko_app.services.classify``); the insert; and, for a row
-    # it stored, the notice that wakes the classifiers (delivered at commit, and only if
-    # it commits).
+    # (``roko_app.services.classify``); the insert; and, for a row it stored, the notice
+    # that wakes the classifiers (delivered at commit, and only if it commits).
     "postgresql": text(
         "WITH number AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(hashtextextended(:number_lock, 0))), "  # noqa: S608
         f"stored AS (INSERT INTO inbound_sms ({_COLUMNS}) SELECT {_VALUES} FROM number {_ON_CONFLICT}) "
@@ -94,7 +93,8 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
 
     The first delivery, on every inbound SMS's path, is one Core statement in a
     transaction of its own on the engine (on PostgreSQL with the number's lock and
-    ``pg_notify``): no ORM session is opened. A replay, rare, reads the stored row through the ORM."""
+    ``pg_notify``): no ORM session is opened. A replay, rare, reads the stored row
+    through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
     sender_msisdn = guinea_msisdn_or_none(incoming.sender)
