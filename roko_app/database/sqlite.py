@@ -1,8 +1,12 @@
-"""Database wiring that depends on the backend (SQLite pragmas)."""
+"""Database wiring that depends on the backend (SQLite pragmas, SQLite writers' turns)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
 from typing import Any
 
 from sqlalchemy import event
@@ -47,3 +51,84 @@ def begin_write(session: Any) -> None:
     connection = session.connection()
     if not connection.connection.in_transaction:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- SQLite: the webhook's inserts take turns --------------------------------------------
+
+
+class _Turn:
+    """An exclusive ``flock`` on one file, taken by one thread of this process at a time.
+
+    A ``flock`` belongs to an open file, not to a process or a thread: the threads of a
+    process share the descriptor, so a thread lock orders them first; and a child made by
+    ``fork`` must open the file anew, or it would share its parent's lock (``_forked``)."""
+
+    __slots__ = ("path", "_descriptor", "_threads")
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._descriptor: int | None = None
+        self._threads = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._descriptor is None:
+                self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)  # type: ignore[arg-type]
+        finally:
+            self._threads.release()
+
+    def forget(self) -> None:
+        if self._descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._descriptor)
+        self._descriptor = None
+        self._threads = threading.Lock()
+
+
+_TURNS: dict[str, _Turn] = {}
+_TURNS_GUARD = threading.Lock()
+
+
+def _forked() -> None:
+    """In a new child process: the parent's descriptors and thread locks are not ours."""
+    global _TURNS_GUARD  # noqa: PLW0603 (replaced, not shared, after a fork)
+    _TURNS_GUARD = threading.Lock()
+    for turn in _TURNS.values():
+        turn.forget()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def inbound_turn_path(engine: Engine) -> str | None:
+    """The file the webhook's inserts take turns on: beside a file database; none for a
+    database in memory or on PostgreSQL."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database + ".inbound-lock"
+
+
+def inbound_turn(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """SQLite: hold the turn of the processes storing inbound SMS for one insert and its
+    commit (docs/adr/0003). A writer that finds SQLite's write lock taken sleeps in the
+    busy handler for a millisecond or more, several requests' worth; one that waits for
+    this file lock is woken by the kernel the moment the lock is released. Other writers
+    (the worker, the console) still wait in the busy handler. A no-op elsewhere."""
+    path = inbound_turn_path(engine)
+    if path is None:
+        return contextlib.nullcontext()
+    turn = _TURNS.get(path)
+    if turn is None:
+        with _TURNS_GUARD:
+            turn = _TURNS.setdefault(path, _Turn(path))
+    return turn

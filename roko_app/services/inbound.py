@@ -18,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Integer, String, Text, bindparam, select, text
 
 from roko_app.database.dialect import insert_for
+from roko_app.database.sqlite import inbound_turn
 from roko_app.database.types import UTCDateTime, utcnow
 from roko_app.extensions import db
 from roko_app.models import InboundDiscrepancy, InboundSms
@@ -93,8 +94,8 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
 
     The first delivery, on every inbound SMS's path, is one Core statement in a
     transaction of its own on the engine (on PostgreSQL with the number's lock and
-    ``pg_notify``): no ORM session is opened. A replay, rare, reads the stored row
-    through the ORM."""
+    ``pg_notify``, in autocommit; on SQLite in the web processes' turn): no ORM session
+    is opened. A replay, rare, reads the stored row through the ORM."""
     if incoming.port not in allowed_ports:
         raise PortNotAllowed(f"SIM port {incoming.port} is not accepted by this environment.")
     sender_msisdn = guinea_msisdn_or_none(incoming.sender)
@@ -109,8 +110,16 @@ def record(incoming: IncomingSms, allowed_ports: Collection[int]) -> RecordResul
         "source": incoming.source,
         "number_lock": number_lock(sender_msisdn or incoming.sender),
     }
-    with db.engine.begin() as connection:
-        sms_id = connection.execute(_INSERT[connection.dialect.name], values).scalar()
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        # The statement is its own transaction (autocommit): no BEGIN and COMMIT round trips.
+        with engine.connect() as connection:
+            sms_id = connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                _INSERT["postgresql"], values).scalar()
+    else:
+        # SQLite: the web processes take turns (docs/adr/0003).
+        with inbound_turn(engine), engine.begin() as connection:
+            sms_id = connection.execute(_INSERT["sqlite"], values).scalar()
     if sms_id is not None:
         log.info("inbound sms %s stored (gateway %s, port %s)", sms_id, incoming.gateway_sms_id, incoming.port)
         return RecordResult(sms_id, True)

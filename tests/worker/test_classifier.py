@@ -419,32 +419,37 @@ def test_postgres_announces_only_an_sms_it_stored_not_a_replay(draw_app: Any) ->
 def test_an_sms_committed_first_waits_for_an_earlier_one_of_its_number_still_being_stored(draw_app: Any) -> None:
     """Two requests of one number overlap on PostgreSQL: the first draws the smaller id but
     commits last. The classifier must not take the second while the first may still
-    commit, or the second would be the number's first valid entry."""
-    paused, resume = threading.Event(), threading.Event()
-    held: list[bool] = []
+    commit, or the second would be the number's first valid entry.
 
-    def hold_the_first_commit(_connection: Any) -> None:
-        if not held:  # the first request's commit: its row is inserted, not yet visible
-            held.append(True)
-            paused.set()
-            assert resume.wait(30)
-
+    The first request is held inside its statement, after its id is drawn: another
+    transaction has inserted the same gateway SMS and not committed, so the insert waits
+    to learn whether that one commits (the gateway sent it twice at once). It rolls back,
+    and the first request then stores its SMS, last."""
     with draw_app.app_context():
         engine = db.engine
+    duplicate = engine.connect()
+    transaction = duplicate.begin()
+    duplicate.execute(text("INSERT INTO inbound_sms (gateway_sms_id, port, sender, sender_msisdn, text, "
+                           "gateway_timestamp, received_at, source) VALUES (4242, 17, :number, :number, "
+                           "'ROKO U10000001', now(), now(), 'topaz')"), {"number": FARMER})
     ids: dict[str, int] = {}
-    first = threading.Thread(target=lambda: ids.setdefault("first", store(draw_app, "ROKO U10000001")))
-    event.listen(engine, "commit", hold_the_first_commit)
+    first = threading.Thread(target=lambda: ids.setdefault("first", store(draw_app, "ROKO U10000001", gateway_sms_id=4242)))
     try:
         first.start()
-        assert paused.wait(30), "the first request did not reach its commit"
+        with engine.connect() as watcher:  # until the first request waits for the duplicate's end
+            deadline = time.monotonic() + 30
+            while not watcher.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event = 'transactionid'")).scalar():
+                assert time.monotonic() < deadline, "the first request did not wait for the duplicate"
+                time.sleep(0.01)
         second = store(draw_app, "ROKO U10000002")  # the same number, committed at once
         other = store(draw_app, "bonjour", sender=OTHER)
         classify_all(draw_app)
         assert outcomes(draw_app) == {other: "BAD_FORMAT"}, "an SMS was classified before an earlier one of its number"
     finally:
-        resume.set()
+        transaction.rollback()
+        duplicate.close()
         first.join(timeout=30)
-        event.remove(engine, "commit", hold_the_first_commit)
     assert ids["first"] < second
     assert classify_all(draw_app).classified == 2
     assert outcomes(draw_app) == {ids["first"]: "VALID_FIRST", second: "VALID_AGAIN", other: "BAD_FORMAT"}
