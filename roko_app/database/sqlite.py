@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -11,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -61,30 +64,44 @@ class _Turn:
 
     A ``flock`` belongs to an open file, not to a process or a thread: the threads of a
     process share the descriptor, so a thread lock orders them first; and a child made by
-    ``fork`` must open the file anew, or it would share its parent's lock (``_forked``)."""
+    ``fork`` must open the file anew, or it would share its parent's lock (``_forked``).
+    The turn only saves time: if the file cannot be opened (a folder the process cannot
+    write to, a file left by another user), that is logged once and the inserts of this
+    process go without it, waiting in SQLite's busy handler as every other writer does."""
 
-    __slots__ = ("path", "_descriptor", "_threads")
+    __slots__ = ("path", "_descriptor", "_threads", "_unavailable")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._descriptor: int | None = None
         self._threads = threading.Lock()
+        self._unavailable = False
 
     def __enter__(self) -> None:
         self._threads.acquire()
         try:
-            if self._descriptor is None:
-                self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+            if self._descriptor is None and not self._unavailable:
+                self._open()
+            if self._descriptor is not None:
+                fcntl.flock(self._descriptor, fcntl.LOCK_EX)
         except BaseException:
             self._threads.release()
             raise
 
     def __exit__(self, *_exc: object) -> None:
         try:
-            fcntl.flock(self._descriptor, fcntl.LOCK_UN)  # type: ignore[arg-type]
+            if self._descriptor is not None:
+                fcntl.flock(self._descriptor, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    def _open(self) -> None:
+        try:
+            self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            self._unavailable = True
+            log.warning("SQLite: cannot open %s (%s); inbound SMS are stored without taking turns",
+                        self.path, exc.strerror)
 
     def forget(self) -> None:
         if self._descriptor is not None:

@@ -9,6 +9,7 @@ default is SQLite whatever backend the rest of the suite uses.
 from __future__ import annotations
 
 import fcntl
+import logging
 import multiprocessing
 import os
 import threading
@@ -87,6 +88,21 @@ def test_a_webhook_request_waits_for_the_turn_then_stores(sqlite_app: Any) -> No
         request.join(30)
     assert not request.is_alive() and answered["sms_id"] > 0
     assert stored(sqlite_app) == 1
+
+
+def test_a_turn_that_cannot_be_opened_is_logged_once_and_the_sms_are_still_stored(
+        sqlite_app: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The turn only saves time: a lock file the process cannot open (here a folder in its
+    place) must not cost a single SMS."""
+    with sqlite_app.app_context():
+        path = inbound_turn_path(db.engine)
+    os.mkdir(path)
+    with caplog.at_level(logging.WARNING, logger="roko_app.database.sqlite"):
+        text_in(sqlite_app, "ROKO U1", classify=False)
+        text_in(sqlite_app, "ROKO U2", classify=False)
+    assert stored(sqlite_app) == 2
+    warnings = [r.getMessage() for r in caplog.records if r.name == "roko_app.database.sqlite"]
+    assert len(warnings) == 1 and "without taking turns" in warnings[0]
 
 
 def test_the_turn_is_held_for_the_insert_and_its_commit_and_released(sqlite_app: Any) -> None:
