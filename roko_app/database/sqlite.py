@@ -83,7 +83,10 @@ class _Turn:
             if self._descriptor is None and not self._unavailable:
                 self._open()
             if self._descriptor is not None:
-                fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(self._descriptor, fcntl.LOCK_EX)
+                except OSError as exc:  # a file system without locks
+                    self._give_up(exc)
         except BaseException:
             self._threads.release()
             raise
@@ -96,18 +99,27 @@ class _Turn:
             self._threads.release()
 
     def _open(self) -> None:
+        # Read-only is enough for a flock, so a file another user created stays usable.
         try:
-            self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._descriptor = os.open(self.path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
-            self._unavailable = True
-            log.warning("SQLite: cannot open %s (%s); inbound SMS are stored without taking turns",
-                        self.path, exc.strerror)
+            self._give_up(exc)
 
-    def forget(self) -> None:
+    def _give_up(self, exc: OSError) -> None:
+        self.forget_descriptor()
+        self._unavailable = True
+        log.warning("SQLite: cannot lock %s (%s); inbound SMS are stored without taking turns",
+                    self.path, exc.strerror)
+
+    def forget_descriptor(self) -> None:
         if self._descriptor is not None:
             with contextlib.suppress(OSError):
                 os.close(self._descriptor)
         self._descriptor = None
+
+    def forget(self) -> None:
+        """After a fork: the parent's descriptor and thread lock are not this process's."""
+        self.forget_descriptor()
         self._threads = threading.Lock()
 
 

@@ -105,6 +105,7 @@ def test_a_turn_that_cannot_be_opened_is_logged_once_and_the_sms_are_still_store
     assert len(warnings) == 1 and "without taking turns" in warnings[0]
 
 
+
 def test_the_turn_is_held_for_the_insert_and_its_commit_and_released(sqlite_app: Any) -> None:
     with sqlite_app.app_context():
         engine = db.engine
