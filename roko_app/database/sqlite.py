@@ -65,9 +65,9 @@ class _Turn:
     A ``flock`` belongs to an open file, not to a process or a thread: the threads of a
     process share the descriptor, so a thread lock orders them first; and a child made by
     ``fork`` must open the file anew, or it would share its parent's lock (``_forked``).
-    The turn only saves time: if the file cannot be opened (a folder the process cannot
-    write to, a file left by another user), that is logged once and the inserts of this
-    process go without it, waiting in SQLite's busy handler as every other writer does."""
+    The turn only saves time: if the file cannot be opened or locked (a folder the process
+    cannot write to, a file system without locks), that is logged once and the inserts of
+    this process go without it, waiting in SQLite's busy handler as every other writer does."""
 
     __slots__ = ("path", "_descriptor", "_threads", "_unavailable")
 

@@ -8,6 +8,7 @@ default is SQLite whatever backend the rest of the suite uses.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import multiprocessing
@@ -22,6 +23,7 @@ from flask_migrate import upgrade
 from sqlalchemy import create_engine, event, func, select
 
 from roko_app import create_app
+from roko_app.database import sqlite as sqlite_wiring
 from roko_app.database.sqlite import inbound_turn, inbound_turn_path
 from roko_app.extensions import db
 from roko_app.models import InboundSms
@@ -104,6 +106,22 @@ def test_a_turn_that_cannot_be_opened_is_logged_once_and_the_sms_are_still_store
     warnings = [r.getMessage() for r in caplog.records if r.name == "roko_app.database.sqlite"]
     assert len(warnings) == 1 and "without taking turns" in warnings[0]
 
+
+
+def test_a_file_system_without_locks_is_logged_once_and_the_turn_is_skipped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'nolocks.db'}")
+
+    def no_locks(_descriptor: int, _operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(sqlite_wiring.fcntl, "flock", no_locks)
+    with caplog.at_level(logging.WARNING, logger="roko_app.database.sqlite"):
+        for _ in range(3):
+            with inbound_turn(engine):
+                pass
+    warnings = [r.getMessage() for r in caplog.records if r.name == "roko_app.database.sqlite"]
+    assert len(warnings) == 1 and "without taking turns" in warnings[0]
 
 
 def test_the_turn_is_held_for_the_insert_and_its_commit_and_released(sqlite_app: Any) -> None:
