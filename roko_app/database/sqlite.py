@@ -106,12 +106,12 @@ class _Turn:
             self._give_up(exc)
 
     def _give_up(self, exc: OSError) -> None:
-        self.forget_descriptor()
+        self._close()
         self._unavailable = True
         log.warning("SQLite: cannot lock %s (%s); inbound SMS are stored without taking turns",
                     self.path, exc.strerror)
 
-    def forget_descriptor(self) -> None:
+    def _close(self) -> None:
         if self._descriptor is not None:
             with contextlib.suppress(OSError):
                 os.close(self._descriptor)
@@ -119,18 +119,15 @@ class _Turn:
 
     def forget(self) -> None:
         """After a fork: the parent's descriptor and thread lock are not this process's."""
-        self.forget_descriptor()
+        self._close()
         self._threads = threading.Lock()
 
 
 _TURNS: dict[str, _Turn] = {}
-_TURNS_GUARD = threading.Lock()
 
 
 def _forked() -> None:
     """In a new child process: the parent's descriptors and thread locks are not ours."""
-    global _TURNS_GUARD  # noqa: PLW0603 (replaced, not shared, after a fork)
-    _TURNS_GUARD = threading.Lock()
     for turn in _TURNS.values():
         turn.forget()
 
@@ -156,8 +153,5 @@ def inbound_turn(engine: Engine) -> contextlib.AbstractContextManager[None]:
     path = inbound_turn_path(engine)
     if path is None:
         return contextlib.nullcontext()
-    turn = _TURNS.get(path)
-    if turn is None:
-        with _TURNS_GUARD:
-            turn = _TURNS.setdefault(path, _Turn(path))
-    return turn
+    # setdefault is atomic: two threads asking first get the same turn.
+    return _TURNS.get(path) or _TURNS.setdefault(path, _Turn(path))

@@ -62,6 +62,18 @@ def release(descriptor: int) -> None:
     os.close(descriptor)
 
 
+def held(path: str) -> bool:
+    """Whether the turn is held, as another process would find (closing releases a lock taken here)."""
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
 def test_the_turn_is_a_file_beside_a_sqlite_database_and_nothing_elsewhere(tmp_path: Path) -> None:
     on_file = create_engine(f"sqlite:///{tmp_path / 'roko.db'}")
     assert inbound_turn_path(on_file) == str(tmp_path / "roko.db") + ".inbound-lock"
@@ -132,15 +144,7 @@ def test_the_turn_is_held_for_the_insert_and_its_commit_and_released(sqlite_app:
 
     def probe(name: str) -> Any:
         def listener(*_args: Any) -> None:
-            descriptor = os.open(path, os.O_RDWR)  # another process's view of the turn
-            try:
-                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
-                seen.append(f"{name}: free")
-            except BlockingIOError:
-                seen.append(f"{name}: held")
-            finally:
-                os.close(descriptor)
+            seen.append(f"{name}: {'held' if held(path) else 'free'}")
         return listener
 
     insert, commit = probe("insert"), probe("commit")
@@ -152,18 +156,7 @@ def test_the_turn_is_held_for_the_insert_and_its_commit_and_released(sqlite_app:
         event.remove(engine, "before_cursor_execute", insert)
         event.remove(engine, "commit", commit)
     assert seen == ["insert: held", "commit: held"]
-    assert not _held(path)
-
-
-def _held(path: str) -> bool:
-    descriptor = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(descriptor)
-    return False
+    assert not held(path)
 
 
 def test_threads_of_one_process_take_turns(tmp_path: Path) -> None:
